@@ -1,0 +1,45 @@
+"""legato: plain Python functions become observable, retried, scheduled workflows.
+
+from legato import flow, task
+
+@task(retries=2)
+def extract() -> list[int]: ...
+
+@flow
+def etl() -> None: ...
+"""
+
+from legato.engine.caching import task_input_hash
+from legato.engine.context import get_run_context
+from legato.engine.futures import FutureList, LegatoFuture, unmapped
+from legato.engine.retries import exponential_backoff
+from legato.engine.runner import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from legato.sdk.client import get_client
+from legato.sdk.flows import Flow, flow
+from legato.sdk.logging import get_run_logger
+from legato.sdk.reruns import retry_flow_run
+from legato.sdk.tasks import Task, task
+from legato.states import State, StateType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Flow",
+    "FutureList",
+    "LegatoFuture",
+    "ProcessPoolTaskRunner",
+    "State",
+    "StateType",
+    "Task",
+    "ThreadPoolTaskRunner",
+    "__version__",
+    "exponential_backoff",
+    "flow",
+    "get_client",
+    "get_run_context",
+    "get_run_logger",
+    "retry_flow_run",
+    "task",
+    "task_input_hash",
+    "unmapped",
+]

@@ -1,0 +1,7 @@
+"""The ``legato`` command line."""
+
+
+def main() -> None:
+    from legato.cli.app import app
+
+    app()

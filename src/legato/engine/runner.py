@@ -1,0 +1,156 @@
+"""Task runners: where submitted task runs execute.
+
+A runner has two jobs: run the engine's work for a submitted task run
+(``submit``), and invoke the user's function (``call``). Threads do both in this
+process; the process runner ships only the user's function (pickled with
+cloudpickle) to a pool of processes, so state tracking stays in the flow's
+process. Runners given to ``@flow(task_runner=...)`` are templates: each flow
+run works on a fresh ``duplicate()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from legato.engine.futures import LegatoFuture
+
+
+class TaskRunner(Protocol):
+    def duplicate(self) -> TaskRunner: ...
+
+    def start(self) -> None: ...
+
+    def submit(self, work: Callable[[], None]) -> None: ...
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+    ) -> Any: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+def call_function(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a sync or async user function from synchronous code."""
+    if inspect.iscoroutinefunction(fn):
+        return asyncio.run(fn(*args, **kwargs))
+    return fn(*args, **kwargs)
+
+
+def default_thread_count() -> int:
+    # Bounded: an unbounded pool for a 10,000-item map means 10,000 threads.
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+class ThreadPoolTaskRunner:
+    """Run submitted tasks on a bounded pool of threads (the default)."""
+
+    def __init__(self, max_workers: int | None = None):
+        if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
+            raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
+        self.max_workers = max_workers or default_thread_count()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def duplicate(self) -> ThreadPoolTaskRunner:
+        return type(self)(self.max_workers)
+
+    def start(self) -> None:
+        pass
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(
+                        self.max_workers, thread_name_prefix="legato-task"
+                    )
+        return self._pool
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self._executor().submit(contextvars.copy_context().run, work)
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+    ) -> Any:
+        return call_function(fn, args, kwargs)
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            self._pool = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_workers={self.max_workers})"
+
+
+class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
+    """Run task bodies in worker processes (CPU-bound work, GIL-free).
+
+    Arguments and return values cross the process boundary with cloudpickle;
+    ``get_run_logger()`` inside the task works and its lines are recorded.
+    """
+
+    def __init__(self, max_workers: int | None = None):
+        super().__init__(max_workers or (os.cpu_count() or 1))
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def duplicate(self) -> ProcessPoolTaskRunner:
+        return type(self)(self.max_workers)
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+    ) -> Any:
+        import cloudpickle
+
+        from legato.engine import child
+
+        with self._lock:
+            if self._processes is None:
+                import multiprocessing
+
+                self._processes = concurrent.futures.ProcessPoolExecutor(
+                    self.max_workers, mp_context=multiprocessing.get_context("spawn")
+                )
+        payload = cloudpickle.dumps((fn, args, kwargs, log_target.describe()))
+        ok, value, log_rows = self._processes.submit(child.run_payload, payload).result()
+        for row in log_rows:
+            log_target.enqueue(("log", row))
+        if ok:
+            return cloudpickle.loads(value)
+        raise cloudpickle.loads(value)
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+        if self._processes is not None:
+            self._processes.shutdown(wait=wait, cancel_futures=not wait)
+            self._processes = None
+
+
+def submit_after(
+    runner: TaskRunner, work: Callable[[], None], upstream: list[LegatoFuture[Any]]
+) -> None:
+    """Submit ``work`` once every upstream future is done, without holding a thread."""
+    pending = [f for f in upstream if not f.done()]
+    if not pending:
+        runner.submit(work)
+        return
+    remaining = [len(pending)]
+    lock = threading.Lock()
+    context = contextvars.copy_context()
+
+    def on_done(_future: LegatoFuture[Any]) -> None:
+        with lock:
+            remaining[0] -= 1
+            ready = remaining[0] == 0
+        if ready:
+            context.run(runner.submit, work)
+
+    for future in pending:
+        future.add_done_callback(on_done)

@@ -1,0 +1,542 @@
+"""One task run as a series of state proposals.
+
+The rules live once, in :func:`task_machine`, a generator that never blocks: it
+yields what it needs done - call the user's function, sleep before a retry,
+wait for upstream futures - and the sync and async drivers below do it. Its
+state changes are enqueued to the orchestrator's batched writer, which is why
+tracking a task costs microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Generator
+from typing import Any
+
+from legato.engine.context import (
+    FlowRunContext,
+    PreviousTaskRun,
+    TaskRunContext,
+    task_run_context,
+)
+from legato.engine.futures import LegatoFuture, failed_upstreams, find_futures, resolve
+from legato.engine.results import cache_result_key, task_result_key
+from legato.engine.retries import decide_retry
+from legato.engine.task_run import TaskRun
+from legato.engine.timeouts import call_with_timeout
+from legato.errors import (
+    LegatoError,
+    ResultNotAvailable,
+    SerializationError,
+    TaskTimeout,
+    UpstreamFailedError,
+)
+from legato.ids import new_id
+from legato.states import State, StateType
+
+# What the machine yields to its driver.
+CALL = "call"  # (CALL, args, kwargs): run the user's function, send back (ok, value)
+SLEEP = "sleep"  # (SLEEP, seconds)
+WAIT = "wait"  # (WAIT, futures): block until these are done
+
+Action = tuple[Any, ...]
+_COMPLETED = StateType.COMPLETED
+
+
+class Prepared:
+    """A task call made ready to run: its task run, the upstream futures it waits for,
+    and - when an earlier attempt of this flow run already produced its value - that
+    final state, in which case nothing runs."""
+
+    __slots__ = ("args", "kwargs", "reused", "task_run", "upstream")
+
+    def __init__(
+        self,
+        task_run: TaskRun,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        upstream: list[LegatoFuture[Any]],
+        reused: State | None,
+    ):
+        self.task_run = task_run
+        self.args = args
+        self.kwargs = kwargs
+        self.upstream = upstream
+        self.reused = reused
+
+
+def prepare_task_run(
+    ctx: FlowRunContext,
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wait_for: list[Any] | None = None,
+    *,
+    name: str | None = None,
+) -> Prepared:
+    """Create (or, on a rerun, find) the task run of one call and record its edges.
+
+    Runs in the caller's thread, at call or submit time, so a future's task run id
+    exists before the run starts and downstream edges can name it.
+    """
+    task_key = task.task_key
+    dynamic_key = ctx.next_dynamic_key(task_key)
+    upstream: list[LegatoFuture[Any]] = []
+    for value in args:
+        find_futures(value, upstream)
+    for value in kwargs.values():
+        find_futures(value, upstream)
+    n_data = len(upstream)
+    if wait_for:
+        find_futures(list(wait_for), upstream)
+
+    previous = ctx.previous.get((task_key, dynamic_key)) if ctx.previous else None
+    if previous is not None:
+        reused = _reuse(ctx, task, previous)
+        task_run = TaskRun(
+            id=previous.id,
+            flow_run_id=ctx.flow_run_id,
+            name=name or f"{task.name}-{dynamic_key}",
+            task_key=task_key,
+            dynamic_key=dynamic_key,
+            tags=task.tags,
+            state=reused if reused is not None else State(StateType.PENDING, "Pending"),
+            run_count=previous.run_count,
+            created=previous.created,
+            start_time=previous.start_time,
+            end_time=previous.end_time,
+            result_key=previous.result_key,
+            subflow_run_id=previous.subflow_run_id,
+        )
+        ctx.runs_by_key[(task_key, dynamic_key)] = task_run
+        if reused is not None:
+            ctx.values[task_run.id] = (task_run, reused.data)
+            return Prepared(task_run, args, kwargs, upstream, reused)
+        task_run.move_to(
+            State(
+                StateType.PENDING,
+                "Pending",
+                f"run again in attempt {ctx.attempt} of the flow run",
+                run_id=task_run.id,
+            )
+        )
+        task_run.end_time = None
+        ctx.orchestrator.enqueue(task_run.state_op())
+        ctx.active.add(task_run)
+        return Prepared(task_run, args, kwargs, upstream, None)
+
+    task_run = TaskRun(
+        id=new_id(),
+        flow_run_id=ctx.flow_run_id,
+        name=name or f"{task.name}-{dynamic_key}",
+        task_key=task_key,
+        dynamic_key=dynamic_key,
+        tags=task.tags,
+        state=State(StateType.PENDING, "Pending"),
+    )
+    task_run.state = State(
+        StateType.PENDING, "Pending", timestamp=task_run.created, run_id=task_run.id
+    )
+    enqueue = ctx.orchestrator.enqueue
+    enqueue(task_run.insert_op())
+    enqueue(task_run.state_op())
+    if upstream:
+        _record_edges(ctx, task, task_run, args, kwargs, upstream, n_data)
+    ctx.runs_by_key[(task_key, dynamic_key)] = task_run
+    ctx.active.add(task_run)
+    return Prepared(task_run, args, kwargs, upstream, None)
+
+
+def _reuse(ctx: FlowRunContext, task: Any, previous: PreviousTaskRun) -> State | None:
+    """The Completed state of an earlier attempt, with its value, if that value is at hand."""
+    if previous.state_type != _COMPLETED.value:
+        return None
+    if previous.has_value:
+        value = previous.value
+    elif previous.result_key:
+        try:
+            value = task.result_store_for(ctx).read(previous.result_key)
+        except ResultNotAvailable:
+            return None
+    else:
+        return None
+    return State(
+        StateType.COMPLETED,
+        previous.state_name,
+        f"result reused from an earlier attempt of the flow run (attempt {ctx.attempt})",
+        timestamp=previous.end_time or time.time(),
+        result_key=previous.result_key,
+        data=value,
+        run_id=previous.id,
+    )
+
+
+def _record_edges(
+    ctx: FlowRunContext,
+    task: Any,
+    task_run: TaskRun,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    upstream: list[LegatoFuture[Any]],
+    n_data: int,
+) -> None:
+    enqueue = ctx.orchestrator.enqueue
+    names = task.parameter_names
+    seen: set[tuple[str, str]] = set()
+
+    def add(parameter: str, value: Any) -> None:
+        found: list[LegatoFuture[Any]] = []
+        find_futures(value, found)
+        for future in found:
+            if (parameter, future.task_run_id) not in seen:
+                seen.add((parameter, future.task_run_id))
+                enqueue(
+                    (
+                        "input",
+                        {
+                            "task_run_id": task_run.id,
+                            "parameter": parameter,
+                            "upstream_id": future.task_run_id,
+                        },
+                    )
+                )
+
+    for index, value in enumerate(args):
+        add(names[index] if index < len(names) else f"args[{index}]", value)
+    for key, value in kwargs.items():
+        add(key, value)
+    for future in upstream[n_data:]:
+        add("wait_for", future)
+
+
+def task_machine(
+    ctx: FlowRunContext, task: Any, prepared: Prepared
+) -> Generator[Action, Any, State]:
+    """The life of one task run after it was prepared; returns its final state."""
+    task_run = prepared.task_run
+    enqueue = ctx.orchestrator.enqueue
+    args, kwargs = prepared.args, prepared.kwargs
+    run_id = task_run.id
+
+    def move(state: State) -> State:
+        task_run.move_to(state)
+        enqueue(task_run.state_op())
+        return state
+
+    if prepared.upstream:
+        yield (WAIT, prepared.upstream)
+        bad = list(failed_upstreams(prepared.upstream))
+        if bad:
+            names = ", ".join(f"{f._task_run.name} ({f.state.name})" for f in bad[:5])
+            message = f"did not run: upstream task run {names} did not complete"
+            return move(
+                State(
+                    StateType.FAILED,
+                    "UpstreamFailed",
+                    message,
+                    exception=UpstreamFailedError(f"task run {task_run.name!r} {message}"),
+                    run_id=run_id,
+                )
+            )
+        args = resolve(args)
+        kwargs = resolve(kwargs)
+
+    store = None
+    if task.cache_key_fn is not None:
+        parameters = task.bind(args, kwargs)
+        tctx = task_run_context.get()
+        key = task.cache_key_fn(tctx, parameters)
+        if key is not None:
+            key = str(key)
+            task_run.cache_key = key
+            if task.cache_expiration is not None:
+                task_run.cache_expiration = time.time() + task.cache_expiration.total_seconds()
+            if not task.refresh_cache:
+                hit = _cache_lookup(ctx, task, key)
+                if hit is not None:
+                    result_key, value = hit
+                    task_run.result_key = result_key
+                    return move(
+                        State(
+                            StateType.COMPLETED,
+                            "Cached",
+                            "result read from the cache",
+                            result_key=result_key,
+                            data=value,
+                            run_id=run_id,
+                        )
+                    )
+
+    while True:
+        if task_run.run_count == 0:
+            move(State(StateType.RUNNING, "Running", run_id=run_id))
+        else:
+            move(
+                State(
+                    StateType.RUNNING,
+                    "Retrying",
+                    f"attempt {task_run.run_count + 1}",
+                    run_id=run_id,
+                )
+            )
+        ok, value = yield (CALL, args, kwargs)
+        if ok:
+            result_key = None
+            if task.persist_result or task_run.cache_key is not None:
+                store = task.result_store_for(ctx)
+                result_key = (
+                    cache_result_key(task_run.cache_key)
+                    if task_run.cache_key is not None
+                    else task_result_key(ctx.flow_run_id, run_id)
+                )
+                try:
+                    store.write(result_key, value)
+                except SerializationError as exc:
+                    return move(
+                        State(StateType.FAILED, "Failed", str(exc), exception=exc, run_id=run_id)
+                    )
+                task_run.result_key = result_key
+                if task_run.cache_key is not None:
+                    ctx.cache_index[task_run.cache_key] = (result_key, task_run.cache_expiration)
+            return move(
+                State(
+                    StateType.COMPLETED,
+                    "Completed",
+                    result_key=result_key,
+                    data=value,
+                    run_id=run_id,
+                )
+            )
+
+        exc = value
+        if not isinstance(exc, Exception):
+            # KeyboardInterrupt, SystemExit, a signal: the process is going away.
+            return move(
+                State(StateType.CRASHED, "Crashed", _describe(exc), exception=exc, run_id=run_id)
+            )
+        name = "TimedOut" if isinstance(exc, TaskTimeout) else "Failed"
+        failed = State(StateType.FAILED, name, _describe(exc), exception=exc, run_id=run_id)
+        allows = True
+        if task.retry_condition_fn is not None and task_run.run_count <= task.retries:
+            try:
+                allows = bool(task.retry_condition_fn(task, task_run, failed))
+            except Exception as cond_exc:
+                allows = False
+                failed = State(
+                    StateType.FAILED,
+                    name,
+                    f"{_describe(exc)} (retry_condition_fn raised {_describe(cond_exc)})",
+                    exception=exc,
+                    run_id=run_id,
+                )
+        decision = decide_retry(
+            run_count=task_run.run_count,
+            retries=task.retries,
+            delay=task.retry_delay_seconds,
+            jitter_factor=task.retry_jitter_factor,
+            condition_allows=allows,
+        )
+        if not decision.retry:
+            task.logger_for(ctx, task_run).error(
+                "Task run %r failed: %s%s",
+                task_run.name,
+                failed.message,
+                f" ({decision.reason})" if task.retries else "",
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            return move(failed)
+        now = time.time()
+        move(
+            State(
+                StateType.SCHEDULED,
+                "AwaitingRetry",
+                f"{_describe(exc)}; {decision.reason} in {decision.delay:.3g}s",
+                timestamp=now,
+                scheduled_time=now + decision.delay,
+                run_id=run_id,
+            )
+        )
+        task.logger_for(ctx, task_run).warning(
+            "Task run %r failed (%s); %s in %.3gs",
+            task_run.name,
+            _describe(exc),
+            decision.reason,
+            decision.delay,
+        )
+        if decision.delay > 0:
+            yield (SLEEP, decision.delay)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _cache_lookup(ctx: FlowRunContext, task: Any, key: str) -> tuple[str, Any] | None:
+    now = time.time()
+    local = ctx.cache_index.get(key)
+    if local is not None and (local[1] is None or local[1] > now):
+        result_key: str | None = local[0]
+    else:
+        result_key = ctx.orchestrator.find_cached_result(key, now)
+    if result_key is None:
+        return None
+    try:
+        return result_key, task.result_store_for(ctx).read(result_key)
+    except ResultNotAvailable:
+        return None
+
+
+def finish(ctx: FlowRunContext, task: Any, task_run: TaskRun, state: State) -> None:
+    """Bookkeeping after a task run ended: keep its value for reruns, drop it from active."""
+    ctx.active.discard(task_run)
+    if state.type is _COMPLETED and task.persist_result is not False:
+        ctx.values[task_run.id] = (task_run, state.data)
+
+
+def _task_context(ctx: FlowRunContext, task: Any, prepared: Prepared) -> TaskRunContext:
+    log_prints = task.log_prints if task.log_prints is not None else ctx.log_prints
+    return TaskRunContext(task, prepared.task_run, ctx, {}, log_prints)
+
+
+def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
+    """Drive a task run to its final state in this thread."""
+    tctx = _task_context(ctx, task, prepared)
+    token = task_run_context.set(tctx)
+    try:
+        machine = task_machine(ctx, task, prepared)
+        runner = ctx.task_runner
+        timeout = task.timeout_seconds
+        fn = task.fn
+        try:
+            action = next(machine)
+            while True:
+                kind = action[0]
+                if kind is CALL:
+                    try:
+                        if timeout is not None:
+                            call_args, call_kwargs = action[1], action[2]
+                            value = call_with_timeout(
+                                lambda: runner.call(fn, call_args, call_kwargs, tctx),
+                                timeout,
+                                f"task run {prepared.task_run.name!r}",
+                            )
+                        else:
+                            value = runner.call(fn, action[1], action[2], tctx)
+                        sent: tuple[bool, Any] = (True, value)
+                    except BaseException as exc:
+                        sent = (False, exc)
+                    action = machine.send(sent)
+                elif kind is SLEEP:
+                    time.sleep(action[1])
+                    action = next(machine)
+                else:
+                    for future in action[1]:
+                        future.wait()
+                    action = next(machine)
+        except StopIteration as stop:
+            state: State = stop.value
+    except Exception as exc:
+        state = _internal_crash(ctx, prepared.task_run, exc)
+    finally:
+        task_run_context.reset(token)
+    finish(ctx, task, prepared.task_run, state)
+    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
+        raise state.exception  # type: ignore[misc]
+    return state
+
+
+async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
+    """Drive a task run to its final state on the running event loop."""
+    tctx = _task_context(ctx, task, prepared)
+    token = task_run_context.set(tctx)
+    try:
+        machine = task_machine(ctx, task, prepared)
+        timeout = task.timeout_seconds
+        try:
+            action = next(machine)
+            while True:
+                kind = action[0]
+                if kind is CALL:
+                    try:
+                        value = await _call_async(
+                            task.fn, action[1], action[2], timeout, prepared.task_run.name
+                        )
+                        sent: tuple[bool, Any] = (True, value)
+                    except BaseException as exc:
+                        sent = (False, exc)
+                    action = machine.send(sent)
+                elif kind is SLEEP:
+                    await asyncio.sleep(action[1])
+                    action = next(machine)
+                else:
+                    for future in action[1]:
+                        await asyncio.wrap_future(future._future)
+                    action = next(machine)
+        except StopIteration as stop:
+            state: State = stop.value
+    except Exception as exc:
+        state = _internal_crash(ctx, prepared.task_run, exc)
+    finally:
+        task_run_context.reset(token)
+    finish(ctx, task, prepared.task_run, state)
+    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
+        raise state.exception  # type: ignore[misc]
+    return state
+
+
+async def _call_async(
+    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, name: str
+) -> Any:
+    if not asyncio.iscoroutinefunction(fn):
+        return fn(*args, **kwargs)
+    if timeout is None:
+        return await fn(*args, **kwargs)
+    try:
+        async with asyncio.timeout(timeout):
+            return await fn(*args, **kwargs)
+    except TimeoutError:
+        raise TaskTimeout(
+            f"task run {name!r} exceeded its timeout of {timeout:g} seconds"
+        ) from None
+
+
+def _internal_crash(ctx: FlowRunContext, task_run: TaskRun, exc: Exception) -> State:
+    """legato itself failed while running this task: record Crashed, never Running forever."""
+    reason = "legato error" if isinstance(exc, LegatoError) else "internal error in legato"
+    state = State(
+        StateType.CRASHED,
+        "Crashed",
+        f"{reason}: {_describe(exc)}",
+        exception=exc,
+        run_id=task_run.id,
+    )
+    with contextlib.suppress(Exception):
+        task_run.move_to(state)
+        ctx.orchestrator.enqueue(task_run.state_op())
+    return state
+
+
+def submit_task(ctx: FlowRunContext, task: Any, prepared: Prepared) -> LegatoFuture[Any]:
+    """Start a prepared task run on the flow's task runner; return its future."""
+    from legato.engine.runner import submit_after
+
+    future: LegatoFuture[Any] = LegatoFuture(prepared.task_run)
+    ctx.futures.append(future)
+    if prepared.reused is not None:
+        future.set_state(prepared.reused)
+        return future
+
+    def work() -> None:
+        try:
+            state = run_task_sync(ctx, task, prepared)
+        except BaseException as exc:
+            state = prepared.task_run.state
+            if not state.is_final():
+                state = _internal_crash(ctx, prepared.task_run, Exception(_describe(exc)))
+        future.set_state(state)
+
+    submit_after(ctx.task_runner, work, prepared.upstream)
+    return future

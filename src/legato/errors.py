@@ -1,0 +1,64 @@
+"""Errors legato raises on purpose.
+
+    LegatoError                  root: catch this to catch anything legato raised itself
+    +-- StoreError               the state store cannot be used (corrupt, read-only, locked,
+    |                            newer schema); the message says what to do
+    +-- ObjectNotFound           an id or name that is not stored
+    +-- TransitionRefused        a state change the rules forbid (leaving a terminal state, ...)
+    +-- ParameterValidationError a flow parameter does not fit the flow's signature
+    +-- RunFailed                a run ended without a value and its own exception is not at hand
+    |   +-- UpstreamFailedError  a task could not run because a task it depends on failed
+    +-- TaskTimeout              a task or flow ran past ``timeout_seconds`` (also a TimeoutError)
+    +-- ResultNotAvailable       a persisted result is missing or cannot be read
+    +-- SerializationError       a value cannot be written to the result store
+
+Exceptions raised by user code are never wrapped: a failing task re-raises the
+user's own exception where its result is asked for.
+"""
+
+from __future__ import annotations
+
+
+class LegatoError(Exception):
+    """Root of every error legato raises itself."""
+
+
+class StoreError(LegatoError):
+    """The state store cannot be opened or written; nothing stored was changed."""
+
+
+class ObjectNotFound(LegatoError):
+    """No stored object has this id or name."""
+
+
+class TransitionRefused(LegatoError):
+    """The orchestration rules refused a proposed state."""
+
+
+class ParameterValidationError(LegatoError, TypeError):
+    """A flow was called with a parameter its type hints do not accept."""
+
+
+class RunFailed(LegatoError):
+    """A run ended Failed, Crashed or Cancelled and there is no exception object to re-raise."""
+
+
+class UpstreamFailedError(RunFailed):
+    """A task did not run because one of its upstream tasks did not complete."""
+
+
+class TaskTimeout(LegatoError, TimeoutError):
+    """A task or flow body ran longer than its ``timeout_seconds``."""
+
+
+class ResultNotAvailable(LegatoError):
+    """A stored result is gone or unreadable."""
+
+
+class SerializationError(LegatoError):
+    """A value could not be serialized for the result store."""
+
+
+class Abort(BaseException):
+    """Raised inside a run's thread to stop it (timeout, SIGTERM); never caught by user code's
+    ``except Exception``."""

@@ -1,0 +1,65 @@
+"""The process's default orchestrator, built from settings on first use.
+
+This is the one process-wide handle besides the run context: ``python my_flow.py``
+has nobody to pass it a store. Code that has an orchestrator passes it on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+from legato.errors import LegatoError
+from legato.orchestrator.local import LocalOrchestrator
+from legato.orchestrator.protocol import Orchestrator
+from legato.settings import Settings, get_settings
+
+_default: LocalOrchestrator | None = None
+_lock = threading.Lock()
+
+
+def build_orchestrator(settings: Settings) -> LocalOrchestrator:
+    if settings.api_url:
+        raise LegatoError(
+            "LEGATO_API_URL is set, but this version of legato records runs only in its own "
+            "store; unset LEGATO_API_URL to use the store under LEGATO_HOME"
+        )
+    from legato.store import Store
+
+    store = Store(
+        settings.effective_database_url,
+        lock_timeout=settings.store_lock_timeout,
+        writer_linger=settings.writer_linger,
+    )
+    return LocalOrchestrator(store)
+
+
+def get_orchestrator() -> Orchestrator:
+    """The default orchestrator for this process (the embedded store unless configured)."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = build_orchestrator(get_settings())
+                atexit.register(_flush_at_exit)
+    return _default
+
+
+def _flush_at_exit() -> None:
+    if _default is not None:
+        try:
+            _default.flush(timeout=30)
+        except LegatoError:
+            pass
+
+
+def reset_default_orchestrator() -> None:
+    """Flush and forget the default orchestrator (tests; a changed LEGATO_HOME)."""
+    global _default
+    with _lock:
+        if _default is not None:
+            try:
+                _default.flush(timeout=30)
+            finally:
+                _default.close()
+                _default = None

@@ -1,0 +1,83 @@
+"""The in-process orchestrator: the engine's calls go straight to the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from legato.states import State, Transition
+from legato.store import Store
+
+
+class LocalOrchestrator:
+    """Orchestrator backed by a :class:`Store` in this process."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        store.writer.start()
+        self.enqueue = store.writer.put
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.store.writer.flush(timeout)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def create_flow_run(self, row: dict[str, Any], state: State) -> None:
+        self.store.create_flow_run(row, state)
+
+    def set_flow_run_state(
+        self,
+        flow_run_id: str,
+        state: State,
+        *,
+        rerun: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Transition:
+        return self.store.set_flow_run_state(flow_run_id, state, rerun=rerun, fields=fields)
+
+    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
+        return self.store.read_flow_run_row(flow_run_id)
+
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+        return self.store.read_task_runs_by_key(flow_run_id)
+
+    def find_cached_result(self, cache_key: str, now: float) -> str | None:
+        return self.store.find_cached_result(cache_key, now)
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state: str | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]:
+        return self.store.read_flow_runs(
+            flow_name=flow_name,
+            state=state,
+            parent_flow_run_id=parent_flow_run_id,
+            limit=limit,
+            offset=offset,
+        )
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
+        return self.store.read_flow_run(flow_run_id)
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        return self.store.read_task_runs(flow_run_id)
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        return self.store.read_task_run(task_run_id)
+
+    def read_state_history(self, run_id: str) -> list[StateRecord]:
+        return self.store.read_state_history(run_id)
+
+    def read_logs(
+        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
+    ) -> list[LogRecord]:
+        return self.store.read_logs(flow_run_id, task_run_id=task_run_id, limit=limit)
+
+    def resolve_flow_run_id(self, prefix: str) -> str:
+        return self.store.resolve_flow_run_id(prefix)

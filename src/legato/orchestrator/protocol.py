@@ -1,0 +1,65 @@
+"""The orchestrator protocol: everything the engine and the read API need from a backend."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from legato.states import State, Transition
+
+
+class Orchestrator(Protocol):
+    """Creates runs, takes state proposals, and answers reads.
+
+    Flow-run calls are synchronous and checked against the stored state. Task-run
+    states, graph edges and logs are *enqueued* (``enqueue``) and written in
+    batches; ``flush`` returns once everything enqueued before it is durable.
+    Op tuples are those documented in :mod:`legato.store.writer`.
+    """
+
+    def enqueue(self, op: tuple[Any, ...]) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def create_flow_run(self, row: dict[str, Any], state: State) -> None: ...
+
+    def set_flow_run_state(
+        self,
+        flow_run_id: str,
+        state: State,
+        *,
+        rerun: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Transition: ...
+
+    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]: ...
+
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]: ...
+
+    def find_cached_result(self, cache_key: str, now: float) -> str | None: ...
+
+    # -- the read API (also ``legato.get_client()``) --
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state: str | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]: ...
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]: ...
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord: ...
+
+    def read_state_history(self, run_id: str) -> list[StateRecord]: ...
+
+    def read_logs(
+        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
+    ) -> list[LogRecord]: ...
+
+    def resolve_flow_run_id(self, prefix: str) -> str: ...

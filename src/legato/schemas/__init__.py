@@ -1,0 +1,16 @@
+"""Records shared by the store, the orchestrators and the CLI: what a reader gets back.
+
+These are the documented JSON shapes of ``legato runs ... --json`` and of the read
+API (``legato.get_client()``). Timestamps are timezone-aware UTC datetimes;
+fields are only ever added, never renamed.
+"""
+
+from legato.schemas.runs import (
+    FlowRunRecord,
+    LogRecord,
+    StateRecord,
+    TaskRunInput,
+    TaskRunRecord,
+)
+
+__all__ = ["FlowRunRecord", "LogRecord", "StateRecord", "TaskRunInput", "TaskRunRecord"]

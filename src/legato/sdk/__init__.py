@@ -1,0 +1,1 @@
+"""What users import: decorators, futures, loggers, task runners (re-exported by ``legato``)."""

@@ -1,0 +1,236 @@
+"""``@flow``: a function whose every call is a recorded flow run.
+
+A flow call validates its parameters, runs the body with a run context so that
+task calls inside it are tracked, and returns the body's value (or, with
+``return_state=True``, its final state, which carries the flow run's id). A
+flow called inside a flow is a subflow: a child flow run linked to its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from legato.engine.context import FlowRunContext
+from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
+from legato.engine.results import ResultStore
+from legato.engine.retries import RetryDelay, validate_retry_settings
+from legato.engine.runner import ThreadPoolTaskRunner
+from legato.sdk.logging import flow_run_logger, install_print_capture
+from legato.sdk.parameters import ParameterModel, jsonable
+from legato.states import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Flow(Generic[P, R]):
+    """A flow definition. Options are fixed at decoration; ``with_options`` makes a copy."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        flow_run_name: str | Callable[..., str] | None = None,
+        tags: Iterable[str] | None = None,
+        retries: int = 0,
+        retry_delay_seconds: RetryDelay = None,
+        retry_jitter_factor: float | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        task_runner: Any = None,
+        log_prints: bool = False,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        validate_retry_settings(retries, retry_delay_seconds, retry_jitter_factor)
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or fn.__name__.replace("_", "-")
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.flow_run_name = flow_run_name
+        self.tags = sorted(set(tags or ()))
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_jitter_factor = retry_jitter_factor
+        self.timeout_seconds = timeout_seconds
+        self.validate_parameters = validate_parameters
+        self.task_runner = task_runner if task_runner is not None else ThreadPoolTaskRunner()
+        self.log_prints = log_prints
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.parameter_model = ParameterModel(fn, self.name)
+        self._result_store: ResultStore | None = None
+        self._options = {
+            "name": name,
+            "description": description,
+            "version": version,
+            "flow_run_name": flow_run_name,
+            "tags": tags,
+            "retries": retries,
+            "retry_delay_seconds": retry_delay_seconds,
+            "retry_jitter_factor": retry_jitter_factor,
+            "timeout_seconds": timeout_seconds,
+            "validate_parameters": validate_parameters,
+            "task_runner": task_runner,
+            "log_prints": log_prints,
+            "persist_result": persist_result,
+            "result_storage": result_storage,
+        }
+
+    def with_options(self, **options: Any) -> Flow[P, R]:
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"unknown flow option(s): {', '.join(sorted(unknown))}")
+        return Flow(self.fn, **{**self._options, **options})
+
+    @property
+    def entrypoint(self) -> str | None:
+        """``/path/to/file.py:function``, which ``legato runs retry`` imports to rerun it."""
+        try:
+            path = inspect.getsourcefile(self.fn)
+        except TypeError:
+            return None
+        if path is None or "<" in path:
+            return None
+        return f"{os.path.abspath(path)}:{self.fn.__qualname__}"
+
+    # -- used by the engine --
+
+    def validate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.validate_parameters:
+            return self.parameter_model.validate(args, kwargs)
+        return self.parameter_model.bind(args, kwargs)
+
+    def describe_raw_parameters(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            return dict(self.parameter_model.signature.bind_partial(*args, **kwargs).arguments)
+        except TypeError:
+            raw = dict(kwargs)
+            raw.update({f"args[{i}]": value for i, value in enumerate(args)})
+            return raw
+
+    def split_parameters(
+        self, parameters: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return self.parameter_model.to_call(parameters)
+
+    jsonable = staticmethod(jsonable)
+
+    def run_name(self, parameters: dict[str, Any]) -> str | None:
+        template = self.flow_run_name
+        if template is None:
+            return None
+        if callable(template):
+            return str(template())
+        try:
+            return template.format(**parameters)
+        except (KeyError, IndexError, ValueError):
+            return template
+
+    def result_store_for(self, ctx: FlowRunContext | None) -> ResultStore:
+        if self.result_storage is not None:
+            if self._result_store is None:
+                self._result_store = ResultStore(self.result_storage)
+            return self._result_store
+        if ctx is not None:
+            return ctx.result_store
+        from legato.settings import get_settings
+
+        return default_result_store(get_settings().effective_results_url)
+
+    def logger_for(self, ctx: FlowRunContext) -> logging.LoggerAdapter[Any]:
+        return flow_run_logger(ctx.orchestrator.enqueue, ctx.flow_run_id, ctx.flow_run_name)
+
+    def logger_for_ids(
+        self, orchestrator: Any, flow_run_id: str, name: str
+    ) -> logging.LoggerAdapter[Any]:
+        return flow_run_logger(orchestrator.enqueue, flow_run_id, name)
+
+    # -- calling --
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return_state = kwargs.pop("return_state", False)
+        if self.log_prints:
+            install_print_capture()
+        call = FlowCall(self, args, kwargs)
+        if self.is_async:
+            return self._run_async(call, return_state)
+        return _outcome(run_flow_sync(call), return_state)
+
+    async def _run_async(self, call: FlowCall, return_state: bool) -> Any:
+        return _outcome(await run_flow_async(call), return_state)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+
+def _outcome(state: State, return_state: bool) -> Any:
+    return state if return_state else state.result()
+
+
+_default_result_stores: dict[str, ResultStore] = {}
+
+
+def default_result_store(url: str) -> ResultStore:
+    store = _default_result_stores.get(url)
+    if store is None:
+        store = _default_result_stores[url] = ResultStore(url)
+    return store
+
+
+def run_flow_call(call: FlowCall) -> State:
+    """Run a prepared flow call to its final state, sync or async alike."""
+    if call.flow.is_async:
+        return asyncio.run(run_flow_async(call))
+    return run_flow_sync(call)
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+@overload
+def flow(
+    *,
+    name: str | None = ...,
+    description: str | None = ...,
+    version: str | None = ...,
+    flow_run_name: str | Callable[..., str] | None = ...,
+    tags: Iterable[str] | None = ...,
+    retries: int = ...,
+    retry_delay_seconds: RetryDelay = ...,
+    retry_jitter_factor: float | None = ...,
+    timeout_seconds: float | None = ...,
+    validate_parameters: bool = ...,
+    task_runner: Any = ...,
+    log_prints: bool = ...,
+    persist_result: bool | None = ...,
+    result_storage: str | None = ...,
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Mark a function as a flow: ``@flow`` or ``@flow(retries=2, ...)``."""
+    if fn is None:
+        return lambda f: Flow(f, **options)
+    return Flow(fn, **options)

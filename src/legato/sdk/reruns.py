@@ -1,0 +1,48 @@
+"""Retrying a finished flow run: the same parameters, a new attempt, finished work skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from legato.engine.flow_engine import FlowCall
+from legato.errors import LegatoError
+from legato.orchestrator.protocol import Orchestrator
+from legato.states import FAILURE_TYPES, State, StateType
+
+
+def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
+    """Run a failed, crashed or cancelled flow run again, in this process.
+
+    The flow is imported from the entrypoint stored with the run and called with
+    the stored parameters. Every task run whose result from an earlier attempt is
+    stored (or cached) is skipped; the rest run again under their old ids, so the
+    run keeps one history. Returns the new final state (it does not raise).
+    """
+    from legato.orchestrator import get_orchestrator
+    from legato.sdk.entrypoints import load_flow
+    from legato.sdk.flows import run_flow_call
+
+    orch = orchestrator or get_orchestrator()
+    flow_run_id = orch.resolve_flow_run_id(flow_run_id)
+    record = orch.read_flow_run(flow_run_id)
+    if record.parent_flow_run_id is not None:
+        raise LegatoError(
+            f"flow run {flow_run_id} is a subflow run; retry its parent flow run "
+            f"{record.parent_flow_run_id} instead"
+        )
+    if record.state.type not in FAILURE_TYPES:
+        if record.state.type is StateType.COMPLETED:
+            raise LegatoError(f"flow run {flow_run_id} is Completed; there is nothing to retry")
+        raise LegatoError(
+            f"flow run {flow_run_id} is {record.state.name}, not finished; only a Failed, "
+            "Crashed or Cancelled flow run can be retried"
+        )
+    if not record.entrypoint:
+        raise LegatoError(
+            f"flow run {flow_run_id} has no stored entrypoint (its flow was defined "
+            "interactively), so legato cannot import it to run it again"
+        )
+    flow: Any = load_flow(record.entrypoint)
+    parameters = dict(record.parameters)
+    call = FlowCall(flow, (), parameters, orchestrator=orch, resume_flow_run_id=flow_run_id)
+    return run_flow_call(call)

@@ -1,0 +1,281 @@
+"""``@task``: a function whose calls inside a flow are tracked, retried and cached.
+
+Called inside a flow, a task runs at once and returns its value (raising its
+exception if it finally fails). ``.submit`` runs it on the flow's task runner and
+returns a future; ``.map`` submits one run per item. Called outside any flow, a
+task is just its function.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from legato.engine.caching import task_input_hash
+from legato.engine.context import FlowRunContext, flow_run_context
+from legato.engine.futures import FutureList, LegatoFuture, unmapped
+from legato.engine.results import ResultStore
+from legato.engine.retries import RetryDelay, validate_retry_settings
+from legato.engine.task_engine import (
+    prepare_task_run,
+    run_task_async,
+    run_task_sync,
+    submit_task,
+)
+from legato.engine.task_run import TaskRun
+from legato.errors import LegatoError
+from legato.sdk.logging import install_print_capture, task_run_logger
+from legato.states import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+CacheKeyFn = Callable[[Any, dict[str, Any]], "str | None"]
+
+
+class Task(Generic[P, R]):
+    """A task definition. Options are fixed at decoration; ``with_options`` makes a copy."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        retries: int = 0,
+        retry_delay_seconds: RetryDelay = None,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        timeout_seconds: float | None = None,
+        cache_key_fn: CacheKeyFn | None = None,
+        cache_expiration: timedelta | None = None,
+        refresh_cache: bool = False,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+        log_prints: bool | None = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        validate_retry_settings(retries, retry_delay_seconds, retry_jitter_factor)
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
+        if cache_expiration is not None and not isinstance(cache_expiration, timedelta):
+            raise TypeError("cache_expiration must be a datetime.timedelta")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.description = description or inspect.getdoc(fn)
+        self.tags = sorted(set(tags or ()))
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_jitter_factor = retry_jitter_factor
+        self.retry_condition_fn = retry_condition_fn
+        self.timeout_seconds = timeout_seconds
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.log_prints = log_prints
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.task_key = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
+        self._signature = inspect.signature(fn)
+        self.parameter_names = tuple(
+            name
+            for name, param in self._signature.parameters.items()
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
+        )
+        self._result_store: ResultStore | None = None
+        self._options = {
+            "name": name,
+            "description": description,
+            "tags": tags,
+            "retries": retries,
+            "retry_delay_seconds": retry_delay_seconds,
+            "retry_jitter_factor": retry_jitter_factor,
+            "retry_condition_fn": retry_condition_fn,
+            "timeout_seconds": timeout_seconds,
+            "cache_key_fn": cache_key_fn,
+            "cache_expiration": cache_expiration,
+            "refresh_cache": refresh_cache,
+            "persist_result": persist_result,
+            "result_storage": result_storage,
+            "log_prints": log_prints,
+        }
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
+        return Task(self.fn, **{**self._options, **options})
+
+    # -- used by the engine --
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def result_store_for(self, ctx: FlowRunContext) -> ResultStore:
+        if self.result_storage is None:
+            return ctx.result_store
+        if self._result_store is None:
+            self._result_store = ResultStore(self.result_storage)
+        return self._result_store
+
+    def logger_for(self, ctx: FlowRunContext, task_run: TaskRun) -> logging.LoggerAdapter[Any]:
+        return task_run_logger(
+            ctx.orchestrator.enqueue, ctx.flow_run_id, task_run.id, task_run.name
+        )
+
+    # -- calling --
+
+    def _context(self, what: str) -> FlowRunContext | None:
+        ctx = flow_run_context.get()
+        if ctx is None and what != "call":
+            raise LegatoError(
+                f"{self.name}.{what}() needs a running flow: call it inside a @flow function"
+            )
+        if ctx is not None and (self.log_prints or (self.log_prints is None and ctx.log_prints)):
+            install_print_capture()
+        return ctx
+
+    def _check_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {self.name!r}: {exc}") from None
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return_state = kwargs.pop("return_state", False)
+        wait_for = kwargs.pop("wait_for", None)
+        ctx = self._context("call")
+        if ctx is None:
+            return self.fn(*args, **kwargs)
+        self._check_call(args, kwargs)
+        prepared = prepare_task_run(ctx, self, args, kwargs, wait_for)
+        if self.is_async:
+            return self._call_async(ctx, prepared, return_state)
+        if prepared.reused is not None:
+            state = prepared.reused
+        else:
+            state = run_task_sync(ctx, self, prepared)
+        return state if return_state else state.result()
+
+    async def _call_async(self, ctx: FlowRunContext, prepared: Any, return_state: bool) -> Any:
+        if prepared.reused is not None:
+            state: State = prepared.reused
+        else:
+            state = await run_task_async(ctx, self, prepared)
+        return state if return_state else state.result()
+
+    def submit(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> LegatoFuture[R]:
+        """Run on the flow's task runner; return a future at once.
+
+        Futures among the arguments (also inside lists, tuples, dicts, sets) are waited
+        for and replaced by their values; ``wait_for`` adds order without passing data.
+        """
+        ctx = self._context("submit")
+        assert ctx is not None
+        self._check_call(args, kwargs)
+        prepared = prepare_task_run(ctx, self, args, kwargs, list(wait_for) if wait_for else None)
+        return submit_task(ctx, self, prepared)
+
+    def map(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> FutureList[R]:
+        """Submit one task run per item of the iterable arguments.
+
+        Iterables are zipped (all must have the same length); ``unmapped(x)``,
+        strings, bytes and non-iterables are passed whole to every run. A future is
+        waited for and its result iterated.
+        """
+        ctx = self._context("map")
+        assert ctx is not None
+        wait_list = list(wait_for) if wait_for else None
+        positional = [_map_argument(value) for value in args]
+        named = {key: _map_argument(value) for key, value in kwargs.items()}
+        lengths = {
+            label: len(value)
+            for label, (is_iter, value) in [
+                *((f"argument {i + 1}", item) for i, item in enumerate(positional)),
+                *((f"parameter {k!r}", item) for k, item in named.items()),
+            ]
+            if is_iter
+        }
+        if not lengths:
+            raise ValueError(
+                f"{self.name}.map() needs at least one iterable argument; wrap constants in "
+                "unmapped() and pass the values to map over as a list"
+            )
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{label} has {n}" for label, n in lengths.items())
+            raise ValueError(f"{self.name}.map() got iterables of different lengths: {detail}")
+        count = next(iter(lengths.values()))
+        futures: FutureList[R] = FutureList()
+        for index in range(count):
+            call_args = tuple(v[index] if it else v for it, v in positional)
+            call_kwargs = {k: (v[index] if it else v) for k, (it, v) in named.items()}
+            if index == 0:
+                self._check_call(call_args, call_kwargs)
+            prepared = prepare_task_run(ctx, self, call_args, call_kwargs, wait_list)
+            futures.append(submit_task(ctx, self, prepared))
+        return futures
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r})"
+
+
+def _map_argument(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, unmapped):
+        return False, value.value
+    if isinstance(value, LegatoFuture):
+        value = value.result()
+    if isinstance(value, str | bytes | bytearray | dict) or not isinstance(value, Iterable):
+        return False, value
+    return True, list(value)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = ...,
+    description: str | None = ...,
+    tags: Iterable[str] | None = ...,
+    retries: int = ...,
+    retry_delay_seconds: RetryDelay = ...,
+    retry_jitter_factor: float | None = ...,
+    retry_condition_fn: Callable[..., bool] | None = ...,
+    timeout_seconds: float | None = ...,
+    cache_key_fn: CacheKeyFn | None = ...,
+    cache_expiration: timedelta | None = ...,
+    refresh_cache: bool = ...,
+    persist_result: bool | None = ...,
+    result_storage: str | None = ...,
+    log_prints: bool | None = ...,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Mark a function as a task: ``@task`` or ``@task(retries=3, ...)``."""
+    if fn is None:
+        return lambda f: Task(f, **options)
+    return Task(fn, **options)
+
+
+__all__ = ["Task", "task", "task_input_hash"]

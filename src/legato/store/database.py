@@ -1,0 +1,174 @@
+"""Opening a store: the SQLAlchemy engine, SQLite pragmas, schema checks, error translation.
+
+Every way a store can be unusable (corrupt file, read-only folder, a lock held
+too long, a schema newer than this code) becomes one :class:`StoreError` whose
+message names the file and what to do. Nothing is written before the schema
+check passes, so a bad store is never made worse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from legato.errors import StoreError
+
+HEAD_REVISION = "0001"
+"""The newest migration this code knows; a test checks it equals the Alembic head."""
+
+KNOWN_REVISIONS = ("0001",)
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def describe(url: sa.URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite database {url.database}"
+    return f"the database {url.render_as_string(hide_password=True)}"
+
+
+def explain(exc: BaseException, url: sa.URL) -> StoreError:
+    """Turn a driver error into a message a user can act on."""
+    text = str(getattr(exc, "orig", None) or exc)
+    where = describe(url)
+    lowered = text.lower()
+    if "file is not a database" in lowered or "malformed" in lowered:
+        msg = (
+            f"{where} is damaged or not a legato database ({text}). It was not modified; "
+            "move it aside to start a new one, or point LEGATO_HOME elsewhere."
+        )
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        msg = (
+            f"cannot write {where} ({text}). Check that its folder exists and is writable, "
+            "or set LEGATO_HOME to a writable folder."
+        )
+    elif "locked" in lowered or "busy" in lowered:
+        msg = (
+            f"{where} stayed locked by another process for longer than the lock timeout "
+            f"({text}). Retry, stop the process holding it, or raise LEGATO_STORE_LOCK_TIMEOUT."
+        )
+    else:
+        msg = f"cannot use {where}: {text}"
+    return StoreError(msg)
+
+
+@contextlib.contextmanager
+def translated(url: sa.URL) -> Iterator[None]:
+    """Re-raise database errors as StoreError (without the driver's traceback wall)."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise explain(exc, url) from None
+    except OSError as exc:
+        raise StoreError(f"cannot use {describe(url)}: {exc}") from None
+
+
+def create_engine(url_text: str, *, lock_timeout: float) -> Engine:
+    try:
+        url = sa.make_url(url_text)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"LEGATO_DATABASE_URL is not a database URL: {exc}") from None
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, lock_timeout)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", ""):
+        url = url.set(drivername="postgresql+psycopg")
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(
+            f"the driver for {describe(url)} is not installed ({exc}); "
+            "install legato[postgres] for PostgreSQL"
+        ) from None
+
+
+def _sqlite_engine(url: sa.URL, lock_timeout: float) -> Engine:
+    if url.database and url.database != ":memory:":
+        path = Path(url.database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder {path.parent} for the legato database ({exc}); "
+                "set LEGATO_HOME to a writable folder"
+            ) from None
+        url = url.set(database=str(path))
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": lock_timeout, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start (below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front (BEGIN IMMEDIATE): a deferred transaction
+        # that later upgrades to a writer can fail at once with "database is locked"
+        # instead of waiting for busy_timeout.
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+    return engine
+
+
+def current_revision(conn: Connection) -> str | None:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("alembic_version"):
+        return None
+    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the schema to HEAD_REVISION; refuse a schema newer than this code.
+
+    Fast path: one SELECT. Alembic is imported only when a migration must run.
+    """
+    url = engine.url
+    with translated(url):
+        with engine.connect() as conn:
+            try:
+                revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            except sa.exc.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                revision = None
+            except sa.exc.ProgrammingError:
+                revision = None
+            conn.rollback()
+        if revision == HEAD_REVISION:
+            return
+        if revision is not None and revision not in KNOWN_REVISIONS:
+            raise StoreError(
+                f"{describe(url)} has schema revision {revision!r}, newer than this legato "
+                f"understands (up to {HEAD_REVISION!r}). Upgrade legato, or point "
+                "LEGATO_HOME / LEGATO_DATABASE_URL at another store. Nothing was changed."
+            )
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn:
+        if engine.dialect.name == "postgresql":
+            # Two processes starting at once must not both migrate.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7461626)")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()

@@ -1,0 +1,295 @@
+"""The Store: the only place that builds SQL. Named writes and reads over the tables.
+
+Flow-run writes are synchronous (a handful per run, and their state checks need
+the current row); task-run states and logs go through the :class:`BatchWriter`.
+Reads return the pydantic records of :mod:`legato.schemas`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from legato.errors import ObjectNotFound
+from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from legato.states import State, StateType, Transition, check_transition
+from legato.store import queries
+from legato.store.database import create_engine, ensure_schema, translated
+from legato.store.tables import flow_runs, flows, logs, state_history, task_run_inputs, task_runs
+from legato.store.writer import BatchWriter
+
+TASK_RUN_CURRENT_FIELDS = (
+    "state_type",
+    "state_name",
+    "state_message",
+    "state_timestamp",
+    "run_count",
+    "start_time",
+    "end_time",
+    "cache_key",
+    "cache_expiration",
+    "result_key",
+    "subflow_run_id",
+)
+
+_task_run_update = (
+    task_runs.update()
+    .where(task_runs.c.id == sa.bindparam("_id"))
+    .values({name: sa.bindparam(name) for name in TASK_RUN_CURRENT_FIELDS})
+)
+
+
+class Store:
+    """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
+
+    def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
+        self.engine: Engine = create_engine(url, lock_timeout=lock_timeout)
+        self.url = self.engine.url
+        ensure_schema(self.engine)
+        self.writer = BatchWriter(self._write_batch, linger=writer_linger)
+        self._flow_ids: dict[str, str] = {}
+
+    # -- connections -------------------------------------------------------------
+
+    def _write_conn(self) -> Connection:
+        return self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        self.writer.close()
+        self.engine.dispose()
+
+    # -- batched task-run writes ----------------------------------------------------
+
+    def _write_batch(
+        self,
+        inserts: list[dict[str, Any]],
+        updates: list[dict[str, Any]],
+        history: list[dict[str, Any]],
+        inputs: list[dict[str, Any]],
+        log_rows: list[dict[str, Any]],
+    ) -> None:
+        with translated(self.url), self._write_conn() as conn:
+            if inserts:
+                conn.execute(task_runs.insert(), inserts)
+            if updates:
+                conn.execute(_task_run_update, updates)
+            if history:
+                conn.execute(state_history.insert(), history)
+            if inputs:
+                conn.execute(task_run_inputs.insert(), inputs)
+            if log_rows:
+                conn.execute(logs.insert(), log_rows)
+            conn.commit()
+
+    # -- flows and flow runs --------------------------------------------------------
+
+    def _flow_id(self, conn: Connection, name: str) -> str:
+        flow_id = self._flow_ids.get(name)
+        if flow_id is not None:
+            return flow_id
+        flow_id = conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar()
+        if flow_id is None:
+            from legato.ids import new_id
+
+            flow_id = new_id()
+            conn.execute(flows.insert().values(id=flow_id, name=name, created=time.time()))
+        self._flow_ids[name] = flow_id
+        return flow_id
+
+    def create_flow_run(self, row: dict[str, Any], state: State) -> None:
+        """Insert a flow run (``row`` holds its columns except flow_id/state) in ``state``."""
+        with translated(self.url), self._write_conn() as conn:
+            flow_id = self._flow_id(conn, row["flow_name"])
+            conn.execute(
+                flow_runs.insert().values(
+                    **row,
+                    flow_id=flow_id,
+                    state_type=state.type.value,
+                    state_name=state.name,
+                    state_message=state.message,
+                    state_timestamp=state.timestamp,
+                )
+            )
+            conn.execute(state_history.insert().values(**history_row(row["id"], None, state)))
+            conn.commit()
+
+    def set_flow_run_state(
+        self,
+        flow_run_id: str,
+        state: State,
+        *,
+        rerun: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Transition:
+        """Move a flow run to ``state`` if the rules allow it from its stored state.
+
+        The check and the write happen in one transaction on the locked row, so a
+        concurrent change (a cancel) is never overwritten. ``fields`` updates other
+        columns (run_count, start_time, end_time) in the same write.
+        """
+        with translated(self.url), self._write_conn() as conn:
+            query = sa.select(flow_runs.c.state_type).where(flow_runs.c.id == flow_run_id)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            current = conn.execute(query).scalar()
+            if current is None:
+                raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
+            verdict = check_transition(StateType(current), state.type, rerun=rerun)
+            if not verdict.allowed:
+                conn.rollback()
+                return verdict
+            conn.execute(
+                flow_runs.update()
+                .where(flow_runs.c.id == flow_run_id)
+                .values(
+                    state_type=state.type.value,
+                    state_name=state.name,
+                    state_message=state.message,
+                    state_timestamp=state.timestamp,
+                    **(fields or {}),
+                )
+            )
+            conn.execute(state_history.insert().values(**history_row(flow_run_id, None, state)))
+            conn.commit()
+        return verdict
+
+    def set_task_run_state_now(
+        self, task_run_id: str, flow_run_id: str, state: State, fields: dict[str, Any]
+    ) -> None:
+        """Synchronous counterpart of the batched state op, for rare out-of-run fixes."""
+        with translated(self.url), self._write_conn() as conn:
+            conn.execute(_task_run_update, [{"_id": task_run_id, **fields}])
+            conn.execute(
+                state_history.insert().values(**history_row(flow_run_id, task_run_id, state))
+            )
+            conn.commit()
+
+    # -- reads used by the engine -----------------------------------------------------
+
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """The task runs of an earlier attempt, keyed by (task_key, dynamic_key)."""
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    task_runs.c.id,
+                    task_runs.c.task_key,
+                    task_runs.c.dynamic_key,
+                    task_runs.c.state_type,
+                    task_runs.c.state_name,
+                    task_runs.c.result_key,
+                    task_runs.c.run_count,
+                    task_runs.c.created,
+                    task_runs.c.start_time,
+                    task_runs.c.end_time,
+                    task_runs.c.cache_key,
+                    task_runs.c.cache_expiration,
+                    task_runs.c.subflow_run_id,
+                ).where(task_runs.c.flow_run_id == flow_run_id)
+            ).mappings()
+            return {(r["task_key"], r["dynamic_key"]): dict(r) for r in rows}
+
+    def find_cached_result(self, cache_key: str, now: float) -> str | None:
+        """The result key of the newest completed, unexpired task run with ``cache_key``."""
+        with translated(self.url), self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(task_runs.c.result_key)
+                .where(
+                    task_runs.c.cache_key == cache_key,
+                    task_runs.c.state_type == StateType.COMPLETED.value,
+                    task_runs.c.result_key.is_not(None),
+                    sa.or_(
+                        task_runs.c.cache_expiration.is_(None),
+                        task_runs.c.cache_expiration > now,
+                    ),
+                )
+                .order_by(task_runs.c.end_time.desc())
+                .limit(1)
+            ).scalar()
+
+    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
+        with translated(self.url), self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(flow_runs).where(flow_runs.c.id == flow_run_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
+        return dict(row)
+
+    # -- the read API -------------------------------------------------------------
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state: str | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]:
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.flow_runs_list(
+                conn,
+                flow_name=flow_name,
+                state=state,
+                parent_flow_run_id=parent_flow_run_id,
+                limit=limit,
+                offset=offset,
+            )
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
+        with translated(self.url), self.engine.connect() as conn:
+            record = queries.flow_run_by_id(conn, flow_run_id)
+        if record is None:
+            raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
+        return record
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.task_runs_of(conn, flow_run_id)
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        with translated(self.url), self.engine.connect() as conn:
+            record = queries.task_run_by_id(conn, task_run_id)
+        if record is None:
+            raise ObjectNotFound(f"no task run with id {task_run_id!r}")
+        return record
+
+    def read_state_history(self, run_id: str) -> list[StateRecord]:
+        with translated(self.url), self.engine.connect() as conn:
+            history = queries.state_history_of(conn, run_id)
+            if not history and not queries.run_exists(conn, run_id):
+                raise ObjectNotFound(f"no flow run or task run with id {run_id!r}")
+            return history
+
+    def read_logs(
+        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
+    ) -> list[LogRecord]:
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.logs_of(conn, flow_run_id, task_run_id=task_run_id, limit=limit)
+
+    def resolve_flow_run_id(self, prefix: str) -> str:
+        """A full flow-run id from a unique prefix of it (ids are long to type)."""
+        with translated(self.url), self.engine.connect() as conn:
+            ids = queries.flow_run_ids_with_prefix(conn, prefix)
+        if not ids:
+            raise ObjectNotFound(f"no flow run with id {prefix!r}")
+        if len(ids) > 1:
+            raise ObjectNotFound(f"{prefix!r} matches {len(ids)} flow runs; give more of the id")
+        return ids[0]
+
+
+def history_row(flow_run_id: str, task_run_id: str | None, state: State) -> dict[str, Any]:
+    return {
+        "flow_run_id": flow_run_id,
+        "task_run_id": task_run_id,
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp,
+        "scheduled_time": state.scheduled_time,
+    }

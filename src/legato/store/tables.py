@@ -1,0 +1,110 @@
+"""The schema: SQLAlchemy Core tables, one definition for SQLite and PostgreSQL.
+
+Times are stored as float seconds since the epoch (UTC): one portable, cheap
+type on both databases, converted to aware datetimes at the read edge
+(:mod:`legato.store.queries`). Each run row carries its current state in indexed
+columns beside its history rows, so listings never scan the history.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+flows = sa.Table(
+    "flows",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+flow_runs = sa.Table(
+    "flow_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("flow_id", sa.String(36), nullable=False),
+    sa.Column("flow_name", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("entrypoint", sa.Text, nullable=True),
+    sa.Column("parent_flow_run_id", sa.String(36), nullable=True),
+    sa.Column("parent_task_run_id", sa.String(36), nullable=True),
+    sa.Column("state_type", sa.String(16), nullable=False),
+    sa.Column("state_name", sa.String(32), nullable=False),
+    sa.Column("state_message", sa.Text, nullable=True),
+    sa.Column("state_timestamp", sa.Float, nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created"),
+    sa.Index("ix_flow_runs_state_type_created", "state_type", "created"),
+    sa.Index("ix_flow_runs_created", "created"),
+    sa.Index("ix_flow_runs_parent_flow_run_id", "parent_flow_run_id"),
+)
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("flow_run_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("task_key", sa.String(512), nullable=False),
+    sa.Column("dynamic_key", sa.Integer, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("state_type", sa.String(16), nullable=False),
+    sa.Column("state_name", sa.String(32), nullable=False),
+    sa.Column("state_message", sa.Text, nullable=True),
+    sa.Column("state_timestamp", sa.Float, nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Column("cache_key", sa.String(512), nullable=True),
+    sa.Column("cache_expiration", sa.Float, nullable=True),
+    sa.Column("result_key", sa.String(512), nullable=True),
+    sa.Column("subflow_run_id", sa.String(36), nullable=True),
+    sa.Index("ix_task_runs_flow_run_id_key", "flow_run_id", "task_key", "dynamic_key"),
+    sa.Index("ix_task_runs_cache_key", "cache_key"),
+)
+
+task_run_inputs = sa.Table(
+    "task_run_inputs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_run_id", sa.String(36), nullable=False),
+    sa.Column("parameter", sa.String(255), nullable=False),
+    sa.Column("upstream_id", sa.String(36), nullable=False),
+    sa.Index("ix_task_run_inputs_task_run_id", "task_run_id"),
+)
+
+state_history = sa.Table(
+    "state_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow_run_id", sa.String(36), nullable=False),
+    sa.Column("task_run_id", sa.String(36), nullable=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("scheduled_time", sa.Float, nullable=True),
+    sa.Index("ix_state_history_flow_run_id", "flow_run_id"),
+    sa.Index("ix_state_history_task_run_id", "task_run_id"),
+)
+
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow_run_id", sa.String(36), nullable=True),
+    sa.Column("task_run_id", sa.String(36), nullable=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("logger", sa.String(255), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_logs_flow_run_id_timestamp", "flow_run_id", "timestamp"),
+)
