@@ -16,10 +16,10 @@ def run_payload(payload: bytes) -> tuple[bool, bytes, list[dict[str, Any]]]:
     from legato.engine.runner import call_function
     from legato.sdk.logging import child_log_capture
 
-    fn, args, kwargs, log_info = cloudpickle.loads(payload)
+    fn, args, kwargs, is_async, log_info = cloudpickle.loads(payload)
     with child_log_capture(log_info) as rows:
         try:
-            value = call_function(fn, args, kwargs)
+            value = call_function(fn, args, kwargs, is_async)
         except BaseException as exc:
             exc.add_note("".join(traceback.format_exception(exc)).rstrip())
             try:

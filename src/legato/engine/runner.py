@@ -30,15 +30,27 @@ class TaskRunner(Protocol):
     def submit(self, work: Callable[[], None]) -> None: ...
 
     def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        log_target: Any,
+        is_async: bool,
     ) -> Any: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
 
 
-def call_function(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def call_function(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    is_async: bool | None = None,
+) -> Any:
     """Call a sync or async user function from synchronous code."""
-    if inspect.iscoroutinefunction(fn):
+    if is_async is None:
+        is_async = inspect.iscoroutinefunction(fn)
+    if is_async:
         return asyncio.run(fn(*args, **kwargs))
     return fn(*args, **kwargs)
 
@@ -77,9 +89,16 @@ class ThreadPoolTaskRunner:
         self._executor().submit(contextvars.copy_context().run, work)
 
     def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        log_target: Any,
+        is_async: bool,
     ) -> Any:
-        return call_function(fn, args, kwargs)
+        if is_async:
+            return asyncio.run(fn(*args, **kwargs))
+        return fn(*args, **kwargs)
 
     def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:
@@ -105,7 +124,12 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
         return type(self)(self.max_workers)
 
     def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], log_target: Any
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        log_target: Any,
+        is_async: bool,
     ) -> Any:
         import cloudpickle
 
@@ -118,7 +142,7 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
                 self._processes = concurrent.futures.ProcessPoolExecutor(
                     self.max_workers, mp_context=multiprocessing.get_context("spawn")
                 )
-        payload = cloudpickle.dumps((fn, args, kwargs, log_target.describe()))
+        payload = cloudpickle.dumps((fn, args, kwargs, is_async, log_target.describe()))
         ok, value, log_rows = self._processes.submit(child.run_payload, payload).result()
         for row in log_rows:
             log_target.enqueue(("log", row))

@@ -43,6 +43,8 @@ WAIT = "wait"  # (WAIT, futures): block until these are done
 
 Action = tuple[Any, ...]
 _COMPLETED = StateType.COMPLETED
+_PENDING = StateType.PENDING
+_RUNNING = StateType.RUNNING
 
 
 class Prepared:
@@ -127,17 +129,17 @@ def prepare_task_run(
         ctx.active.add(task_run)
         return Prepared(task_run, args, kwargs, upstream, None)
 
+    task_run_id = new_id()
+    created = time.time()
     task_run = TaskRun(
-        id=new_id(),
+        id=task_run_id,
         flow_run_id=ctx.flow_run_id,
         name=name or f"{task.name}-{dynamic_key}",
         task_key=task_key,
         dynamic_key=dynamic_key,
         tags=task.tags,
-        state=State(StateType.PENDING, "Pending"),
-    )
-    task_run.state = State(
-        StateType.PENDING, "Pending", timestamp=task_run.created, run_id=task_run.id
+        state=State(_PENDING, "Pending", timestamp=created, run_id=task_run_id),
+        created=created,
     )
     enqueue = ctx.orchestrator.enqueue
     enqueue(task_run.insert_op())
@@ -271,7 +273,7 @@ def task_machine(
 
     while True:
         if task_run.run_count == 0:
-            move(State(StateType.RUNNING, "Running", run_id=run_id))
+            move(State(_RUNNING, "Running", run_id=run_id))
         else:
             move(
                 State(
@@ -410,6 +412,7 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
         runner = ctx.task_runner
         timeout = task.timeout_seconds
         fn = task.fn
+        is_async = task.is_async
         try:
             action = next(machine)
             while True:
@@ -419,12 +422,12 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
                         if timeout is not None:
                             call_args, call_kwargs = action[1], action[2]
                             value = call_with_timeout(
-                                lambda: runner.call(fn, call_args, call_kwargs, tctx),
+                                lambda: runner.call(fn, call_args, call_kwargs, tctx, is_async),
                                 timeout,
                                 f"task run {prepared.task_run.name!r}",
                             )
                         else:
-                            value = runner.call(fn, action[1], action[2], tctx)
+                            value = runner.call(fn, action[1], action[2], tctx, is_async)
                         sent: tuple[bool, Any] = (True, value)
                     except BaseException as exc:
                         sent = (False, exc)

@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from legato.states import State, StateType
+from legato.states import TERMINAL_TYPES, State, StateType
+
+_RUNNING = StateType.RUNNING
 
 
 @dataclass(eq=False, slots=True)
@@ -35,7 +37,7 @@ class TaskRun:
     def fields(self) -> dict[str, Any]:
         state = self.state
         return {
-            "state_type": state.type.value,
+            "state_type": state.type._value_,
             "state_name": state.name,
             "state_message": state.message,
             "state_timestamp": state.timestamp,
@@ -66,7 +68,7 @@ class TaskRun:
         history = {
             "flow_run_id": self.flow_run_id,
             "task_run_id": self.id,
-            "type": state.type.value,
+            "type": state.type._value_,
             "name": state.name,
             "message": state.message,
             "timestamp": state.timestamp,
@@ -77,17 +79,12 @@ class TaskRun:
     def move_to(self, state: State) -> State:
         """Take ``state`` as current, keeping start/end times and the attempt count right."""
         kind = state.type
-        if kind is StateType.RUNNING:
+        if kind is _RUNNING:
             self.run_count += 1
             if self.start_time is None:
                 self.start_time = state.timestamp
             self.end_time = None
-        elif kind in (
-            StateType.COMPLETED,
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
-        ):
+        elif kind in TERMINAL_TYPES:
             self.end_time = state.timestamp
         self.state = state
         return state

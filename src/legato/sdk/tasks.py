@@ -146,12 +146,6 @@ class Task(Generic[P, R]):
             install_print_capture()
         return ctx
 
-    def _check_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        try:
-            self._signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"task {self.name!r}: {exc}") from None
-
     @overload
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     @overload
@@ -163,7 +157,6 @@ class Task(Generic[P, R]):
         ctx = self._context("call")
         if ctx is None:
             return self.fn(*args, **kwargs)
-        self._check_call(args, kwargs)
         prepared = prepare_task_run(ctx, self, args, kwargs, wait_for)
         if self.is_async:
             return self._call_async(ctx, prepared, return_state)
@@ -190,7 +183,6 @@ class Task(Generic[P, R]):
         """
         ctx = self._context("submit")
         assert ctx is not None
-        self._check_call(args, kwargs)
         prepared = prepare_task_run(ctx, self, args, kwargs, list(wait_for) if wait_for else None)
         return submit_task(ctx, self, prepared)
 
@@ -229,8 +221,6 @@ class Task(Generic[P, R]):
         for index in range(count):
             call_args = tuple(v[index] if it else v for it, v in positional)
             call_kwargs = {k: (v[index] if it else v) for k, (it, v) in named.items()}
-            if index == 0:
-                self._check_call(call_args, call_kwargs)
             prepared = prepare_task_run(ctx, self, call_args, call_kwargs, wait_list)
             futures.append(submit_task(ctx, self, prepared))
         return futures

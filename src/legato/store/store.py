@@ -7,7 +7,9 @@ Reads return the pydantic records of :mod:`legato.schemas`.
 
 from __future__ import annotations
 
+import json
 import time
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from legato.errors import ObjectNotFound
 from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 from legato.states import State, StateType, Transition, check_transition
 from legato.store import queries
+from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.tables import flow_runs, flows, logs, state_history, task_run_inputs, task_runs
 from legato.store.writer import BatchWriter
@@ -42,6 +45,46 @@ _task_run_update = (
 )
 
 
+class BulkStatements:
+    """Plain SQL for the batched writer.
+
+    The writer commits tens of thousands of rows a second; SQLAlchemy's per-row
+    parameter processing cost more than the database itself, so these statements
+    take positional tuples straight to the driver. JSON columns are encoded here.
+    """
+
+    def __init__(self, dialect: sa.Dialect):
+        mark = placeholder(dialect.paramstyle)
+        limit = max_parameters(dialect.name)
+
+        def columns_of(table: sa.Table, *skip: str) -> list[str]:
+            return [c.name for c in table.columns if c.name not in skip]
+
+        task_run_columns = columns_of(task_runs, "tags")
+        self.task_run_insert = MultiRowInsert("task_runs", [*task_run_columns, "tags"], mark, limit)
+        self.task_run_values = itemgetter(*task_run_columns)
+        sets = ", ".join(f"{name} = {mark}" for name in TASK_RUN_CURRENT_FIELDS)
+        self.task_run_update = f"UPDATE task_runs SET {sets} WHERE id = {mark}"
+        self.task_run_update_values = itemgetter(*TASK_RUN_CURRENT_FIELDS, "_id")
+        history_columns = columns_of(state_history, "id")
+        self.history_insert = MultiRowInsert("state_history", history_columns, mark, limit)
+        self.history_values = itemgetter(*history_columns)
+        input_columns = columns_of(task_run_inputs, "id")
+        self.input_insert = MultiRowInsert("task_run_inputs", input_columns, mark, limit)
+        self.input_values = itemgetter(*input_columns)
+        log_columns = columns_of(logs, "id")
+        self.log_insert = MultiRowInsert("logs", log_columns, mark, limit)
+        self.log_values = itemgetter(*log_columns)
+        self._tags_json: dict[tuple[str, ...], str] = {}
+
+    def tags_json(self, tags: list[str]) -> str:
+        key = tuple(tags)
+        text = self._tags_json.get(key)
+        if text is None:
+            text = self._tags_json[key] = json.dumps(list(key))
+        return text
+
+
 class Store:
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
@@ -49,6 +92,7 @@ class Store:
         self.engine: Engine = create_engine(url, lock_timeout=lock_timeout)
         self.url = self.engine.url
         ensure_schema(self.engine)
+        self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
         self._flow_ids: dict[str, str] = {}
 
@@ -71,17 +115,25 @@ class Store:
         inputs: list[dict[str, Any]],
         log_rows: list[dict[str, Any]],
     ) -> None:
+        bulk = self._bulk
         with translated(self.url), self._write_conn() as conn:
             if inserts:
-                conn.execute(task_runs.insert(), inserts)
+                values, tags = bulk.task_run_values, bulk.tags_json
+                bulk.task_run_insert.execute(
+                    conn, [(*values(r), tags(r["tags"])) for r in inserts]
+                )
             if updates:
-                conn.execute(_task_run_update, updates)
+                values = bulk.task_run_update_values
+                conn.exec_driver_sql(bulk.task_run_update, [values(r) for r in updates])
             if history:
-                conn.execute(state_history.insert(), history)
+                values = bulk.history_values
+                bulk.history_insert.execute(conn, [values(r) for r in history])
             if inputs:
-                conn.execute(task_run_inputs.insert(), inputs)
+                values = bulk.input_values
+                bulk.input_insert.execute(conn, [values(r) for r in inputs])
             if log_rows:
-                conn.execute(logs.insert(), log_rows)
+                values = bulk.log_values
+                bulk.log_insert.execute(conn, [values(r) for r in log_rows])
             conn.commit()
 
     # -- flows and flow runs --------------------------------------------------------

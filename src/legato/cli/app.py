@@ -1,0 +1,58 @@
+"""The ``legato`` command: a thin shell over legato's client, one sub-app per noun.
+
+Only typer and rich are imported at start-up; each command imports the parts of
+legato it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from legato.cli import runs
+
+app = typer.Typer(
+    name="legato",
+    help=(
+        "legato: a workflow orchestrator for plain Python. Functions marked @flow and "
+        "@task run in order, retry, cache and resume, and every run, state and log line "
+        "is recorded (under LEGATO_HOME, default ~/.legato) for these commands to read."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(runs.app, name="runs")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("legato")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from legato import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"legato {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print legato's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """legato: a workflow orchestrator for plain Python."""

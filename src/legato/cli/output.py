@@ -1,0 +1,148 @@
+"""What the CLI prints: JSON for scripts, rich text for people, one line for errors.
+
+Every command goes through :func:`reports_errors`, so a problem legato knows
+about (an unknown id, a damaged store, a bad ``--state``) becomes the single line
+``error: ...`` on stderr and exit code 1, never a traceback. Usage errors keep
+typer's exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from legato.schemas import StateRecord
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PIPE_WIDTH = 200
+"""Width of rich output when stdout is not a terminal: wide enough that tables of
+ids are not cut short when piped to ``grep`` or a file."""
+
+STATE_STYLES: dict[str, str] = {
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CRASHED": "bold red",
+    "RUNNING": "blue",
+    "PENDING": "bright_black",
+    "SCHEDULED": "yellow",
+    "PAUSED": "yellow",
+    "CANCELLING": "magenta",
+    "CANCELLED": "magenta",
+}
+"""Style of each state type; names of one type (Cached, TimedOut, ...) share its color."""
+
+LEVEL_STYLES: dict[str, str] = {
+    "DEBUG": "bright_black",
+    "INFO": "cyan",
+    "WARNING": "yellow",
+    "ERROR": "red",
+    "CRITICAL": "bold red",
+}
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; return the Exit to raise."""
+    one_line = " ".join(message.split())
+    typer.echo(f"error: {one_line}", err=True)
+    return typer.Exit(code)
+
+
+def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn legato's own errors into one line and exit code 1.
+
+    ``ValueError`` is included because the store rejects a bad filter value (an
+    unknown ``--state``) with one, before any SQL runs. An interrupt exits 130
+    without a traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from legato.errors import LegatoError
+
+        try:
+            return fn(*args, **kwargs)
+        except (LegatoError, ValueError) as exc:
+            raise fail(str(exc) or type(exc).__name__) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+
+def print_json(data: Any) -> None:
+    """Write one JSON document to stdout.
+
+    Keys keep the order of the records' fields (see the shapes documented in
+    :mod:`legato.cli.runs`); pass records through ``model_dump(mode="json")`` first.
+    """
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# -- rich ----------------------------------------------------------------------------
+
+
+def stdout_console() -> Console:
+    """A console on the current stdout (made per call, so test runners that swap
+    ``sys.stdout`` are honoured); wide and colorless when stdout is not a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+def state_text(state: StateRecord, *, with_message: bool = False) -> Text:
+    text = Text(state.name, style=STATE_STYLES.get(state.type.value, ""))
+    if with_message and state.message:
+        text.append(f"  {state.message}", style="dim")
+    return text
+
+
+def level_text(level: str) -> Text:
+    return Text(f"{level:<8}", style=LEVEL_STYLES.get(level.upper(), ""))
+
+
+def format_duration(seconds: float | None) -> str:
+    """``-`` when unknown, then ``<1ms``, ``250ms``, ``4.20s``, ``3m 07s``, ``2h 05m 00s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 0.001:
+        return "<1ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
+def format_time(value: datetime | None, *, precise: bool = False) -> str:
+    """Local time, to the second (or the millisecond with ``precise``); ``-`` when unset."""
+    if value is None:
+        return "-"
+    local = value.astimezone()
+    if precise:
+        return local.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return local.strftime("%Y-%m-%d %H:%M:%S")

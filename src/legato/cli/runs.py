@@ -1,0 +1,394 @@
+"""``legato runs``: list, inspect, read the logs of, and retry flow runs.
+
+Every command reads through ``legato.get_client()`` (the store of ``LEGATO_HOME``,
+or ``LEGATO_DATABASE_URL``). A flow run ``ID`` may be any unique prefix of its id.
+An unknown or ambiguous id, a damaged store or a bad option value prints one line
+``error: ...`` on stderr and exits 1.
+
+JSON output (``--json``)
+------------------------
+One JSON document on stdout; keys appear in the order below. Timestamps are
+ISO 8601 in UTC (``2025-01-31T12:00:00.123456Z``); durations are seconds (float);
+absent values are ``null``.
+
+A *state* object::
+
+    {
+        "type": "FAILED",  # SCHEDULED PENDING RUNNING COMPLETED FAILED CRASHED
+        # CANCELLING CANCELLED PAUSED
+        "name": "TimedOut",  # what people read: Completed, Cached, Retrying, ...
+        "message": "..." | null,
+        "timestamp": "...",
+        "scheduled_time": "..." | null,
+    }  # for Scheduled-type states (AwaitingRetry)
+
+A *flow run* object::
+
+    {"id", "name", "flow_name", "state": <state>, "parameters": {...}, "tags": [...],
+     "run_count",                   # attempts started (retries and resumes count)
+     "parent_flow_run_id", "parent_task_run_id",   # set for subflow runs
+     "entrypoint", "created", "start_time", "end_time", "duration_seconds"}
+
+A *task run* object::
+
+    {"id", "flow_run_id", "name", "task_key", "dynamic_key", "state": <state>,
+     "run_count",                   # times the body started (1 + retries used)
+     "tags", "start_time", "end_time", "duration_seconds", "created",
+     "cache_key", "result_key",
+     "upstream_ids": [...],         # ids of the task runs it waited for, in order
+     "inputs": [{"parameter": "x", "upstream_id": "..."}],   # "wait_for" for order only
+     "subflow_run_id"}              # set when the task run stands for a subflow call
+
+A *log* object::
+
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "flow_run_id",
+        "task_run_id",
+        "task_run_name",
+    }  # null for lines of the flow run itself
+
+What each command prints:
+
+- ``runs ls --json``: a list of flow run objects, newest first.
+- ``runs show ID --json``: a flow run object plus ``"task_runs"`` (task run objects,
+  in creation order, each plus its own ``"state_history"``) and ``"state_history"``
+  (the flow run's states, oldest first).
+- ``runs logs ID --json``: a list of log objects, oldest first.
+- ``runs retry ID --json``: ``{"flow_run_id", "flow_run_name", "attempt",
+  "state": <state>, "task_runs_reused": [ids], "task_runs_run": [ids]}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from legato.cli.output import (
+    format_duration,
+    format_time,
+    level_text,
+    print_json,
+    reports_errors,
+    state_text,
+    stdout_console,
+)
+
+if TYPE_CHECKING:
+    from legato.orchestrator.protocol import Orchestrator
+    from legato.schemas import FlowRunRecord, TaskRunRecord
+
+app = typer.Typer(
+    name="runs",
+    help="List, inspect, read the logs of, and retry flow runs.",
+    no_args_is_help=True,
+)
+
+IdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="A flow run id, or a unique prefix of one.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document instead of text.")
+]
+
+
+def _client() -> Orchestrator:
+    from legato import get_client
+
+    return get_client()
+
+
+def _resolve(client: Orchestrator, flow_run_id: str) -> FlowRunRecord:
+    return client.read_flow_run(client.resolve_flow_run_id(flow_run_id))
+
+
+# -- ls ------------------------------------------------------------------------------
+
+
+@app.command("ls")
+@reports_errors
+def list_runs(
+    flow: Annotated[
+        str | None, typer.Option("--flow", help="Only runs of this flow (its name).")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only runs in this state: a type (FAILED) or a name (TimedOut), any case.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many runs (newest first).")
+    ] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List flow runs, newest first."""
+    records = _client().read_flow_runs(flow_name=flow, state=state, limit=limit)
+    if as_json:
+        print_json([record.model_dump(mode="json") for record in records])
+        return
+    console = stdout_console()
+    if not records:
+        console.print("No flow runs found.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("FLOW")
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("DURATION", justify="right", no_wrap=True)
+    for record in records:
+        table.add_row(
+            record.id,
+            record.name,
+            record.flow_name,
+            state_text(record.state),
+            format_time(record.start_time or record.created),
+            format_duration(record.duration_seconds),
+        )
+    console.print(table)
+
+
+# -- show ----------------------------------------------------------------------------
+
+
+@app.command("show")
+@reports_errors
+def show_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Show a flow run: its parameters and state, its task runs and their edges, its history."""
+    client = _client()
+    record = _resolve(client, flow_run_id)
+    task_runs = client.read_task_runs(record.id)
+    history = client.read_state_history(record.id)
+    if as_json:
+        document = record.model_dump(mode="json")
+        document["task_runs"] = [
+            {
+                **task_run.model_dump(mode="json"),
+                "state_history": [
+                    state.model_dump(mode="json")
+                    for state in client.read_state_history(task_run.id)
+                ],
+            }
+            for task_run in task_runs
+        ]
+        document["state_history"] = [state.model_dump(mode="json") for state in history]
+        print_json(document)
+        return
+
+    console = stdout_console()
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold", no_wrap=True)
+    header.add_column()
+    header.add_row("flow run", Text.assemble((record.name, "bold"), f"  {record.id}"))
+    header.add_row("flow", record.flow_name)
+    header.add_row("state", state_text(record.state, with_message=True))
+    header.add_row("parameters", Text(json.dumps(record.parameters, default=str)))
+    header.add_row("started", format_time(record.start_time))
+    header.add_row("ended", format_time(record.end_time))
+    header.add_row("duration", format_duration(record.duration_seconds))
+    header.add_row("attempts", str(record.run_count))
+    if record.parent_flow_run_id:
+        parent = record.parent_flow_run_id
+        if record.parent_task_run_id:
+            parent += f" (task run {record.parent_task_run_id})"
+        header.add_row("parent", parent)
+    else:
+        header.add_row("parent", "-")
+    if record.tags:
+        header.add_row("tags", ", ".join(record.tags))
+    if record.entrypoint:
+        header.add_row("entrypoint", Text(record.entrypoint))
+    console.print(header)
+    console.print()
+    console.print(_task_table(task_runs))
+    console.print()
+    console.print(Text("state history", style="bold"))
+    states = Table(box=None, header_style="bold", pad_edge=False)
+    states.add_column("TIME", no_wrap=True)
+    states.add_column("STATE", no_wrap=True)
+    states.add_column("MESSAGE")
+    for state in history:
+        message = state.message or ""
+        if state.scheduled_time is not None:
+            message = f"{message} (until {format_time(state.scheduled_time)})".strip()
+        states.add_row(format_time(state.timestamp, precise=True), state_text(state), message)
+    console.print(states)
+
+
+def _task_table(task_runs: list[TaskRunRecord]) -> Table | Text:
+    if not task_runs:
+        return Text("no task runs", style="dim")
+    names = {task_run.id: task_run.name for task_run in task_runs}
+    table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+    table.add_column("TASK RUN", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("DURATION", justify="right", no_wrap=True)
+    table.add_column("RETRIES", justify="right", no_wrap=True)
+    table.add_column("UPSTREAM")
+    table.add_column("MESSAGE")
+    for task_run in task_runs:
+        upstream = ", ".join(names.get(up, up) for up in task_run.upstream_ids)
+        message = task_run.state.message or ""
+        if task_run.subflow_run_id:
+            message = f"subflow run {task_run.subflow_run_id}" + (f": {message}" if message else "")
+        table.add_row(
+            task_run.name,
+            state_text(task_run.state),
+            format_duration(task_run.duration_seconds),
+            str(task_run.run_count - 1) if task_run.run_count > 1 else "",
+            upstream,
+            Text(message),
+        )
+    return table
+
+
+# -- logs ----------------------------------------------------------------------------
+
+
+@app.command("logs")
+@reports_errors
+def show_logs(
+    flow_run_id: IdArgument,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", help="Only lines of this task run (its name, id or id prefix)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most this many lines (the first).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the stored log lines of a flow run (and its task runs), oldest first."""
+    from legato.errors import ObjectNotFound
+
+    client = _client()
+    record = _resolve(client, flow_run_id)
+    task_runs = client.read_task_runs(record.id)
+    task_run_id = None
+    if task is not None:
+        task_run_id = _find_task_run(task_runs, task)
+        if task_run_id is None:
+            raise ObjectNotFound(f"flow run {record.id} has no task run named {task!r}")
+    lines = client.read_logs(record.id, task_run_id=task_run_id, limit=limit)
+    names = {task_run.id: task_run.name for task_run in task_runs}
+    if as_json:
+        print_json(
+            [
+                {
+                    **line.model_dump(mode="json"),
+                    "task_run_name": names.get(line.task_run_id) if line.task_run_id else None,
+                }
+                for line in lines
+            ]
+        )
+        return
+    console = stdout_console()
+    for line in lines:
+        source = names.get(line.task_run_id, line.task_run_id) if line.task_run_id else "flow"
+        console.print(
+            Text.assemble(
+                format_time(line.timestamp, precise=True),
+                " | ",
+                level_text(line.level),
+                " | ",
+                (source, "bold"),
+                " | ",
+                line.message,
+            ),
+            soft_wrap=True,
+        )
+
+
+def _find_task_run(task_runs: list[TaskRunRecord], wanted: str) -> str | None:
+    """The id of the task run named or identified by ``wanted`` (id, name, or id prefix)."""
+    from legato.errors import ObjectNotFound
+
+    for task_run in task_runs:
+        if task_run.id == wanted:
+            return task_run.id
+    for candidates in (
+        [task_run for task_run in task_runs if task_run.name == wanted],
+        [task_run for task_run in task_runs if task_run.id.startswith(wanted)],
+    ):
+        if len(candidates) == 1:
+            return candidates[0].id
+        if len(candidates) > 1:
+            ids = ", ".join(task_run.id for task_run in candidates)
+            raise ObjectNotFound(f"{wanted!r} matches {len(candidates)} task runs ({ids})")
+    return None
+
+
+# -- retry ---------------------------------------------------------------------------
+
+
+@app.command("retry")
+@reports_errors
+def retry_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Run a failed flow run again here, skipping the task runs whose results are stored.
+
+    Exits 0 when the new attempt completed, 1 when it did not.
+    """
+    import legato
+    from legato.states import StateType
+
+    client = _client()
+    record = _resolve(client, flow_run_id)
+    before = {
+        task_run.id: task_run.state.timestamp for task_run in client.read_task_runs(record.id)
+    }
+    with _user_output_to_stderr(as_json):
+        final = legato.retry_flow_run(record.id)
+    client = _client()
+    after = client.read_flow_run(record.id)
+    reused: list[str] = []
+    ran: list[str] = []
+    for task_run in client.read_task_runs(record.id):
+        untouched = before.get(task_run.id) == task_run.state.timestamp
+        (reused if untouched else ran).append(task_run.id)
+    completed = final.type is StateType.COMPLETED
+    if as_json:
+        print_json(
+            {
+                "flow_run_id": after.id,
+                "flow_run_name": after.name,
+                "attempt": after.run_count,
+                "state": after.state.model_dump(mode="json"),
+                "task_runs_reused": reused,
+                "task_runs_run": ran,
+            }
+        )
+    else:
+        console = stdout_console()
+        console.print(
+            Text.assemble(
+                f"flow run {after.name} ({after.id}) attempt {after.run_count}: ",
+                state_text(after.state, with_message=True),
+            ),
+            soft_wrap=True,
+        )
+        console.print(f"task runs: {len(reused)} reused, {len(ran)} ran again")
+    if not completed:
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _user_output_to_stderr(enabled: bool) -> Iterator[None]:
+    """Keep ``print`` calls of the flow being rerun out of a JSON stdout."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
