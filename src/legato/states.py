@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class StateType(str, Enum):
+class StateType(StrEnum):
     SCHEDULED = "SCHEDULED"  # waiting for its time (also Late and AwaitingRetry)
     PENDING = "PENDING"  # created, about to run (inputs being resolved)
     RUNNING = "RUNNING"  # the user's code is executing (also Retrying)
@@ -175,4 +175,20 @@ Cancelling = _state(StateType.CANCELLING, "Cancelling")
 Cancelled = _state(StateType.CANCELLED, "Cancelled")
 Paused = _state(StateType.PAUSED, "Paused")
 
-STATE_NAMES = ["Scheduled", "Late", "AwaitingRetry", "Pending", "Running", "Retrying", "Completed", "Cached", "Failed", "TimedOut", "UpstreamFailed", "Crashed", "Cancelling", "Cancelled", "Paused"]
+STATE_NAMES = [
+    "Scheduled",
+    "Late",
+    "AwaitingRetry",
+    "Pending",
+    "Running",
+    "Retrying",
+    "Completed",
+    "Cached",
+    "Failed",
+    "TimedOut",
+    "UpstreamFailed",
+    "Crashed",
+    "Cancelling",
+    "Cancelled",
+    "Paused",
+]

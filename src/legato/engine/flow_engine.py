@@ -106,9 +106,9 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
     try:
         parameters = flow.validate(call.args, call.kwargs)
         problem = None
-    except ParameterValidationError as exc:
+    except ParameterValidationError as invalid:
         parameters = flow.describe_raw_parameters(call.args, call.kwargs)
-        problem = exc
+        problem = invalid
 
     previous: dict[tuple[str, int], PreviousTaskRun] = {}
     if call.resume_flow_run_id is not None:
@@ -220,15 +220,14 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                 else:
                     final = State(StateType.COMPLETED, "Completed", data=value)
                     break
-                exc: BaseException | None = None
             else:
-                exc = value
-                if not isinstance(exc, Exception):
-                    final = _crashed(exc)
+                error: BaseException = value
+                if not isinstance(error, Exception):
+                    final = _crashed(error)
                     _crash_active(ctx, final)
                     break
-                final_name = "TimedOut" if isinstance(exc, TaskTimeout) else "Failed"
-                final = State(StateType.FAILED, final_name, _describe(exc), exception=exc)
+                final_name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
+                final = State(StateType.FAILED, final_name, _describe(error), exception=error)
             decision = decide_retry(
                 run_count=attempt - run_count,
                 retries=flow.retries,

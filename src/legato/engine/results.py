@@ -67,7 +67,9 @@ class ResultStore:
             with self.fs.open(self._path(key), "rb") as handle:
                 payload = handle.read()
         except FileNotFoundError:
-            raise ResultNotAvailable(f"the stored result {key!r} is missing from {self.url}")
+            raise ResultNotAvailable(
+                f"the stored result {key!r} is missing from {self.url}"
+            ) from None
         except OSError as exc:
             raise ResultNotAvailable(f"cannot read the stored result {key!r}: {exc}") from exc
         try:

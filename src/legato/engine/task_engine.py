@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Generator
 from typing import Any
@@ -258,15 +259,15 @@ def task_machine(
             if not task.refresh_cache:
                 hit = _cache_lookup(ctx, task, key)
                 if hit is not None:
-                    result_key, value = hit
-                    task_run.result_key = result_key
+                    cached_key, cached_value = hit
+                    task_run.result_key = cached_key
                     return move(
                         State(
                             StateType.COMPLETED,
                             "Cached",
                             "result read from the cache",
-                            result_key=result_key,
-                            data=value,
+                            result_key=cached_key,
+                            data=cached_value,
                             run_id=run_id,
                         )
                     )
@@ -285,7 +286,7 @@ def task_machine(
             )
         ok, value = yield (CALL, args, kwargs)
         if ok:
-            result_key = None
+            result_key: str | None = None
             if task.persist_result or task_run.cache_key is not None:
                 store = task.result_store_for(ctx)
                 result_key = (
@@ -312,25 +313,27 @@ def task_machine(
                 )
             )
 
-        exc = value
-        if not isinstance(exc, Exception):
+        error: BaseException = value
+        if not isinstance(error, Exception):
             # KeyboardInterrupt, SystemExit, a signal: the process is going away.
             return move(
-                State(StateType.CRASHED, "Crashed", _describe(exc), exception=exc, run_id=run_id)
+                State(
+                    StateType.CRASHED, "Crashed", _describe(error), exception=error, run_id=run_id
+                )
             )
-        name = "TimedOut" if isinstance(exc, TaskTimeout) else "Failed"
-        failed = State(StateType.FAILED, name, _describe(exc), exception=exc, run_id=run_id)
+        name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
+        failed = State(StateType.FAILED, name, _describe(error), exception=error, run_id=run_id)
         allows = True
         if task.retry_condition_fn is not None and task_run.run_count <= task.retries:
             try:
                 allows = bool(task.retry_condition_fn(task, task_run, failed))
-            except Exception as cond_exc:
+            except Exception as cond_error:
                 allows = False
                 failed = State(
                     StateType.FAILED,
                     name,
-                    f"{_describe(exc)} (retry_condition_fn raised {_describe(cond_exc)})",
-                    exception=exc,
+                    f"{_describe(error)} (retry_condition_fn raised {_describe(cond_error)})",
+                    exception=error,
                     run_id=run_id,
                 )
         decision = decide_retry(
@@ -346,7 +349,7 @@ def task_machine(
                 task_run.name,
                 failed.message,
                 f" ({decision.reason})" if task.retries else "",
-                exc_info=(type(exc), exc, exc.__traceback__),
+                exc_info=(type(error), error, error.__traceback__),
             )
             return move(failed)
         now = time.time()
@@ -354,7 +357,7 @@ def task_machine(
             State(
                 StateType.SCHEDULED,
                 "AwaitingRetry",
-                f"{_describe(exc)}; {decision.reason} in {decision.delay:.3g}s",
+                f"{_describe(error)}; {decision.reason} in {decision.delay:.3g}s",
                 timestamp=now,
                 scheduled_time=now + decision.delay,
                 run_id=run_id,
@@ -363,7 +366,7 @@ def task_machine(
         task.logger_for(ctx, task_run).warning(
             "Task run %r failed (%s); %s in %.3gs",
             task_run.name,
-            _describe(exc),
+            _describe(error),
             decision.reason,
             decision.delay,
         )
@@ -420,9 +423,10 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
                 if kind is CALL:
                     try:
                         if timeout is not None:
-                            call_args, call_kwargs = action[1], action[2]
                             value = call_with_timeout(
-                                lambda: runner.call(fn, call_args, call_kwargs, tctx, is_async),
+                                functools.partial(
+                                    runner.call, fn, action[1], action[2], tctx, is_async
+                                ),
                                 timeout,
                                 f"task run {prepared.task_run.name!r}",
                             )
@@ -447,7 +451,7 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
         task_run_context.reset(token)
     finish(ctx, task, prepared.task_run, state)
     if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
-        raise state.exception  # type: ignore[misc]
+        raise state.exception
     return state
 
 
@@ -486,7 +490,7 @@ async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> 
         task_run_context.reset(token)
     finish(ctx, task, prepared.task_run, state)
     if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
-        raise state.exception  # type: ignore[misc]
+        raise state.exception
     return state
 
 

@@ -7,6 +7,7 @@ has nobody to pass it a store. Code that has an orchestrator passes it on.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 
 from legato.errors import LegatoError
@@ -47,10 +48,8 @@ def get_orchestrator() -> Orchestrator:
 
 def _flush_at_exit() -> None:
     if _default is not None:
-        try:
+        with contextlib.suppress(LegatoError):
             _default.flush(timeout=30)
-        except LegatoError:
-            pass
 
 
 def reset_default_orchestrator() -> None:

@@ -68,13 +68,17 @@ class _LabelFilter(logging.Filter):
         return True
 
 
+def _configured_again() -> bool:
+    return _configured
+
+
 def configure_run_logging() -> None:
     """Attach the store and stderr handlers to legato's run loggers (once per process)."""
     global _configured
     if _configured:
         return
     with _setup_lock:
-        if _configured:
+        if _configured_again():  # another thread got here first
             return
         from legato.settings import get_settings
 

@@ -42,7 +42,7 @@ class ParameterModel:
                 continue
             default = ... if param.default is param.empty else param.default
             fields[name] = (annotation, default)
-        self.model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self.model: type[BaseModel] = create_model(
             f"{flow_name}_parameters",
             __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"),
             **fields,

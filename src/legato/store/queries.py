@@ -27,7 +27,7 @@ def _dt(value: float | None) -> datetime | None:
 def _duration(row: RowMapping) -> float | None:
     if row["start_time"] is None or row["end_time"] is None:
         return None
-    return round(row["end_time"] - row["start_time"], 6)
+    return round(float(row["end_time"]) - float(row["start_time"]), 6)
 
 
 def _current_state(row: RowMapping) -> StateRecord:

@@ -119,9 +119,7 @@ class Store:
         with translated(self.url), self._write_conn() as conn:
             if inserts:
                 values, tags = bulk.task_run_values, bulk.tags_json
-                bulk.task_run_insert.execute(
-                    conn, [(*values(r), tags(r["tags"])) for r in inserts]
-                )
+                bulk.task_run_insert.execute(conn, [(*values(r), tags(r["tags"])) for r in inserts])
             if updates:
                 values = bulk.task_run_update_values
                 conn.exec_driver_sql(bulk.task_run_update, [values(r) for r in updates])
