@@ -71,6 +71,7 @@ class FlowCall:
 
             self.orchestrator = get_orchestrator()
         self.resume_flow_run_id = resume_flow_run_id
+        self.flow_run_id: str | None = None  # known once the machine created or found it
 
 
 class SubflowTask:
@@ -113,6 +114,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
     previous: dict[tuple[str, int], PreviousTaskRun] = {}
     if call.resume_flow_run_id is not None:
         flow_run_id = call.resume_flow_run_id
+        call.flow_run_id = flow_run_id
         row = orch.read_flow_run_row(flow_run_id)
         run_count = row["run_count"]
         name = row["name"]
@@ -137,6 +139,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
             )
     else:
         flow_run_id = new_id()
+        call.flow_run_id = flow_run_id
         run_count = 0
         name = flow.run_name(parameters) or generate_run_name()
         orch.create_flow_run(
@@ -420,10 +423,29 @@ def _call_body_sync(flow: Any, ctx: FlowRunContext, parameters: dict[str, Any]) 
         flow_run_context.reset(token)
 
 
+@contextlib.contextmanager
+def _crash_on_escape(call: FlowCall) -> Iterator[None]:
+    """An error in legato itself (or a signal outside the body) must not leave the flow
+    run Running forever: record it Crashed, then let the error go on."""
+    try:
+        yield
+    except BaseException as exc:
+        if call.flow_run_id is not None:
+            now = time.time()
+            reason = "internal error in legato" if isinstance(exc, Exception) else "crashed"
+            with contextlib.suppress(Exception):
+                call.orchestrator.set_flow_run_state(
+                    call.flow_run_id,
+                    State(StateType.CRASHED, "Crashed", f"{reason}: {_describe(exc)}", now),
+                    fields={"end_time": now},
+                )
+        raise
+
+
 def run_flow_sync(call: FlowCall) -> State:
     top_level = call.parent is None
     machine = flow_machine(call)
-    with _terminate_on_sigterm(top_level):
+    with _terminate_on_sigterm(top_level), _crash_on_escape(call):
         try:
             action = next(machine)
             while True:
@@ -447,7 +469,13 @@ def run_flow_sync(call: FlowCall) -> State:
 
 
 async def run_flow_async(call: FlowCall) -> State:
-    top_level = call.parent is None
+    with _crash_on_escape(call):
+        state = await _drive_async(call)
+    _raise_if_crashed(state, call.parent is None)
+    return state
+
+
+async def _drive_async(call: FlowCall) -> State:
     machine = flow_machine(call)
     try:
         action = next(machine)
@@ -483,7 +511,6 @@ async def run_flow_async(call: FlowCall) -> State:
                 action = next(machine)
     except StopIteration as stop:
         state: State = stop.value
-    _raise_if_crashed(state, top_level)
     return state
 
 

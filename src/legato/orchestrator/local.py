@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
-from legato.states import State, Transition
 from legato.store import Store
+
+if TYPE_CHECKING:
+    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+    from legato.states import State, Transition
 
 
 class LocalOrchestrator:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
-from legato.states import State, Transition
+if TYPE_CHECKING:
+    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+    from legato.states import State, Transition
 
 
 class Orchestrator(Protocol):

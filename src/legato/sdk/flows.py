@@ -21,6 +21,7 @@ from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.engine.runner import ThreadPoolTaskRunner
+from legato.errors import StoreError
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.states import State
@@ -73,7 +74,7 @@ class Flow(Generic[P, R]):
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.parameter_model = ParameterModel(fn, self.name)
+        self._parameter_model: ParameterModel | None = None
         self._result_store: ResultStore | None = None
         self._options = {
             "name": name,
@@ -108,6 +109,13 @@ class Flow(Generic[P, R]):
         if path is None or "<" in path:
             return None
         return f"{os.path.abspath(path)}:{self.fn.__qualname__}"
+
+    @property
+    def parameter_model(self) -> ParameterModel:
+        """Built on first use: a pydantic model per flow costs milliseconds at import."""
+        if self._parameter_model is None:
+            self._parameter_model = ParameterModel(self.fn, self.name)
+        return self._parameter_model
 
     # -- used by the engine --
 
@@ -174,13 +182,23 @@ class Flow(Generic[P, R]):
         return_state = kwargs.pop("return_state", False)
         if self.log_prints:
             install_print_capture()
-        call = FlowCall(self, args, kwargs)
         if self.is_async:
-            return self._run_async(call, return_state)
-        return _outcome(run_flow_sync(call), return_state)
+            return self._run_async(args, kwargs, return_state)
+        try:
+            state = run_flow_sync(FlowCall(self, args, kwargs))
+        except StoreError as exc:
+            # One clear message, not a traceback through legato's store internals.
+            raise StoreError(str(exc)) from None
+        return _outcome(state, return_state)
 
-    async def _run_async(self, call: FlowCall, return_state: bool) -> Any:
-        return _outcome(await run_flow_async(call), return_state)
+    async def _run_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+    ) -> Any:
+        try:
+            state = await run_flow_async(FlowCall(self, args, kwargs))
+        except StoreError as exc:
+            raise StoreError(str(exc)) from None
+        return _outcome(state, return_state)
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"

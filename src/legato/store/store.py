@@ -10,19 +10,20 @@ from __future__ import annotations
 import json
 import time
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import ObjectNotFound
-from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 from legato.states import State, StateType, Transition, check_transition
-from legato.store import queries
 from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.tables import flow_runs, flows, logs, state_history, task_run_inputs, task_runs
 from legato.store.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 
 TASK_RUN_CURRENT_FIELDS = (
     "state_type",
@@ -281,6 +282,8 @@ class Store:
         limit: int = 50,
         offset: int = 0,
     ) -> list[FlowRunRecord]:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             return queries.flow_runs_list(
                 conn,
@@ -292,6 +295,8 @@ class Store:
             )
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             record = queries.flow_run_by_id(conn, flow_run_id)
         if record is None:
@@ -299,10 +304,14 @@ class Store:
         return record
 
     def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             return queries.task_runs_of(conn, flow_run_id)
 
     def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             record = queries.task_run_by_id(conn, task_run_id)
         if record is None:
@@ -310,6 +319,8 @@ class Store:
         return record
 
     def read_state_history(self, run_id: str) -> list[StateRecord]:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             history = queries.state_history_of(conn, run_id)
             if not history and not queries.run_exists(conn, run_id):
@@ -319,11 +330,15 @@ class Store:
     def read_logs(
         self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
     ) -> list[LogRecord]:
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             return queries.logs_of(conn, flow_run_id, task_run_id=task_run_id, limit=limit)
 
     def resolve_flow_run_id(self, prefix: str) -> str:
         """A full flow-run id from a unique prefix of it (ids are long to type)."""
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
             ids = queries.flow_run_ids_with_prefix(conn, prefix)
         if not ids:
