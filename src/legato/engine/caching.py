@@ -50,7 +50,7 @@ def task_input_hash(context: Any, parameters: dict[str, Any]) -> str:
     """
     task = context.task
     digest = hashlib.sha256()
-    digest.update(task.task_key.encode())
+    digest.update(getattr(task.fn, "__qualname__", task.name).encode())
     digest.update(source_hash(task.fn).encode())
     digest.update(_stable_bytes(parameters))
     return f"{task.name}-{digest.hexdigest()[:32]}"

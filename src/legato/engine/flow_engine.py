@@ -80,7 +80,7 @@ class SubflowTask:
     def __init__(self, flow: Any):
         self.flow = flow
         self.name = flow.name
-        self.task_key = f"subflow:{flow.name}"
+        self.task_key = f"subflow:{flow.name}"  # flow names are unique per store
         self.tags = list(flow.tags)
         self.parameter_names: tuple[str, ...] = ()
         self.persist_result = flow.persist_result

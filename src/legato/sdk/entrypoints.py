@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -28,7 +29,8 @@ def load_flow(entrypoint: str) -> Any:
         path = Path(path_text).expanduser().resolve()
         if not path.is_file():
             raise LegatoError(f"the flow file {path} of entrypoint {entrypoint!r} does not exist")
-        module_name = f"legato_flow_{abs(hash(str(path)))}"
+        # The same name in every process (hash() of a str is salted per process).
+        module_name = f"legato_flow_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
         module = sys.modules.get(module_name)
         if module is None:
             spec = importlib.util.spec_from_file_location(module_name, path)

@@ -9,7 +9,9 @@ task is just its function.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import os
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -83,7 +85,7 @@ class Task(Generic[P, R]):
         self.result_storage = result_storage
         self.log_prints = log_prints
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.task_key = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
+        self.task_key = task_key_of(fn)
         self._signature = inspect.signature(fn)
         self.parameter_names = tuple(
             name
@@ -227,6 +229,19 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
+
+
+def task_key_of(fn: Callable[..., Any]) -> str:
+    """What identifies a task across processes: its qualified name and its file.
+
+    Not the module name: a file run as ``python flow.py`` is ``__main__``, but the
+    same file imported by ``legato runs retry`` is not, and a retry must recognise
+    the task runs of the first attempt.
+    """
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "task")
+    code = getattr(fn, "__code__", None)
+    where = os.path.abspath(code.co_filename) if code is not None else repr(fn)
+    return f"{qualname}-{hashlib.sha1(where.encode()).hexdigest()[:10]}"
 
 
 def _map_argument(value: Any) -> tuple[bool, Any]:
