@@ -103,10 +103,13 @@ def print_json(data: Any) -> None:
 
 def stdout_console() -> Console:
     """A console on the current stdout (made per call, so test runners that swap
-    ``sys.stdout`` are honoured); wide and colorless when stdout is not a terminal."""
-    console = Console(highlight=False)
+    ``sys.stdout`` are honoured); wide and colorless when stdout is not a terminal.
+    Strings print literally; style through :class:`rich.text.Text`."""
+    # Names and messages come from user code: print them as they are, never as rich
+    # markup ("[bold]") or emoji codes (":x:").
+    console = Console(highlight=False, markup=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=PIPE_WIDTH)
+        console = Console(highlight=False, markup=False, emoji=False, width=PIPE_WIDTH)
     return console
 
 

@@ -143,12 +143,13 @@ def list_runs(
         console.print("No flow runs found.")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("NAME", no_wrap=True)
-    table.add_column("FLOW")
-    table.add_column("STATE", no_wrap=True)
-    table.add_column("STARTED", no_wrap=True)
-    table.add_column("DURATION", justify="right", no_wrap=True)
+    # The id is what people copy into the next command: never cut it; let the rest wrap.
+    table.add_column("ID", no_wrap=True, min_width=len(records[0].id))
+    table.add_column("NAME", overflow="fold")
+    table.add_column("FLOW", overflow="fold")
+    table.add_column("STATE")
+    table.add_column("STARTED")
+    table.add_column("DURATION", justify="right")
     for record in records:
         table.add_row(
             record.id,
@@ -355,6 +356,7 @@ def retry_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
     after = client.read_flow_run(record.id)
     reused: list[str] = []
     ran: list[str] = []
+    # A reused task run is one whose stored state the new attempt did not touch.
     for task_run in client.read_task_runs(record.id):
         untouched = before.get(task_run.id) == task_run.state.timestamp
         (reused if untouched else ran).append(task_run.id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import os
 import logging
+import os
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
