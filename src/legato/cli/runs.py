@@ -175,12 +175,12 @@ def show_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
     history = client.read_state_history(record.id)
     if as_json:
         document = record.model_dump(mode="json")
+        histories = client.read_task_state_histories(record.id)
         document["task_runs"] = [
             {
                 **task_run.model_dump(mode="json"),
                 "state_history": [
-                    state.model_dump(mode="json")
-                    for state in client.read_state_history(task_run.id)
+                    state.model_dump(mode="json") for state in histories.get(task_run.id, [])
                 ],
             }
             for task_run in task_runs

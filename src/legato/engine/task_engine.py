@@ -125,6 +125,9 @@ def prepare_task_run(
                 run_id=task_run.id,
             )
         )
+        # The counters describe the latest attempt; the history keeps the earlier ones.
+        task_run.run_count = 0
+        task_run.start_time = None
         task_run.end_time = None
         ctx.orchestrator.enqueue(task_run.state_op())
         ctx.active.add(task_run)

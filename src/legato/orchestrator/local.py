@@ -76,6 +76,9 @@ class LocalOrchestrator:
     def read_state_history(self, run_id: str) -> list[StateRecord]:
         return self.store.read_state_history(run_id)
 
+    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
+        return self.store.read_task_state_histories(flow_run_id)
+
     def read_logs(
         self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
     ) -> list[LogRecord]:

@@ -59,6 +59,10 @@ class Orchestrator(Protocol):
 
     def read_state_history(self, run_id: str) -> list[StateRecord]: ...
 
+    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
+        """Every task run's history of a flow run, by task run id (one round-trip)."""
+        ...
+
     def read_logs(
         self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
     ) -> list[LogRecord]: ...

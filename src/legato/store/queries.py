@@ -170,6 +170,16 @@ def run_exists(conn: Connection, run_id: str) -> bool:
     return False
 
 
+def _history_record(row: Any) -> StateRecord:
+    return StateRecord(
+        type=StateType(row.type),
+        name=row.name,
+        message=row.message,
+        timestamp=datetime.fromtimestamp(row.timestamp, UTC),
+        scheduled_time=_dt(row.scheduled_time),
+    )
+
+
 def state_history_of(conn: Connection, run_id: str) -> list[StateRecord]:
     """The history of a task run, or of a flow run (its own states, not its tasks')."""
     is_task = conn.execute(sa.select(task_runs.c.id).where(task_runs.c.id == run_id)).first()
@@ -180,16 +190,20 @@ def state_history_of(conn: Connection, run_id: str) -> list[StateRecord]:
             state_history.c.flow_run_id == run_id, state_history.c.task_run_id.is_(None)
         )
     rows = conn.execute(sa.select(state_history).where(where).order_by(state_history.c.id))
-    return [
-        StateRecord(
-            type=StateType(row.type),
-            name=row.name,
-            message=row.message,
-            timestamp=datetime.fromtimestamp(row.timestamp, UTC),
-            scheduled_time=_dt(row.scheduled_time),
-        )
-        for row in rows
-    ]
+    return [_history_record(row) for row in rows]
+
+
+def task_state_histories(conn: Connection, flow_run_id: str) -> dict[str, list[StateRecord]]:
+    """The state history of every task run of a flow run, in one query."""
+    rows = conn.execute(
+        sa.select(state_history)
+        .where(state_history.c.flow_run_id == flow_run_id, state_history.c.task_run_id.is_not(None))
+        .order_by(state_history.c.id)
+    )
+    histories: dict[str, list[StateRecord]] = defaultdict(list)
+    for row in rows:
+        histories[row.task_run_id].append(_history_record(row))
+    return dict(histories)
 
 
 def logs_of(

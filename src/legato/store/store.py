@@ -327,6 +327,12 @@ class Store:
                 raise ObjectNotFound(f"no flow run or task run with id {run_id!r}")
             return history
 
+    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.task_state_histories(conn, flow_run_id)
+
     def read_logs(
         self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
     ) -> list[LogRecord]:
