@@ -16,7 +16,7 @@ from typing import Any
 
 def _stable_bytes(value: Any) -> bytes:
     try:
-        return json.dumps(value, sort_keys=True, default=repr).encode()
+        return json.dumps(value, sort_keys=True).encode()
     except (TypeError, ValueError):
         import cloudpickle
 
@@ -46,7 +46,8 @@ def task_input_hash(context: Any, parameters: dict[str, Any]) -> str:
     """Built-in cache key: task name + task source + inputs.
 
     Use as ``@task(cache_key_fn=task_input_hash)``. Inputs are hashed as JSON where
-    they can be, by their pickled bytes otherwise.
+    they can be, by their pickled bytes otherwise (never by ``repr``, which is
+    shortened for large values and may hold memory addresses).
     """
     task = context.task
     digest = hashlib.sha256()

@@ -37,7 +37,9 @@ def validate_retry_settings(retries: int, delay: RetryDelay, jitter: float | Non
     """Refuse nonsensical settings when the task or flow is defined, not when it fails."""
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, got {retries!r}")
-    if jitter is not None and (not isinstance(jitter, int | float) or jitter < 0):
+    if jitter is not None and (
+        not isinstance(jitter, int | float) or isinstance(jitter, bool) or jitter < 0
+    ):
         raise ValueError(f"retry_jitter_factor must be a number >= 0, got {jitter!r}")
     if delay is None or callable(delay):
         return

@@ -80,20 +80,8 @@ class ParameterModel:
 
     def to_call(self, parameters: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Split validated parameters back into positional and keyword arguments."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for name, param in self.signature.parameters.items():
-            if name not in parameters:
-                continue
-            if param.kind is param.POSITIONAL_ONLY:
-                args.append(parameters[name])
-            elif param.kind is param.VAR_POSITIONAL:
-                args.extend(parameters[name])
-            elif param.kind is param.VAR_KEYWORD:
-                kwargs.update(parameters[name])
-            else:
-                kwargs[name] = parameters[name]
-        return tuple(args), kwargs
+        bound = inspect.BoundArguments(self.signature, dict(parameters))
+        return bound.args, bound.kwargs
 
 
 def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:

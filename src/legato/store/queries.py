@@ -99,6 +99,8 @@ def flow_run_by_id(conn: Connection, flow_run_id: str) -> FlowRunRecord | None:
 
 
 def flow_run_ids_with_prefix(conn: Connection, prefix: str) -> list[str]:
+    # Ids are lower-case hex; LIKE ignores case on SQLite but not on PostgreSQL.
+    prefix = prefix.strip().lower()
     query = sa.select(flow_runs.c.id).where(flow_runs.c.id.startswith(prefix, autoescape=True))
     return list(conn.execute(query.limit(2)).scalars())
 

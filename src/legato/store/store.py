@@ -141,14 +141,25 @@ class Store:
         flow_id = self._flow_ids.get(name)
         if flow_id is not None:
             return flow_id
-        flow_id = conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar()
-        if flow_id is None:
-            from legato.ids import new_id
+        from legato.ids import new_id
 
-            flow_id = new_id()
-            conn.execute(flows.insert().values(id=flow_id, name=name, created=time.time()))
-        self._flow_ids[name] = flow_id
-        return flow_id
+        # Insert-if-absent in one statement: two processes may run a new flow at once.
+        row = {"id": new_id(), "name": name, "created": time.time()}
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(
+                pg_insert(flows).values(row).on_conflict_do_nothing(index_elements=["name"])
+            )
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(
+                sqlite_insert(flows).values(row).on_conflict_do_nothing(index_elements=["name"])
+            )
+        stored = str(conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar_one())
+        self._flow_ids[name] = stored
+        return stored
 
     def create_flow_run(self, row: dict[str, Any], state: State) -> None:
         """Insert a flow run (``row`` holds its columns except flow_id/state) in ``state``."""

@@ -8,7 +8,8 @@ lot in one transaction. ``flush()`` is the durability barrier: when it returns,
 everything put before it is committed - the flow engine calls it before it
 reports a flow run final.
 
-Ops are plain tuples (cheapest to build):
+Ops are plain tuples (cheapest to build). ``current_fields`` is always the full
+snapshot of a task run's current columns (``TaskRun.fields()``), never a part.
 
     ("task_run", row)                        insert a task run (a full row dict)
     ("state", history_row, current_fields)   append history; set the task run's current fields
