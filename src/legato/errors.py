@@ -9,6 +9,7 @@
     +-- RunFailed                a run ended without a value and its own exception is not at hand
     |   +-- UpstreamFailedError  a task could not run because a task it depends on failed
     +-- TaskTimeout              a task or flow ran past ``timeout_seconds`` (also a TimeoutError)
+    |   +-- FlowTimeout          the flow body itself ran past its ``timeout_seconds``
     +-- ResultNotAvailable       a persisted result is missing or cannot be read
     +-- SerializationError       a value cannot be written to the result store
 
@@ -49,6 +50,10 @@ class UpstreamFailedError(RunFailed):
 
 class TaskTimeout(LegatoError, TimeoutError):
     """A task or flow body ran longer than its ``timeout_seconds``."""
+
+
+class FlowTimeout(TaskTimeout):
+    """A flow body ran longer than its ``timeout_seconds``; its unfinished task runs end too."""
 
 
 class ResultNotAvailable(LegatoError):

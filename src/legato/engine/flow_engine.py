@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -32,6 +34,7 @@ from legato.engine.task_engine import (
 from legato.engine.timeouts import call_with_timeout
 from legato.errors import (
     Abort,
+    FlowTimeout,
     LegatoError,
     ParameterValidationError,
     SerializationError,
@@ -231,6 +234,15 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                     break
                 final_name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
                 final = State(StateType.FAILED, final_name, _describe(error), exception=error)
+                if isinstance(error, FlowTimeout):
+                    _end_active(
+                        ctx,
+                        State(
+                            StateType.FAILED,
+                            "TimedOut",
+                            "the flow run timed out before this task run finished",
+                        ),
+                    )
             decision = decide_retry(
                 run_count=attempt - run_count,
                 retries=flow.retries,
@@ -311,16 +323,14 @@ def _crashed(exc: BaseException) -> State:
 
 def _crash_active(ctx: FlowRunContext, final: State) -> None:
     """Task runs still going when the flow run died are Crashed too, never Running forever."""
+    _end_active(ctx, State(StateType.CRASHED, "Crashed", f"the flow run crashed: {final.message}"))
+
+
+def _end_active(ctx: FlowRunContext, ending: State) -> None:
+    """Give every unfinished task run of the flow run the final state ``ending``."""
     for task_run in list(ctx.active):
         if not task_run.state.is_final():
-            task_run.move_to(
-                State(
-                    StateType.CRASHED,
-                    "Crashed",
-                    f"the flow run crashed: {final.message}",
-                    run_id=task_run.id,
-                )
-            )
+            task_run.move_to(State(ending.type, ending.name, ending.message, run_id=task_run.id))
             ctx.orchestrator.enqueue(task_run.state_op())
     ctx.active.clear()
 
@@ -417,6 +427,7 @@ def _call_body_sync(flow: Any, ctx: FlowRunContext, parameters: dict[str, Any]) 
                 lambda: call_function(flow.fn, args, kwargs),
                 flow.timeout_seconds,
                 f"flow run {ctx.flow_run_name!r}",
+                FlowTimeout,
             )
         return call_function(flow.fn, args, kwargs)
     finally:
@@ -475,6 +486,59 @@ async def run_flow_async(call: FlowCall) -> State:
     return state
 
 
+async def _call_body_async(call: FlowCall, ctx: FlowRunContext, parameters: dict[str, Any]) -> Any:
+    flow = call.flow
+    args, kwargs = flow.split_parameters(parameters)
+    timeout = flow.timeout_seconds
+    token = flow_run_context.set(ctx)
+    try:
+        body = asyncio.ensure_future(flow.fn(*args, **kwargs))
+        received: list[int] = []
+        with _cancel_on_sigterm(body, received, enabled=call.parent is None):
+            try:
+                if timeout is None:
+                    return await body
+                async with asyncio.timeout(timeout):
+                    return await body
+            except asyncio.CancelledError:
+                if received:
+                    raise Abort("the process received SIGTERM") from None
+                raise
+            except TimeoutError as exc:
+                if timeout is None or isinstance(exc, TaskTimeout):
+                    raise
+                raise FlowTimeout(
+                    f"flow run {ctx.flow_run_name!r} exceeded its timeout of {timeout:g} seconds"
+                ) from None
+    finally:
+        flow_run_context.reset(token)
+
+
+@contextlib.contextmanager
+def _cancel_on_sigterm(
+    body: asyncio.Future[Any], received: list[int], *, enabled: bool
+) -> Iterator[None]:
+    """The async twin of ``_terminate_on_sigterm``: SIGTERM cancels the flow body."""
+    if (
+        not enabled
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None)
+    ):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm() -> None:
+        received.append(signal.SIGTERM)
+        body.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 async def _drive_async(call: FlowCall) -> State:
     machine = flow_machine(call)
     try:
@@ -482,28 +546,12 @@ async def _drive_async(call: FlowCall) -> State:
         while True:
             if action[0] is CALL:
                 ctx: FlowRunContext = action[1]
-                args, kwargs = call.flow.split_parameters(action[2])
-                token = flow_run_context.set(ctx)
                 try:
-                    timeout = call.flow.timeout_seconds
-                    try:
-                        if timeout is None:
-                            value = await call.flow.fn(*args, **kwargs)
-                        else:
-                            async with asyncio.timeout(timeout):
-                                value = await call.flow.fn(*args, **kwargs)
-                    except TimeoutError as exc:
-                        if timeout is None or isinstance(exc, TaskTimeout):
-                            raise
-                        raise TaskTimeout(
-                            f"flow run {ctx.flow_run_name!r} exceeded its timeout of "
-                            f"{timeout:g} seconds"
-                        ) from None
+                    value = await _call_body_async(call, ctx, action[2])
                     sent: tuple[bool, Any] = (True, value)
                 except BaseException as exc:
                     sent = (False, exc)
                 finally:
-                    flow_run_context.reset(token)
                     _shutdown_runner(ctx, sent)
                 action = machine.send(sent)
             else:
@@ -515,9 +563,10 @@ async def _drive_async(call: FlowCall) -> State:
 
 
 def _shutdown_runner(ctx: FlowRunContext, sent: tuple[bool, Any]) -> None:
-    """Wait for submitted task runs to finish, unless the process is going away."""
+    """Wait for submitted task runs to finish, unless the process is going away or the
+    flow run is out of time."""
     crashing = not sent[0] and not isinstance(sent[1], Exception)
-    if crashing:
+    if crashing or (not sent[0] and isinstance(sent[1], FlowTimeout)):
         ctx.task_runner.shutdown(wait=False)
         return
     ctx.task_runner.shutdown(wait=True)
@@ -527,5 +576,10 @@ def _raise_if_crashed(state: State, top_level: bool) -> None:
     exc = state.exception
     if state.type is StateType.CRASHED and exc is not None and not isinstance(exc, Exception):
         if isinstance(exc, Abort) and top_level:
-            raise SystemExit(143) from exc
+            # SIGTERM: the runs are recorded Crashed and durable; leave now, as the
+            # default handler would, instead of waiting at exit for task threads
+            # that are still inside user code.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(143)
         raise exc

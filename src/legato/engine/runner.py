@@ -119,6 +119,7 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
     def __init__(self, max_workers: int | None = None):
         super().__init__(max_workers or (os.cpu_count() or 1))
         self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
 
     def duplicate(self) -> ProcessPoolTaskRunner:
         return type(self)(self.max_workers)
@@ -143,7 +144,17 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
                     self.max_workers, mp_context=multiprocessing.get_context("spawn")
                 )
         payload = cloudpickle.dumps((fn, args, kwargs, is_async, log_target.describe()))
-        ok, value, log_rows = self._processes.submit(child.run_payload, payload).result()
+        future = self._processes.submit(child.run_payload, payload)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        # Wait in short slices: a task timeout stops this thread with an exception
+        # raised between bytecodes, which a single blocking wait would never see.
+        while True:
+            try:
+                ok, value, log_rows = future.result(timeout=0.1)
+                break
+            except concurrent.futures.TimeoutError:
+                continue
         for row in log_rows:
             log_target.enqueue(("log", row))
         if ok:
@@ -153,6 +164,14 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait)
         if self._processes is not None:
+            if self._inflight:
+                # Every task run has ended, so a body still running in a worker belongs
+                # to a task that timed out: end the workers rather than let the flow run
+                # wait for it. (The executor keeps its processes in a private mapping;
+                # there is no public way to stop one.)
+                for process in list(getattr(self._processes, "_processes", {}).values()):
+                    process.terminate()
+                wait = False
             self._processes.shutdown(wait=wait, cancel_futures=not wait)
             self._processes = None
 

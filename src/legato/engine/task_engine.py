@@ -35,7 +35,7 @@ from legato.errors import (
     UpstreamFailedError,
 )
 from legato.ids import new_id
-from legato.states import State, StateType
+from legato.states import TERMINAL_TYPES, State, StateType
 
 # What the machine yields to its driver.
 CALL = "call"  # (CALL, args, kwargs): run the user's function, send back (ok, value)
@@ -227,6 +227,10 @@ def task_machine(
     run_id = task_run.id
 
     def move(state: State) -> State:
+        if task_run.state.type in TERMINAL_TYPES:
+            # The flow run already ended this task run (it timed out or crashed);
+            # a body that finishes afterwards does not rewrite its history.
+            return task_run.state
         task_run.move_to(state)
         enqueue(task_run.state_op())
         return state
@@ -257,8 +261,6 @@ def task_machine(
         if key is not None:
             key = str(key)
             task_run.cache_key = key
-            if task.cache_expiration is not None:
-                task_run.cache_expiration = time.time() + task.cache_expiration.total_seconds()
             if not task.refresh_cache:
                 hit = _cache_lookup(ctx, task, key)
                 if hit is not None:
@@ -305,6 +307,12 @@ def task_machine(
                     )
                 task_run.result_key = result_key
                 if task_run.cache_key is not None:
+                    # Expiry counts from when the value was computed; Cached runs that
+                    # reuse it do not extend it (they are never cache sources themselves).
+                    if task.cache_expiration is not None:
+                        task_run.cache_expiration = (
+                            time.time() + task.cache_expiration.total_seconds()
+                        )
                     ctx.cache_index[task_run.cache_key] = (result_key, task_run.cache_expiration)
             return move(
                 State(

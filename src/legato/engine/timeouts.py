@@ -27,7 +27,12 @@ class _Stop(TaskTimeout):
     """Raised inside a body's thread once its caller has given up on it."""
 
 
-def call_with_timeout(fn: Callable[[], Any], timeout: float, what: str) -> Any:
+def call_with_timeout(
+    fn: Callable[[], Any],
+    timeout: float,
+    what: str,
+    error: type[TaskTimeout] = TaskTimeout,
+) -> Any:
     """Call ``fn`` and return its value, or raise TaskTimeout after ``timeout`` seconds.
 
     Exceptions of ``fn`` are re-raised in the caller unchanged.
@@ -47,7 +52,7 @@ def call_with_timeout(fn: Callable[[], Any], timeout: float, what: str) -> Any:
     if thread.is_alive():
         if thread.ident is not None:
             interrupt_thread(thread.ident, _Stop)
-        raise TaskTimeout(f"{what} exceeded its timeout of {timeout:g} seconds")
+        raise error(f"{what} exceeded its timeout of {timeout:g} seconds")
     ok, value = outcome[0]
     if ok:
         return value

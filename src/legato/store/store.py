@@ -254,13 +254,15 @@ class Store:
             return {(r["task_key"], r["dynamic_key"]): dict(r) for r in rows}
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
-        """The result key of the newest completed, unexpired task run with ``cache_key``."""
+        """The result key of the newest task run that computed (not reused) a value for
+        ``cache_key`` and has not expired."""
         with translated(self.url), self.engine.connect() as conn:
             return conn.execute(
                 sa.select(task_runs.c.result_key)
                 .where(
                     task_runs.c.cache_key == cache_key,
                     task_runs.c.state_type == StateType.COMPLETED.value,
+                    task_runs.c.state_name != "Cached",
                     task_runs.c.result_key.is_not(None),
                     sa.or_(
                         task_runs.c.cache_expiration.is_(None),
