@@ -173,9 +173,7 @@ def measure(scenario: str, variant: str, repeat: int) -> list[dict[str, Any]]:
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="legato-bench-") as home:
             runs.append(
-                _spawn(
-                    [sys.executable, __file__, "--child", scenario, "--variant", variant], home
-                )
+                _spawn([sys.executable, __file__, "--child", scenario, "--variant", variant], home)
             )
     return runs
 

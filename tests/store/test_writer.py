@@ -580,10 +580,13 @@ def test_find_cached_result_needs_completed_with_result(
     assert store.find_cached_result("k", now=10.0) is None
 
 
-def test_find_cached_result_counts_cached_state(store: Store, flow_run_id: str) -> None:
+def test_find_cached_result_ignores_runs_that_reused_a_cached_value(
+    store: Store, flow_run_id: str
+) -> None:
+    """A Cached run only reused a value; it must not extend that value's life."""
     put_cached(store, flow_run_id, cache_key="k", result_key="r", end_time=1.0, name="Cached")
     store.writer.flush()
-    assert store.find_cached_result("k", now=10.0) == "r"
+    assert store.find_cached_result("k", now=10.0) is None
 
 
 def test_find_cached_result_sees_state_updates(store: Store, flow_run_id: str) -> None:
