@@ -379,7 +379,7 @@ def _persist_for_rerun(
             )
             continue
         task_run.result_key = key
-        orch.enqueue(("update", task_run.id, task_run.fields()))
+        orch.enqueue(task_run.update_op())
 
 
 def _log_final(flow: Any, flow_run_id: str, name: str, final: State, orch: Orchestrator) -> None:

@@ -14,7 +14,9 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -61,13 +63,25 @@ def default_thread_count() -> int:
 
 
 class ThreadPoolTaskRunner:
-    """Run submitted tasks on a bounded pool of threads (the default)."""
+    """Run submitted tasks on a bounded pool of threads (the default).
+
+    A small pool of our own rather than ``concurrent.futures.ThreadPoolExecutor``:
+    the executor makes a future (a condition variable and a lock) per submission,
+    which for a 10,000-item map cost more than tracking the task runs. Threads are
+    started as work arrives, up to ``max_workers``, and are daemons, so a flow run
+    that gave up on a task (a timeout) never keeps the process from exiting.
+    """
 
     def __init__(self, max_workers: int | None = None):
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
         self.max_workers = max_workers or default_thread_count()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[tuple[contextvars.Context, Callable[[], None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._waiting = 0  # threads blocked on the queue (approximate; a hint for spawning)
+        self._cancelled = False
         self._lock = threading.Lock()
 
     def duplicate(self) -> ThreadPoolTaskRunner:
@@ -76,17 +90,35 @@ class ThreadPoolTaskRunner:
     def start(self) -> None:
         pass
 
-    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = concurrent.futures.ThreadPoolExecutor(
-                        self.max_workers, thread_name_prefix="legato-task"
-                    )
-        return self._pool
-
     def submit(self, work: Callable[[], None]) -> None:
-        self._executor().submit(contextvars.copy_context().run, work)
+        self._queue.put((contextvars.copy_context(), work))
+        if self._waiting > 0:
+            return  # an idle thread will take it
+        if len(self._threads) < self.max_workers:
+            with self._lock:
+                if len(self._threads) < self.max_workers:
+                    thread = threading.Thread(
+                        target=self._work,
+                        name=f"legato-task-{len(self._threads)}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            self._waiting += 1
+            item = get()
+            self._waiting -= 1
+            if item is None:
+                return
+            if not self._cancelled:
+                context, work = item
+                try:
+                    context.run(work)
+                except BaseException:  # the engine records its own failures; never die here
+                    logging.getLogger("legato.engine").exception("task runner work failed")
 
     def call(
         self,
@@ -101,9 +133,17 @@ class ThreadPoolTaskRunner:
         return fn(*args, **kwargs)
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
-            self._pool = None
+        """Let the threads finish what was submitted (``wait``) or drop what has not
+        started, then stop them."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        if not wait:
+            self._cancelled = True
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_workers={self.max_workers})"

@@ -491,7 +491,7 @@ async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> 
                     action = next(machine)
                 else:
                     for future in action[1]:
-                        await asyncio.wrap_future(future._future)
+                        await future.wait_async()
                     action = next(machine)
         except StopIteration as stop:
             state: State = stop.value

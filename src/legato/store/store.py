@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from legato.errors import ObjectNotFound
 from legato.states import State, StateType, Transition, check_transition
 from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
 from legato.store.database import create_engine, ensure_schema, translated
-from legato.store.tables import flow_runs, flows, logs, state_history, task_run_inputs, task_runs
+from legato.store.tables import flow_runs, flows, state_history, task_runs
 from legato.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -39,41 +39,46 @@ TASK_RUN_CURRENT_FIELDS = (
     "subflow_run_id",
 )
 
-_task_run_update = (
-    task_runs.update()
-    .where(task_runs.c.id == sa.bindparam("_id"))
-    .values({name: sa.bindparam(name) for name in TASK_RUN_CURRENT_FIELDS})
-)
-
 
 class BulkStatements:
     """Plain SQL for the batched writer.
 
     The writer commits tens of thousands of rows a second; SQLAlchemy's per-row
     parameter processing cost more than the database itself, so these statements
-    take positional tuples straight to the driver. JSON columns are encoded here.
+    take positional tuples, read straight off the engine's task-run and state
+    objects with ``attrgetter``, to the driver. JSON columns are encoded here.
     """
 
     def __init__(self, dialect: sa.Dialect):
         mark = placeholder(dialect.paramstyle)
         limit = max_parameters(dialect.name)
-
-        def columns_of(table: sa.Table, *skip: str) -> list[str]:
-            return [c.name for c in table.columns if c.name not in skip]
-
-        task_run_columns = columns_of(task_runs, "tags")
+        task_run_columns = [c.name for c in task_runs.columns if c.name != "tags"]
         self.task_run_insert = MultiRowInsert("task_runs", [*task_run_columns, "tags"], mark, limit)
-        self.task_run_values = itemgetter(*task_run_columns)
+        self.task_run_values = attrgetter(*task_run_columns)
         sets = ", ".join(f"{name} = {mark}" for name in TASK_RUN_CURRENT_FIELDS)
         self.task_run_update = f"UPDATE task_runs SET {sets} WHERE id = {mark}"
-        self.task_run_update_values = itemgetter(*TASK_RUN_CURRENT_FIELDS, "_id")
-        history_columns = columns_of(state_history, "id")
-        self.history_insert = MultiRowInsert("state_history", history_columns, mark, limit)
-        self.history_values = itemgetter(*history_columns)
-        input_columns = columns_of(task_run_inputs, "id")
+        self.task_run_update_values = attrgetter(*TASK_RUN_CURRENT_FIELDS, "id")
+        self.history_insert = MultiRowInsert(
+            "state_history",
+            [
+                "flow_run_id",
+                "task_run_id",
+                "type",
+                "name",
+                "message",
+                "timestamp",
+                "scheduled_time",
+            ],
+            mark,
+            limit,
+        )
+        self.state_values = attrgetter(
+            "type._value_", "name", "message", "timestamp", "scheduled_time"
+        )
+        input_columns = ["task_run_id", "parameter", "upstream_id"]
         self.input_insert = MultiRowInsert("task_run_inputs", input_columns, mark, limit)
         self.input_values = itemgetter(*input_columns)
-        log_columns = columns_of(logs, "id")
+        log_columns = ["flow_run_id", "task_run_id", "timestamp", "level", "logger", "message"]
         self.log_insert = MultiRowInsert("logs", log_columns, mark, limit)
         self.log_values = itemgetter(*log_columns)
         self._tags_json: dict[tuple[str, ...], str] = {}
@@ -110,29 +115,31 @@ class Store:
 
     def _write_batch(
         self,
-        inserts: list[dict[str, Any]],
-        updates: list[dict[str, Any]],
-        history: list[dict[str, Any]],
+        new_task_runs: list[Any],
+        changed_task_runs: list[Any],
+        history: list[tuple[Any, Any]],
         inputs: list[dict[str, Any]],
         log_rows: list[dict[str, Any]],
     ) -> None:
         bulk = self._bulk
         with translated(self.url), self._write_conn() as conn:
-            if inserts:
+            if new_task_runs:
                 values, tags = bulk.task_run_values, bulk.tags_json
-                bulk.task_run_insert.execute(conn, [(*values(r), tags(r["tags"])) for r in inserts])
-            if updates:
+                bulk.task_run_insert.execute(
+                    conn, [(*values(t), tags(t.tags)) for t in new_task_runs]
+                )
+            if changed_task_runs:
                 values = bulk.task_run_update_values
-                conn.exec_driver_sql(bulk.task_run_update, [values(r) for r in updates])
+                conn.exec_driver_sql(bulk.task_run_update, [values(t) for t in changed_task_runs])
             if history:
-                values = bulk.history_values
-                bulk.history_insert.execute(conn, [values(r) for r in history])
+                values = bulk.state_values
+                bulk.history_insert.execute(
+                    conn, [(t.flow_run_id, t.id, *values(s)) for t, s in history]
+                )
             if inputs:
-                values = bulk.input_values
-                bulk.input_insert.execute(conn, [values(r) for r in inputs])
+                bulk.input_insert.execute(conn, [bulk.input_values(r) for r in inputs])
             if log_rows:
-                values = bulk.log_values
-                bulk.log_insert.execute(conn, [values(r) for r in log_rows])
+                bulk.log_insert.execute(conn, [bulk.log_values(r) for r in log_rows])
             conn.commit()
 
     # -- flows and flow runs --------------------------------------------------------
@@ -217,17 +224,6 @@ class Store:
             conn.execute(state_history.insert().values(**history_row(flow_run_id, None, state)))
             conn.commit()
         return verdict
-
-    def set_task_run_state_now(
-        self, task_run_id: str, flow_run_id: str, state: State, fields: dict[str, Any]
-    ) -> None:
-        """Synchronous counterpart of the batched state op, for rare out-of-run fixes."""
-        with translated(self.url), self._write_conn() as conn:
-            conn.execute(_task_run_update, [{"_id": task_run_id, **fields}])
-            conn.execute(
-                state_history.insert().values(**history_row(flow_run_id, task_run_id, state))
-            )
-            conn.commit()
 
     # -- reads used by the engine -----------------------------------------------------
 

@@ -8,14 +8,15 @@ lot in one transaction. ``flush()`` is the durability barrier: when it returns,
 everything put before it is committed - the flow engine calls it before it
 reports a flow run final.
 
-Ops are plain tuples (cheapest to build). ``current_fields`` is always the full
-snapshot of a task run's current columns (``TaskRun.fields()``), never a part.
+Ops are plain tuples (cheapest to build). A task run travels as the engine's
+object itself (anything with the attributes named in ``TaskRunRow``); its row is
+read when the batch is written, so the newest facts win:
 
-    ("task_run", row)                        insert a task run (a full row dict)
-    ("state", history_row, current_fields)   append history; set the task run's current fields
-    ("update", task_run_id, current_fields)  set a task run's current fields, no history
-    ("input", row)                           a graph edge
-    ("log", row)                             a log line
+    ("task_run", task_run)        insert a task run
+    ("state", task_run, state)    append ``state`` to its history; rewrite its row
+    ("update", task_run)          rewrite its row (no history)
+    ("input", row)                a graph edge (dict: task_run_id, parameter, upstream_id)
+    ("log", row)                  a log line (dict: the columns of ``logs``)
 """
 
 from __future__ import annotations
@@ -35,13 +36,7 @@ MAX_BATCH = 50_000
 
 Op = tuple[Any, ...]
 BatchSink = Callable[
-    [
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-    ],
+    [list[Any], list[Any], list[tuple[Any, Any]], list[dict[str, Any]], list[dict[str, Any]]],
     None,
 ]
 
@@ -51,8 +46,8 @@ logger = logging.getLogger("legato.store")
 class BatchWriter:
     """Owns one daemon thread that commits queued ops through ``sink``.
 
-    ``sink(task_run_inserts, task_run_updates, history_rows, input_rows, log_rows)``
-    writes one batch in one transaction. A batch that fails is retried a few times
+    ``sink(new_task_runs, changed_task_runs, history, input_rows, log_rows)`` writes one
+    batch in one transaction; ``history`` holds (task_run, state) pairs. A batch that fails is retried a few times
     (a lock held by another process); if it still fails the error is kept and the
     next ``flush()`` raises it, so records are never dropped silently.
     """
@@ -123,9 +118,9 @@ class BatchWriter:
                 return
 
     def _write(self, batch: list[Op]) -> bool:
-        inserts: dict[str, dict[str, Any]] = {}
-        updates: dict[str, dict[str, Any]] = {}
-        history: list[dict[str, Any]] = []
+        inserts: dict[str, Any] = {}
+        touched: dict[str, Any] = {}
+        history: list[tuple[Any, Any]] = []
         inputs: list[dict[str, Any]] = []
         logs: list[dict[str, Any]] = []
         waiters: list[threading.Event] = []
@@ -133,22 +128,15 @@ class BatchWriter:
         for op in batch:
             kind = op[0]
             if kind == "state":
-                history.append(op[1])
-                fields = op[2]
-                task_run_id = op[1]["task_run_id"]
-                row = inserts.get(task_run_id)
-                if row is not None:
-                    row.update(fields)
-                else:
-                    updates[task_run_id] = fields
+                task_run = op[1]
+                history.append((task_run, op[2]))
+                if task_run.id not in inserts:
+                    touched[task_run.id] = task_run
             elif kind == "task_run":
-                inserts[op[1]["id"]] = op[1]
+                inserts[op[1].id] = op[1]
             elif kind == "update":
-                row = inserts.get(op[1])
-                if row is not None:
-                    row.update(op[2])
-                else:
-                    updates[op[1]] = op[2]
+                if op[1].id not in inserts:
+                    touched[op[1].id] = op[1]
             elif kind == "log":
                 logs.append(op[1])
             elif kind == "input":
@@ -158,11 +146,12 @@ class BatchWriter:
             elif kind == _STOP:
                 waiters.append(op[1])
                 stop = True
-        if inserts or updates or history or inputs or logs:
-            update_rows = [{"_id": key, **fields} for key, fields in updates.items()]
+        if inserts or touched or history or inputs or logs:
             for attempt in range(5):
                 try:
-                    self._sink(list(inserts.values()), update_rows, history, inputs, logs)
+                    self._sink(
+                        list(inserts.values()), list(touched.values()), history, inputs, logs
+                    )
                     break
                 except BaseException as exc:
                     if attempt == 4 or not _is_transient(exc):
