@@ -9,7 +9,6 @@ after the batched writer has made all its task states durable.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -18,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
 from legato.engine.names import generate_run_name
@@ -44,6 +43,9 @@ from legato.errors import (
 from legato.ids import new_id
 from legato.orchestrator.protocol import Orchestrator
 from legato.states import FAILURE_TYPES, State, StateType
+
+if TYPE_CHECKING:
+    import asyncio
 
 logger = logging.getLogger("legato.flow_runs")
 Action = tuple[Any, ...]
@@ -487,6 +489,8 @@ async def run_flow_async(call: FlowCall) -> State:
 
 
 async def _call_body_async(call: FlowCall, ctx: FlowRunContext, parameters: dict[str, Any]) -> Any:
+    import asyncio
+
     flow = call.flow
     args, kwargs = flow.split_parameters(parameters)
     timeout = flow.timeout_seconds
@@ -526,6 +530,8 @@ def _cancel_on_sigterm(
     ):
         yield
         return
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     def on_sigterm() -> None:
@@ -540,6 +546,8 @@ def _cancel_on_sigterm(
 
 
 async def _drive_async(call: FlowCall) -> State:
+    import asyncio
+
     machine = flow_machine(call)
     try:
         action = next(machine)

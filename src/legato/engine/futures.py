@@ -7,13 +7,15 @@ the edge before either has run, and waits for it before running.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from legato.states import State, StateType
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -74,6 +76,8 @@ class LegatoFuture(Generic[T]):
     async def wait_async(self) -> State:
         """Wait on the running event loop without blocking it."""
         if self._final is None:
+            import asyncio
+
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
 

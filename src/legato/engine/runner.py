@@ -10,7 +10,6 @@ run works on a fresh ``duplicate()``.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import inspect
@@ -53,6 +52,8 @@ def call_function(
     if is_async is None:
         is_async = inspect.iscoroutinefunction(fn)
     if is_async:
+        import asyncio
+
         return asyncio.run(fn(*args, **kwargs))
     return fn(*args, **kwargs)
 
@@ -129,6 +130,8 @@ class ThreadPoolTaskRunner:
         is_async: bool,
     ) -> Any:
         if is_async:
+            import asyncio
+
             return asyncio.run(fn(*args, **kwargs))
         return fn(*args, **kwargs)
 

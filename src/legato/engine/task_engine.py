@@ -9,7 +9,6 @@ tracking a task costs microseconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import time
@@ -468,6 +467,8 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
 
 async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
     """Drive a task run to its final state on the running event loop."""
+    import asyncio
+
     tctx = _task_context(ctx, task, prepared)
     token = task_run_context.set(tctx)
     try:
@@ -508,6 +509,8 @@ async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> 
 async def _call_async(
     fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, name: str
 ) -> Any:
+    import asyncio
+
     if not asyncio.iscoroutinefunction(fn):
         return fn(*args, **kwargs)
     if timeout is None:

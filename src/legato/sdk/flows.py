@@ -8,7 +8,6 @@ flow called inside a flow is a subflow: a child flow run linked to its parent.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -221,6 +220,8 @@ def default_result_store(url: str) -> ResultStore:
 def run_flow_call(call: FlowCall) -> State:
     """Run a prepared flow call to its final state, sync or async alike."""
     if call.flow.is_async:
+        import asyncio
+
         return asyncio.run(run_flow_async(call))
     return run_flow_sync(call)
 
