@@ -1,8 +1,13 @@
 """Store conformance, the batched writer: task runs, edges, state history and logs.
 
-Ops are put on ``store.writer`` exactly as documented in ``legato/store/writer.py``;
-``flush()`` is the durability barrier, after which everything is read back.
-Every test runs on SQLite and on PostgreSQL (see ``conftest.py``).
+Ops are put on ``store.writer`` exactly as documented in ``legato/store/writer.py``:
+a task run travels as the engine's own :class:`legato.engine.task_run.TaskRun`
+object and a state as a :class:`legato.states.State`. State changes are made
+the engine's way, ``task_run.move_to(state)`` then ``put(task_run.state_op())``;
+history rows come from the states in the ops, the task run's row from the object
+when the batch is written. ``flush()`` is the durability barrier, after which
+everything is read back. Every test runs on SQLite and on PostgreSQL (see
+``conftest.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from store_helpers import FlowRunFactory
 
+from legato.engine.task_run import TaskRun
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
-from legato.states import StateType
+from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import logs, state_history, task_run_inputs, task_runs
 
@@ -29,37 +35,7 @@ def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def fields(
-    type_: StateType,
-    name: str,
-    timestamp: float,
-    *,
-    message: str | None = None,
-    run_count: int = 0,
-    start_time: float | None = None,
-    end_time: float | None = None,
-    cache_key: str | None = None,
-    cache_expiration: float | None = None,
-    result_key: str | None = None,
-    subflow_run_id: str | None = None,
-) -> dict[str, Any]:
-    """A task run's current fields, the snapshot every state and update op carries."""
-    return {
-        "state_type": type_.value,
-        "state_name": name,
-        "state_message": message,
-        "state_timestamp": timestamp,
-        "run_count": run_count,
-        "start_time": start_time,
-        "end_time": end_time,
-        "cache_key": cache_key,
-        "cache_expiration": cache_expiration,
-        "result_key": result_key,
-        "subflow_run_id": subflow_run_id,
-    }
-
-
-def task_run_op(
+def make_task_run(
     flow_run_id: str,
     *,
     task_run_id: str | None = None,
@@ -68,38 +44,27 @@ def task_run_op(
     dynamic_key: int = 0,
     tags: list[str] | None = None,
     created: float = 1000.0,
-    current: dict[str, Any] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    row = dict(current or fields(S.PENDING, "Pending", created))
-    row.update(
+    state: State | None = None,
+    **attributes: Any,
+) -> TaskRun:
+    """A task run as the engine makes it: Pending at ``created`` unless ``state`` says else."""
+    return TaskRun(
         id=task_run_id or new_id(),
         flow_run_id=flow_run_id,
         name=name,
         task_key=task_key,
         dynamic_key=dynamic_key,
         tags=tags if tags is not None else [],
+        state=state or State(S.PENDING, "Pending", timestamp=created),
         created=created,
+        **attributes,
     )
-    return ("task_run", row)
 
 
-def state_op(
-    flow_run_id: str,
-    task_run_id: str,
-    current: dict[str, Any],
-    *,
-    scheduled_time: float | None = None,
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    history = {
-        "flow_run_id": flow_run_id,
-        "task_run_id": task_run_id,
-        "type": current["state_type"],
-        "name": current["state_name"],
-        "message": current["state_message"],
-        "timestamp": current["state_timestamp"],
-        "scheduled_time": scheduled_time,
-    }
-    return ("state", history, current)
+def move(store: Store, task_run: TaskRun, state: State) -> None:
+    """Record a state change the engine's way: move the object, then enqueue its state op."""
+    task_run.move_to(state)
+    store.writer.put(task_run.state_op())
 
 
 def log_op(
@@ -155,20 +120,30 @@ def flow_run_id(make_flow_run: FlowRunFactory) -> str:
 # -- each kind of op -------------------------------------------------------------------
 
 
+def test_ops_are_the_documented_tuples(flow_run_id: str) -> None:
+    """What the engine enqueues is what ``writer.py`` documents (and these tests put)."""
+    task_run = make_task_run(flow_run_id)
+    assert task_run.insert_op() == ("task_run", task_run)
+    assert task_run.update_op() == ("update", task_run)
+    kind, same, state = task_run.state_op()
+    assert (kind, same) == ("state", task_run)
+    assert state is task_run.state
+
+
 def test_task_run_op_inserts_a_task_run(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(
+    task_run = make_task_run(
         flow_run_id,
         name="extract-3",
         task_key="pkg.flows.extract",
         dynamic_key=3,
         tags=["io", "db"],
         created=1000.5,
-        current=fields(S.PENDING, "Pending", 1000.75, message="waiting"),
+        state=State(S.PENDING, "Pending", message="waiting", timestamp=1000.75),
     )
-    store.writer.put(op)
+    store.writer.put(task_run.insert_op())
     store.writer.flush()
     [record] = store.read_task_runs(flow_run_id)
-    assert record.id == op[1]["id"]
+    assert record.id == task_run.id
     assert record.flow_run_id == flow_run_id
     assert record.name == "extract-3"
     assert record.task_key == "pkg.flows.extract"
@@ -188,36 +163,31 @@ def test_task_run_op_inserts_a_task_run(store: Store, flow_run_id: str) -> None:
 
 
 def test_task_run_op_alone_writes_no_history(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id)
-    store.writer.put(op)
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
     store.writer.flush()
-    assert store.read_state_history(op[1]["id"]) == []
+    assert store.read_state_history(task_run.id) == []
 
 
 def test_state_ops_record_history_and_current_state(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id, created=10.0)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
-    store.writer.put(state_op(flow_run_id, task_run_id, fields(S.PENDING, "Pending", 10.0)))
+    task_run = make_task_run(flow_run_id, created=10.0)
+    store.writer.put(task_run.insert_op())
+    store.writer.put(task_run.state_op())  # the initial Pending, as the engine records it
     store.writer.flush()
-    running = fields(S.RUNNING, "Running", 11.0, run_count=1, start_time=11.0)
-    store.writer.put(state_op(flow_run_id, task_run_id, running))
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=11.0))
     store.writer.flush()
-    done = fields(
-        S.COMPLETED, "Completed", 12.25, run_count=1, start_time=11.0, end_time=12.25,
-        result_key="results/abc",
-    )  # fmt: skip
-    store.writer.put(state_op(flow_run_id, task_run_id, done))
+    task_run.result_key = "results/abc"
+    move(store, task_run, State(S.COMPLETED, "Completed", timestamp=12.25))
     store.writer.flush()
 
-    record = store.read_task_run(task_run_id)
+    record = store.read_task_run(task_run.id)
     assert (record.state.type, record.state.name) == (S.COMPLETED, "Completed")
     assert record.run_count == 1
     assert record.start_time == at(11.0)
     assert record.end_time == at(12.25)
     assert record.duration_seconds == 1.25
     assert record.result_key == "results/abc"
-    history = store.read_state_history(task_run_id)
+    history = store.read_state_history(task_run.id)
     assert [(h.type, h.name, h.timestamp) for h in history] == [
         (S.PENDING, "Pending", at(10.0)),
         (S.RUNNING, "Running", at(11.0)),
@@ -226,50 +196,48 @@ def test_state_ops_record_history_and_current_state(store: Store, flow_run_id: s
 
 
 def test_task_history_is_apart_from_flow_run_history(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
-    store.writer.put(state_op(flow_run_id, task_run_id, fields(S.RUNNING, "Running", 5.0)))
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=5.0))
     store.writer.flush()
     assert [h.name for h in store.read_state_history(flow_run_id)] == ["Pending"]
-    assert [h.name for h in store.read_state_history(task_run_id)] == ["Running"]
+    assert [h.name for h in store.read_state_history(task_run.id)] == ["Running"]
 
 
 def test_state_op_keeps_message_and_scheduled_time(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
-    waiting = fields(S.SCHEDULED, "AwaitingRetry", 20.0, message="retry 1 of 2", run_count=1)
-    store.writer.put(state_op(flow_run_id, task_run_id, waiting, scheduled_time=25.5))
+    task_run = make_task_run(flow_run_id, run_count=1)
+    store.writer.put(task_run.insert_op())
+    waiting = State(
+        S.SCHEDULED, "AwaitingRetry", message="retry 1 of 2", timestamp=20.0, scheduled_time=25.5
+    )
+    move(store, task_run, waiting)
     store.writer.flush()
-    [record] = store.read_state_history(task_run_id)
+    [record] = store.read_state_history(task_run.id)
     assert record.name == "AwaitingRetry"
     assert record.message == "retry 1 of 2"
     assert record.scheduled_time == at(25.5)
-    assert store.read_task_run(task_run_id).state.message == "retry 1 of 2"
+    assert store.read_task_run(task_run.id).state.message == "retry 1 of 2"
 
 
 def test_update_op_sets_current_fields_without_history(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
-    store.writer.put(state_op(flow_run_id, task_run_id, fields(S.RUNNING, "Running", 1.0)))
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=1.0))
     store.writer.flush()
     subflow = new_id()
-    store.writer.put(
-        ("update", task_run_id, fields(S.RUNNING, "Running", 1.0, subflow_run_id=subflow))
-    )
+    task_run.subflow_run_id = subflow
+    store.writer.put(task_run.update_op())
     store.writer.flush()
-    record = store.read_task_run(task_run_id)
+    record = store.read_task_run(task_run.id)
     assert record.subflow_run_id == subflow
-    assert [h.name for h in store.read_state_history(task_run_id)] == ["Running"]
+    assert [h.name for h in store.read_state_history(task_run.id)] == ["Running"]
 
 
 def test_input_ops_record_graph_edges_in_order(store: Store, flow_run_id: str) -> None:
-    ops = [task_run_op(flow_run_id, name=f"t-{i}", created=float(i)) for i in range(4)]
-    a, b, c, d = (op[1]["id"] for op in ops)
-    for op in ops:
-        store.writer.put(op)
+    runs = [make_task_run(flow_run_id, name=f"t-{i}", created=float(i)) for i in range(4)]
+    a, b, c, d = (task_run.id for task_run in runs)
+    for task_run in runs:
+        store.writer.put(task_run.insert_op())
     store.writer.put(input_op(c, "x", a))
     store.writer.put(input_op(c, "y", b))
     store.writer.put(input_op(c, "items", a))  # same upstream twice, another parameter
@@ -288,17 +256,17 @@ def test_input_ops_record_graph_edges_in_order(store: Store, flow_run_id: str) -
 
 
 def test_read_task_runs_orders_by_creation(store: Store, flow_run_id: str) -> None:
-    ops = [task_run_op(flow_run_id, name=f"t-{i}", created=float(10 - i)) for i in range(3)]
-    for op in ops:
-        store.writer.put(op)
+    runs = [make_task_run(flow_run_id, name=f"t-{i}", created=float(10 - i)) for i in range(3)]
+    for task_run in runs:
+        store.writer.put(task_run.insert_op())
     store.writer.flush()
     assert [r.name for r in store.read_task_runs(flow_run_id)] == ["t-2", "t-1", "t-0"]
 
 
 def test_read_task_runs_only_of_that_flow_run(store: Store, make_flow_run: FlowRunFactory) -> None:
     first, second = make_flow_run(), make_flow_run()
-    store.writer.put(task_run_op(first, name="mine"))
-    store.writer.put(task_run_op(second, name="theirs"))
+    store.writer.put(make_task_run(first, name="mine").insert_op())
+    store.writer.put(make_task_run(second, name="theirs").insert_op())
     store.writer.flush()
     assert [r.name for r in store.read_task_runs(first)] == ["mine"]
     assert store.read_task_runs(new_id()) == []
@@ -310,9 +278,9 @@ def test_read_task_run_unknown_id(store: Store) -> None:
 
 
 def test_log_ops_are_read_back_in_time_order(store: Store, flow_run_id: str) -> None:
-    op = task_run_op(flow_run_id)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
+    task_run = make_task_run(flow_run_id)
+    task_run_id = task_run.id
+    store.writer.put(task_run.insert_op())
     store.writer.put(log_op(flow_run_id, None, "flow starts", 1.0, logger="legato.flow_runs"))
     store.writer.put(log_op(flow_run_id, task_run_id, "third", 3.0, level="WARNING"))
     store.writer.put(log_op(flow_run_id, task_run_id, "second", 2.0, level="DEBUG"))
@@ -362,102 +330,148 @@ def test_flush_with_nothing_queued_returns(store: Store) -> None:
 
 
 def test_one_batch_coalesces_states_of_a_new_task_run(store: Store, flow_run_id: str) -> None:
-    """Insert + four state changes queued together: one commit, every history row kept,
-    and the last snapshot is the current state."""
+    """Insert + five state ops queued together: one commit, one history row per op (each
+    op's own state, though the object has moved on since), and the row is the object's
+    final attributes."""
     commits = count_commits(store)
-    op = task_run_op(flow_run_id, created=1.0)
-    task_run_id = op[1]["id"]
+    task_run = make_task_run(flow_run_id, created=1.0)
     states = [
-        fields(S.PENDING, "Pending", 1.0),
-        fields(S.RUNNING, "Running", 2.0, run_count=1, start_time=2.0),
-        fields(S.SCHEDULED, "AwaitingRetry", 3.0, run_count=1, start_time=2.0),
-        fields(S.RUNNING, "Retrying", 4.0, run_count=2, start_time=2.0),
-        fields(S.FAILED, "Failed", 5.0, message="boom", run_count=2, start_time=2.0, end_time=5.0),
+        State(S.RUNNING, "Running", timestamp=2.0),
+        State(S.SCHEDULED, "AwaitingRetry", timestamp=3.0, scheduled_time=3.5),
+        State(S.RUNNING, "Retrying", timestamp=4.0),
+        State(S.FAILED, "Failed", message="boom", timestamp=5.0),
     ]
     # the writer thread is not started until the first flush: all of it is one batch
-    store.writer.put(op)
-    for current in states:
-        store.writer.put(state_op(flow_run_id, task_run_id, current))
+    store.writer.put(task_run.insert_op())
+    store.writer.put(task_run.state_op())  # Pending
+    for state in states:
+        move(store, task_run, state)
     store.writer.flush()
 
     assert commits[0] == 1
-    assert [h.name for h in store.read_state_history(task_run_id)] == [
-        "Pending",
-        "Running",
-        "AwaitingRetry",
-        "Retrying",
-        "Failed",
+    history = store.read_state_history(task_run.id)
+    assert [(h.type, h.name, h.message, h.timestamp) for h in history] == [
+        (S.PENDING, "Pending", None, at(1.0)),
+        (S.RUNNING, "Running", None, at(2.0)),
+        (S.SCHEDULED, "AwaitingRetry", None, at(3.0)),
+        (S.RUNNING, "Retrying", None, at(4.0)),
+        (S.FAILED, "Failed", "boom", at(5.0)),
     ]
-    record = store.read_task_run(task_run_id)
+    assert [h.scheduled_time for h in history] == [None, None, at(3.5), None, None]
+    record = store.read_task_run(task_run.id)
     assert (record.state.type, record.state.name, record.state.message) == (
         S.FAILED,
         "Failed",
         "boom",
     )
+    assert record.state.timestamp == at(5.0)
     assert record.run_count == 2
     assert record.start_time == at(2.0)
     assert record.end_time == at(5.0)
 
 
 def test_one_batch_coalesces_states_of_existing_task_runs(store: Store, flow_run_id: str) -> None:
-    """State changes of task runs inserted in an earlier batch: last snapshot wins per run."""
-    ops = [task_run_op(flow_run_id, name=f"t-{i}", created=float(i)) for i in range(3)]
-    ids = [op[1]["id"] for op in ops]
-    for op in ops:
-        store.writer.put(op)
+    """State changes of task runs inserted in an earlier batch: one commit, every history
+    row kept, and each run's row is its object's final attributes."""
+    runs = [make_task_run(flow_run_id, name=f"t-{i}", created=float(i)) for i in range(3)]
+    for task_run in runs:
+        store.writer.put(task_run.insert_op())
     store.writer.flush()
 
     commits = count_commits(store)
     for step in range(3):
-        for i, task_run_id in enumerate(ids):
+        for i, task_run in enumerate(runs):
             name = ["Running", "Completed", "Cached"][step] if i != 1 else "Running"
             type_ = S.RUNNING if name == "Running" else S.COMPLETED
-            current = fields(type_, name, 10.0 * step + i, run_count=step + 1)
-            store.writer.put(state_op(flow_run_id, task_run_id, current))
+            move(store, task_run, State(type_, name, timestamp=10.0 * step + i))
     store.writer.flush()
 
     assert commits[0] == 1
     records = {r.id: r for r in store.read_task_runs(flow_run_id)}
-    assert records[ids[0]].state.name == "Cached"
-    assert records[ids[1]].state.name == "Running"
-    assert records[ids[2]].state.name == "Cached"
-    assert all(r.run_count == 3 for r in records.values())
-    assert [h.name for h in store.read_state_history(ids[0])] == ["Running", "Completed", "Cached"]
-    assert [h.name for h in store.read_state_history(ids[1])] == ["Running"] * 3
+    first, second, third = (records[task_run.id] for task_run in runs)
+    assert (first.state.name, first.state.timestamp) == ("Cached", at(20.0))
+    assert (second.state.name, second.state.timestamp) == ("Running", at(21.0))
+    assert (third.state.name, third.state.timestamp) == ("Cached", at(22.0))
+    # one attempt each for the runs that completed; three Running moves for the other
+    assert [r.run_count for r in (first, second, third)] == [1, 3, 1]
+    assert [r.start_time for r in (first, second, third)] == [at(0.0), at(1.0), at(2.0)]
+    assert [r.end_time for r in (first, second, third)] == [at(20.0), None, at(22.0)]
+    assert [h.name for h in store.read_state_history(runs[0].id)] == [
+        "Running",
+        "Completed",
+        "Cached",
+    ]
+    assert [h.name for h in store.read_state_history(runs[1].id)] == ["Running"] * 3
     assert count_rows(store, state_history) == 1 + 9  # the flow run's Pending + nine
 
 
-def test_update_after_state_in_one_batch_keeps_last_snapshot(
+def test_update_after_state_in_one_batch_keeps_last_facts(store: Store, flow_run_id: str) -> None:
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=1.0))
+    subflow = new_id()
+    task_run.subflow_run_id = subflow
+    store.writer.put(task_run.update_op())
+    store.writer.flush()
+    record = store.read_task_run(task_run.id)
+    assert record.subflow_run_id == subflow
+    assert (record.state.name, record.run_count) == ("Running", 1)
+    assert len(store.read_state_history(task_run.id)) == 1
+
+
+def test_update_op_of_an_existing_task_run_after_state_in_one_batch(
     store: Store, flow_run_id: str
 ) -> None:
-    op = task_run_op(flow_run_id)
-    task_run_id = op[1]["id"]
-    store.writer.put(op)
-    store.writer.put(state_op(flow_run_id, task_run_id, fields(S.RUNNING, "Running", 1.0)))
-    subflow = new_id()
-    store.writer.put(
-        ("update", task_run_id, fields(S.RUNNING, "Running", 1.0, subflow_run_id=subflow))
-    )
+    """The same, for a task run inserted in an earlier batch: its row is rewritten once,
+    from the object's final attributes, and only the state op adds history."""
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
     store.writer.flush()
-    assert store.read_task_run(task_run_id).subflow_run_id == subflow
-    assert len(store.read_state_history(task_run_id)) == 1
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=1.0))
+    subflow = new_id()
+    task_run.subflow_run_id = subflow
+    store.writer.put(task_run.update_op())
+    store.writer.flush()
+    record = store.read_task_run(task_run.id)
+    assert record.subflow_run_id == subflow
+    assert (record.state.name, record.run_count, record.start_time) == ("Running", 1, at(1.0))
+    assert [h.name for h in store.read_state_history(task_run.id)] == ["Running"]
+
+
+def test_row_is_read_when_the_batch_is_written(store: Store, flow_run_id: str) -> None:
+    """Ops carry the object, not a copy: facts set after an op was put, but before its
+    batch is written, are in the row; the history keeps the state each op carried."""
+    task_run = make_task_run(flow_run_id, created=1.0)
+    store.writer.put(task_run.insert_op())
+    move(store, task_run, State(S.RUNNING, "Running", timestamp=2.0))
+    # no op for these: the writer thread has not started, so the batch is not written yet
+    task_run.cache_key = "k"
+    task_run.result_key = "r"
+    task_run.move_to(State(S.COMPLETED, "Completed", timestamp=3.0))
+    store.writer.flush()
+    record = store.read_task_run(task_run.id)
+    assert (record.state.name, record.state.timestamp) == ("Completed", at(3.0))
+    assert (record.cache_key, record.result_key, record.end_time) == ("k", "r", at(3.0))
+    assert [h.name for h in store.read_state_history(task_run.id)] == ["Running"]
 
 
 def test_many_ops_across_batches_are_all_written(store: Store, flow_run_id: str) -> None:
     store.writer.start()
     ids = []
     for i in range(300):
-        op = task_run_op(flow_run_id, name=f"t-{i}", dynamic_key=i, created=float(i))
-        ids.append(op[1]["id"])
-        store.writer.put(op)
-        store.writer.put(state_op(flow_run_id, op[1]["id"], fields(S.RUNNING, "Running", 1.0)))
-        store.writer.put(log_op(flow_run_id, op[1]["id"], f"line {i}", float(i)))
+        task_run = make_task_run(flow_run_id, name=f"t-{i}", dynamic_key=i, created=float(i))
+        ids.append(task_run.id)
+        store.writer.put(task_run.insert_op())
+        move(store, task_run, State(S.RUNNING, "Running", timestamp=1.0))
+        store.writer.put(log_op(flow_run_id, task_run.id, f"line {i}", float(i)))
         if i % 100 == 0:
             time.sleep(0.01)  # let the writer take a partial batch
     store.writer.flush()
     records = store.read_task_runs(flow_run_id)
     assert [r.id for r in records] == ids
     assert all(r.state.name == "Running" for r in records)
+    assert all(r.run_count == 1 for r in records)
+    assert count_rows(store, state_history) == 1 + 300  # the flow run's Pending + one each
     assert [r.message for r in store.read_logs(flow_run_id)] == [f"line {i}" for i in range(300)]
 
 
@@ -467,16 +481,16 @@ def test_many_ops_across_batches_are_all_written(store: Store, flow_run_id: str)
 def test_failed_batch_is_reported_by_flush_and_written_not_at_all(
     store: Store, flow_run_id: str
 ) -> None:
-    op = task_run_op(flow_run_id)
-    store.writer.put(op)
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
     store.writer.flush()
     before = {
         t.name: count_rows(store, t) for t in (task_runs, state_history, logs, task_run_inputs)
     }
 
-    duplicate = task_run_op(flow_run_id, task_run_id=op[1]["id"], name="again")
+    duplicate = make_task_run(flow_run_id, task_run_id=task_run.id, name="again")
     store.writer.put(log_op(flow_run_id, None, "in the failed batch", 1.0))
-    store.writer.put(duplicate)
+    store.writer.put(duplicate.insert_op())
     with pytest.raises(StoreError) as info:
         store.writer.flush()
     assert "database" in str(info.value)
@@ -485,7 +499,7 @@ def test_failed_batch_is_reported_by_flush_and_written_not_at_all(
         t.name: count_rows(store, t) for t in (task_runs, state_history, logs, task_run_inputs)
     }
     assert after == before  # the whole batch was rolled back
-    assert store.read_task_run(op[1]["id"]).name == "extract-0"
+    assert store.read_task_run(task_run.id).name == "extract-0"
 
     # the error is reported once; later batches are written again
     store.writer.put(log_op(flow_run_id, None, "after the failure", 2.0))
@@ -507,10 +521,10 @@ def put_cached(
     type_: StateType = S.COMPLETED,
     name: str = "Completed",
 ) -> None:
-    current = fields(
-        type_,
-        name,
-        end_time,
+    task_run = make_task_run(
+        flow_run_id,
+        created=end_time - 2,
+        state=State(type_, name, timestamp=end_time),
         run_count=1,
         start_time=end_time - 1,
         end_time=end_time,
@@ -518,7 +532,7 @@ def put_cached(
         cache_expiration=expiration,
         result_key=result_key,
     )
-    store.writer.put(task_run_op(flow_run_id, current=current, created=end_time - 2))
+    store.writer.put(task_run.insert_op())
 
 
 def test_find_cached_result_newest_completed(store: Store, flow_run_id: str) -> None:
@@ -591,11 +605,25 @@ def test_find_cached_result_ignores_runs_that_reused_a_cached_value(
 
 def test_find_cached_result_sees_state_updates(store: Store, flow_run_id: str) -> None:
     """A task run inserted running and completed later is found once completed."""
-    op = task_run_op(flow_run_id, current=fields(S.RUNNING, "Running", 1.0, cache_key="k"))
-    store.writer.put(op)
+    task_run = make_task_run(
+        flow_run_id, state=State(S.RUNNING, "Running", timestamp=1.0), cache_key="k"
+    )
+    store.writer.put(task_run.insert_op())
     store.writer.flush()
     assert store.find_cached_result("k", now=10.0) is None
-    done = fields(S.COMPLETED, "Completed", 2.0, end_time=2.0, cache_key="k", result_key="r")
-    store.writer.put(state_op(flow_run_id, op[1]["id"], done))
+    task_run.result_key = "r"
+    move(store, task_run, State(S.COMPLETED, "Completed", timestamp=2.0))
     store.writer.flush()
     assert store.find_cached_result("k", now=10.0) == "r"
+
+
+def test_malformed_op_is_reported_by_flush_and_the_writer_lives_on(
+    store: Store, flow_run_id: str
+) -> None:
+    store.writer.put(("task_run", {"id": "not-a-task-run"}))
+    with pytest.raises(StoreError):
+        store.writer.flush(timeout=10)
+    task_run = make_task_run(flow_run_id)
+    store.writer.put(task_run.insert_op())
+    store.writer.flush(timeout=10)
+    assert [record.id for record in store.read_task_runs(flow_run_id)] == [task_run.id]

@@ -9,7 +9,8 @@ everything put before it is committed - the flow engine calls it before it
 reports a flow run final.
 
 Ops are plain tuples (cheapest to build). A task run travels as the engine's
-object itself (anything with the attributes named in ``TaskRunRow``); its row is
+object itself (``legato.engine.task_run.TaskRun``, or anything with the attributes
+that ``legato.store.store.BulkStatements`` reads); its row is
 read when the batch is written, so the newest facts win:
 
     ("task_run", task_run)        insert a task run
@@ -113,7 +114,16 @@ class BatchWriter:
                     batch.append(get_nowait())
             except queue.Empty:
                 pass
-            stop = self._write(batch)
+            try:
+                stop = self._write(batch)
+            except BaseException as exc:  # a malformed op: report it, never die silently
+                logger.error("legato could not write %d run records: %s", len(batch), exc)
+                self._error = exc
+                stop = False
+                for op in batch:
+                    if op[0] in (_FLUSH, _STOP):
+                        op[1].set()
+                        stop = stop or op[0] == _STOP
             if stop:
                 return
 
