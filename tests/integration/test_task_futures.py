@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -282,3 +283,30 @@ def test_flow_waits_for_submitted_tasks_when_body_returns_before_they_finish() -
     assert task_run.state.name == "Completed"
     assert task_run.end_time is not None
     assert legato.get_client().read_flow_run(state.run_id).end_time >= task_run.end_time
+
+
+def test_downstream_of_a_running_task_completes_when_the_body_returns_without_waiting() -> None:
+    started = threading.Event()
+
+    @task
+    def slow() -> int:
+        started.set()
+        time.sleep(0.3)
+        return 1
+
+    @task
+    def after(x: int) -> int:
+        return x + 1
+
+    @flow
+    def fire_and_forget() -> None:
+        after.submit(slow.submit())
+        assert started.wait(5)
+
+    state = fire_and_forget(return_state=True)
+    runs = {t.name: t for t in legato.get_client().read_task_runs(state.run_id)}
+    assert state.name == "Completed"
+    assert {name: run.state.name for name, run in runs.items()} == {
+        "slow-0": "Completed",
+        "after-0": "Completed",
+    }

@@ -577,6 +577,10 @@ def _shutdown_runner(ctx: FlowRunContext, sent: tuple[bool, Any]) -> None:
     if crashing or (not sent[0] and isinstance(sent[1], FlowTimeout)):
         ctx.task_runner.shutdown(wait=False)
         return
+    # Every submitted task run finishes first, including those whose upstreams were
+    # still running when the body returned (they are submitted only then).
+    for future in ctx.futures:
+        future.wait()
     ctx.task_runner.shutdown(wait=True)
 
 

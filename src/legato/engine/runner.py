@@ -83,6 +83,7 @@ class ThreadPoolTaskRunner:
         self._threads: list[threading.Thread] = []
         self._waiting = 0  # threads blocked on the queue (approximate; a hint for spawning)
         self._cancelled = False
+        self._closed = False
         self._lock = threading.Lock()
 
     def duplicate(self) -> ThreadPoolTaskRunner:
@@ -97,7 +98,9 @@ class ThreadPoolTaskRunner:
             return  # an idle thread will take it
         if len(self._threads) < self.max_workers:
             with self._lock:
-                if len(self._threads) < self.max_workers:
+                # Not after shutdown began: a thread started then would take a stop
+                # sentinel meant for another and leave that one waiting forever.
+                if len(self._threads) < self.max_workers and not self._closed:
                     thread = threading.Thread(
                         target=self._work,
                         name=f"legato-task-{len(self._threads)}",
@@ -139,7 +142,8 @@ class ThreadPoolTaskRunner:
         """Let the threads finish what was submitted (``wait``) or drop what has not
         started, then stop them."""
         with self._lock:
-            threads, self._threads = self._threads, []
+            self._closed = True
+            threads = list(self._threads)
         if not wait:
             self._cancelled = True
         for _ in threads:
