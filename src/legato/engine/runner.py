@@ -132,11 +132,7 @@ class ThreadPoolTaskRunner:
         log_target: Any,
         is_async: bool,
     ) -> Any:
-        if is_async:
-            import asyncio
-
-            return asyncio.run(fn(*args, **kwargs))
-        return fn(*args, **kwargs)
+        return call_function(fn, args, kwargs, is_async)
 
     def shutdown(self, wait: bool = True) -> None:
         """Let the threads finish what was submitted (``wait``) or drop what has not

@@ -411,6 +411,14 @@ def finish(ctx: FlowRunContext, task: Any, task_run: TaskRun, state: State) -> N
         ctx.values[task_run.id] = (task_run, state.data)
 
 
+def _conclude(ctx: FlowRunContext, task: Any, prepared: Prepared, state: State) -> State:
+    """The drivers' common end: bookkeeping, and a crash (a signal, an interrupt) goes on up."""
+    finish(ctx, task, prepared.task_run, state)
+    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
+        raise state.exception
+    return state
+
+
 def _task_context(ctx: FlowRunContext, task: Any, prepared: Prepared) -> TaskRunContext:
     log_prints = task.log_prints if task.log_prints is not None else ctx.log_prints
     return TaskRunContext(task, prepared.task_run, ctx, {}, log_prints)
@@ -459,10 +467,7 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
         state = _internal_crash(ctx, prepared.task_run, exc)
     finally:
         task_run_context.reset(token)
-    finish(ctx, task, prepared.task_run, state)
-    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
-        raise state.exception
-    return state
+    return _conclude(ctx, task, prepared, state)
 
 
 async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
@@ -500,10 +505,7 @@ async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> 
         state = _internal_crash(ctx, prepared.task_run, exc)
     finally:
         task_run_context.reset(token)
-    finish(ctx, task, prepared.task_run, state)
-    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
-        raise state.exception
-    return state
+    return _conclude(ctx, task, prepared, state)
 
 
 async def _call_async(
