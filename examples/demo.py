@@ -94,7 +94,9 @@ def summarize(flow_run_id: str) -> None:
         f"attempts: {record.run_count}"
     )
     for task_run in client.read_task_runs(flow_run_id):
-        print(f"  {task_run.name:<20} {task_run.state.name:<10} body runs: {task_run.run_count}")
+        print(
+            f"  {task_run.name:<20} {task_run.state.name:<10} starts in its last attempt: {task_run.run_count}"
+        )
 
 
 def main() -> None:

@@ -310,3 +310,26 @@ def test_downstream_of_a_running_task_completes_when_the_body_returns_without_wa
         "slow-0": "Completed",
         "after-0": "Completed",
     }
+
+
+def test_value_returned_by_a_task_and_passed_on_draws_an_edge() -> None:
+    @task
+    def extract() -> list[int]:
+        return [1, 2, 3]
+
+    @task
+    def count(rows: list[int], limit: int) -> int:
+        return min(len(rows), limit)
+
+    @flow
+    def plain_calls() -> int:
+        rows = extract()
+        limit = count([9], 1)  # returns a small int: shared by Python, never an edge
+        return count(rows, limit=limit)
+
+    state = plain_calls(return_state=True)
+    runs = _by_name(state.run_id)
+    assert runs["count-1"].inputs == [
+        TaskRunInput(parameter="rows", upstream_id=runs["extract-0"].id)
+    ]
+    assert runs["count-0"].inputs == []

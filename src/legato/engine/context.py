@@ -58,6 +58,10 @@ class FlowRunContext:
     # in this process, and written to the result store if the flow run fails, so that
     # a later `legato runs retry` can skip them too.
     values: dict[str, tuple[TaskRun, Any]] = field(default_factory=dict)
+    # id() of a value held in ``values`` -> the task run that returned it: a value passed
+    # on to another task (not as a future) still draws the edge. Only objects we keep
+    # alive are listed, so an id is never reused by another object meanwhile.
+    result_ids: dict[int, str] = field(default_factory=dict)
     # Futures submitted in this flow run, to wait for and to report unobserved failures.
     futures: list[Any] = field(default_factory=list)
     # cache key -> (result key, expiration) of results written in this process.

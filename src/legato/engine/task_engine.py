@@ -44,6 +44,9 @@ WAIT = "wait"  # (WAIT, futures): block until these are done
 Action = tuple[Any, ...]
 _COMPLETED = StateType.COMPLETED
 _PENDING = StateType.PENDING
+# Values Python shares between unrelated places (small ints, interned strings, None):
+# their identity says nothing about where they came from.
+_SHARED_TYPES = frozenset({int, float, str, bool, bytes, type(None), complex})
 _RUNNING = StateType.RUNNING
 
 
@@ -149,6 +152,8 @@ def prepare_task_run(
     enqueue(task_run.state_op())
     if upstream:
         _record_edges(ctx, task, task_run, args, kwargs, upstream, n_data)
+    if ctx.result_ids:
+        _record_value_edges(ctx, task, task_run, args, kwargs)
     ctx.runs_by_key[(task_key, dynamic_key)] = task_run
     ctx.active.add(task_run)
     return Prepared(task_run, args, kwargs, upstream, None)
@@ -214,6 +219,36 @@ def _record_edges(
         add(key, value)
     for future in upstream[n_data:]:
         add("wait_for", future)
+
+
+def _record_value_edges(
+    ctx: FlowRunContext,
+    task: Any,
+    task_run: TaskRun,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Edges for arguments that are the very objects an earlier task run returned."""
+    names = task.parameter_names
+    result_ids = ctx.result_ids
+    pairs = [
+        (names[index] if index < len(names) else f"args[{index}]", value)
+        for index, value in enumerate(args)
+    ]
+    pairs.extend(kwargs.items())
+    for parameter, value in pairs:
+        upstream_id = result_ids.get(id(value))
+        if upstream_id is not None and upstream_id != task_run.id:
+            ctx.orchestrator.enqueue(
+                (
+                    "input",
+                    {
+                        "task_run_id": task_run.id,
+                        "parameter": parameter,
+                        "upstream_id": upstream_id,
+                    },
+                )
+            )
 
 
 def task_machine(
@@ -408,7 +443,10 @@ def finish(ctx: FlowRunContext, task: Any, task_run: TaskRun, state: State) -> N
     """Bookkeeping after a task run ended: keep its value for reruns, drop it from active."""
     ctx.active.discard(task_run)
     if state.type is _COMPLETED and task.persist_result is not False:
-        ctx.values[task_run.id] = (task_run, state.data)
+        data = state.data
+        ctx.values[task_run.id] = (task_run, data)
+        if type(data) not in _SHARED_TYPES:
+            ctx.result_ids[id(data)] = task_run.id
 
 
 def _conclude(ctx: FlowRunContext, task: Any, prepared: Prepared, state: State) -> State:
