@@ -78,7 +78,7 @@ def scenario_a_legato() -> float:
 def scenario_b_bare() -> float:
     from concurrent.futures import ThreadPoolExecutor
 
-    from legato.engine.runner import default_thread_count
+    from legato.sdk.runners import default_thread_count
 
     start = time.perf_counter()
     with ThreadPoolExecutor(default_thread_count()) as pool:

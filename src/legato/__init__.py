@@ -13,11 +13,11 @@ from legato.engine.caching import task_input_hash
 from legato.engine.context import get_run_context
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.retries import exponential_backoff
-from legato.engine.runner import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from legato.sdk.client import get_client
 from legato.sdk.flows import Flow, flow
 from legato.sdk.logging import get_run_logger
 from legato.sdk.reruns import retry_flow_run
+from legato.sdk.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from legato.sdk.tasks import Task, task
 from legato.states import State, StateType
 

@@ -19,10 +19,10 @@ from legato.engine.context import FlowRunContext
 from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
-from legato.engine.runner import ThreadPoolTaskRunner
 from legato.errors import StoreError
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.parameters import ParameterModel, jsonable
+from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.states import State
 
 P = ParamSpec("P")

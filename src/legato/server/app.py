@@ -1,0 +1,60 @@
+"""``create_app``: the FastAPI application over one store.
+
+No module-level state: the store is passed in and kept on ``app.state.store``; the
+routers reach it through :func:`legato.server.dependencies.get_store`. On shutdown
+the store's batched writer is flushed, so accepted writes are durable before the
+process exits (the caller owns the store and closes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from legato.server.api import flow_runs, health, logs, task_runs
+from legato.server.errors import ERROR_RESPONSES, install_error_handlers
+from legato.server.limits import BodySizeLimit
+from legato.server.settings import DEFAULT_MAX_BODY_BYTES
+from legato.store import Store
+
+
+def server_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("legato")
+    except PackageNotFoundError:  # a source tree that is not installed
+        from legato import __version__
+
+        return __version__
+
+
+def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(lambda: store.writer.flush(timeout=30))
+
+    app = FastAPI(
+        title="legato",
+        version=server_version(),
+        description="Flow runs, task runs, their states and logs, as recorded by legato.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.store = store
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    for module in (health, flow_runs, task_runs, logs):
+        app.include_router(module.router, prefix="/api")
+    return app
