@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from legato.cli import runs
+from legato.cli import runs, server
 
 app = typer.Typer(
     name="legato",
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(runs.app, name="runs")
+app.add_typer(server.app, name="server")
 
 
 def _version() -> str:

@@ -18,7 +18,5 @@ def get_store(request: Request) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
-FlowRunId = Annotated[
-    str, Path(pattern=UUID_PATTERN, description="A flow run id (UUID).")
-]
+FlowRunId = Annotated[str, Path(pattern=UUID_PATTERN, description="A flow run id (UUID).")]
 TaskRunId = Annotated[str, Path(pattern=UUID_PATTERN, description="A task run id (UUID).")]

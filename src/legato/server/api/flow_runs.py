@@ -16,16 +16,16 @@ from legato.states import STATE_NAMES, State, StateType
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
 MAX_OFFSET = 2**31 - 1
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL characters; refuse them up front on every backend."""
 
-_TYPE_OF_NAME: dict[str, StateType] = {
-    name: getattr(states, name)().type for name in STATE_NAMES
-}
+_TYPE_OF_NAME: dict[str, StateType] = {name: getattr(states, name)().type for name in STATE_NAMES}
 
 
 @router.get("")
 def list_flow_runs(
     store: StoreDep,
-    flow_name: Annotated[str | None, Query(max_length=500)] = None,
+    flow_name: Annotated[str | None, Query(max_length=500, pattern=NO_NUL_PATTERN)] = None,
     state: Annotated[
         str | None,
         Query(max_length=64, description="A state type (FAILED) or name (TimedOut), any case."),
@@ -73,7 +73,7 @@ class StateProposal(BaseModel):
 
     type: StateType
     name: str = Field(description=f"One of {', '.join(STATE_NAMES)}, matching the type.")
-    message: str | None = Field(default=None, max_length=10_000)
+    message: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL_PATTERN)
 
     @model_validator(mode="after")
     def _name_matches_type(self) -> Self:

@@ -1,0 +1,52 @@
+"""A real server process over a store filled once per session by running real flows.
+
+``served`` runs the flows of :mod:`server_support` in this process (into its own
+LEGATO_HOME), then starts ``legato server start`` on that home at a free port and
+stops it with SIGTERM at the end, asserting a clean exit. ``api`` points the test
+at the same home (so ``legato.get_client()`` reads what the server serves) and
+gives an httpx client on the server's URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from server_support import Served, record_runs, start_server
+
+
+def _reset_singletons() -> None:
+    from legato.orchestrator.default import reset_default_orchestrator
+    from legato.settings import reset_settings
+
+    reset_default_orchestrator()
+    reset_settings()
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    home = folder / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEGATO_HOME", str(home))
+        _reset_singletons()
+        try:
+            recorded = record_runs()
+        finally:
+            _reset_singletons()
+    server = start_server(home, folder / "server.log")
+    try:
+        yield Served(home, server, recorded)
+    finally:
+        code = server.stop()
+        assert code == 0, server.log()
+        assert "legato server: stopped" in server.log()
+
+
+@pytest.fixture
+def api(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
+    monkeypatch.setenv("LEGATO_HOME", str(served.home))
+    _reset_singletons()
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        yield client

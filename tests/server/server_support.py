@@ -1,0 +1,160 @@
+"""Flows recorded for the server tests, and a real ``legato server start`` process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from legato import flow, get_run_logger, task
+
+TINY_RUNS = 120
+
+
+@task
+def extract() -> list[int]:
+    return [1, 2, 3]
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def total(values: list[int]) -> int:
+    get_run_logger().info("total of %d values", len(values))
+    return sum(values)
+
+
+@flow
+def pipeline(label: str = "x") -> int:
+    get_run_logger().info("pipeline %s starting", label)
+    rows = extract.submit()
+    doubled = double.map([1, 2, 3], wait_for=[rows])
+    return int(total.submit(doubled).result())
+
+
+@flow
+def broken() -> None:
+    raise ValueError("broken on purpose")
+
+
+@flow
+def child(n: int) -> int:
+    return n + 1
+
+
+@flow
+def parent() -> int:
+    return child(1) + child(2)
+
+
+@flow
+def tiny(i: int) -> int:
+    return i
+
+
+@dataclass
+class Recorded:
+    """Ids of the runs recorded before the server started."""
+
+    pipeline_id: str = ""
+    broken_id: str = ""
+    parent_id: str = ""
+    tiny_ids: list[str] = field(default_factory=list)
+
+
+def record_runs() -> Recorded:
+    """Run every flow above in this process, into the store of the current LEGATO_HOME."""
+    from legato import get_client
+
+    recorded = Recorded()
+    for i in range(TINY_RUNS):
+        tiny(i)
+    pipeline("x")
+    with contextlib.suppress(ValueError):
+        broken()
+    parent()
+    client = get_client()
+    recorded.tiny_ids = [r.id for r in client.read_flow_runs(flow_name="tiny", limit=1000)]
+    recorded.pipeline_id = client.read_flow_runs(flow_name="pipeline", limit=1)[0].id
+    recorded.broken_id = client.read_flow_runs(flow_name="broken", limit=1)[0].id
+    recorded.parent_id = client.read_flow_runs(flow_name="parent", limit=1)[0].id
+    return recorded
+
+
+@dataclass
+class Served:
+    """The session's server and the store it serves."""
+
+    home: Path
+    server: ServerProcess
+    recorded: Recorded
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    output: Path
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then wait; the exit code (the process is killed if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            raise
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def start_server(home: Path, output: Path, port: int | None = None) -> ServerProcess:
+    """``python -m legato server start`` on 127.0.0.1; returns once /api/health answers."""
+    port = port or free_port()
+    env = {**os.environ, "LEGATO_HOME": str(home)}
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", output)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/api/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    process.wait(timeout=30)
+    raise RuntimeError(f"server did not answer /api/health within 60 s:\n{server.log()}")
