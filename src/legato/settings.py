@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds the background writer gathers task states before committing.",
     )
+    client_max_outage: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client keeps retrying an unreachable server before failing.",
+    )
 
     @property
     def home_path(self) -> Path:

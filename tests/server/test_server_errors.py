@@ -204,6 +204,14 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/flow_runs/{flow_run_id}/state",
         "/api/task_runs/{task_run_id}",
         "/api/task_runs/{task_run_id}/state_history",
+        "/api/bulk",
+        "/api/orchestrator/flow_runs",
+        "/api/orchestrator/flow_runs/{flow_run_id}/state",
+        "/api/orchestrator/flow_runs/{flow_run_id}/row",
+        "/api/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key",
+        "/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories",
+        "/api/orchestrator/cached_result",
+        "/api/orchestrator/resolve_flow_run_id",
     }
     post = spec["paths"]["/api/flow_runs/{flow_run_id}/state"]["post"]
     assert {"200", "404", "409", "413", "422"} <= set(post["responses"])

@@ -9,22 +9,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
+from typing import TYPE_CHECKING
 
 from legato.errors import LegatoError
 from legato.orchestrator.local import LocalOrchestrator
 from legato.orchestrator.protocol import Orchestrator
 from legato.settings import Settings, get_settings
 
-_default: LocalOrchestrator | None = None
+if TYPE_CHECKING:
+    from legato.orchestrator.client import ClientOrchestrator
+
+_default: LocalOrchestrator | ClientOrchestrator | None = None
 _lock = threading.Lock()
 
 
-def build_orchestrator(settings: Settings) -> LocalOrchestrator:
+def build_orchestrator(settings: Settings) -> LocalOrchestrator | ClientOrchestrator:
+    """A client of the server at LEGATO_API_URL if set, else the store under LEGATO_HOME."""
     if settings.api_url:
-        raise LegatoError(
-            "LEGATO_API_URL is set, but this version of legato records runs only in its own "
-            "store; unset LEGATO_API_URL to use the store under LEGATO_HOME"
-        )
+        from legato.orchestrator.client import ClientOrchestrator
+
+        return ClientOrchestrator(settings.api_url, max_outage=settings.client_max_outage)
     from legato.store import Store
 
     store = Store(

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from legato.server.api import flow_runs, health, logs, task_runs
+from legato.server.api import flow_runs, health, ingest, logs, task_runs
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.limits import BodySizeLimit
 from legato.server.settings import DEFAULT_MAX_BODY_BYTES
@@ -55,6 +55,6 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
     app.state.store = store
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    for module in (health, flow_runs, task_runs, logs):
+    for module in (health, flow_runs, task_runs, logs, ingest):
         app.include_router(module.router, prefix="/api")
     return app

@@ -1,0 +1,397 @@
+"""The orchestrator over HTTP: a flow process records its runs on a legato server.
+
+Flow-run calls are synchronous requests. Task-run states, graph edges and logs
+are enqueued (a ``SimpleQueue.put``, as with the local writer) and a background
+sender thread posts them to ``POST /api/bulk`` in batches, reading each task run's
+row when it sends, so several state changes of a task run cost one row.
+
+A server that is briefly away (restarted) costs only time: every request is
+retried with exponential backoff, and an unsent batch is kept (and sent again)
+until the server accepts it. Past ``client_max_outage`` seconds of failure the
+synchronous calls and ``flush`` raise :class:`StoreError`; records are never
+dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from legato.errors import ObjectNotFound, StoreError
+from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from legato.states import Transition
+
+if TYPE_CHECKING:
+    from legato.states import State
+
+logger = logging.getLogger("legato.client")
+
+_FLUSH = "flush"
+_STOP = "stop"
+MAX_BATCH_OPS = 5_000
+"""Ops per bulk request: keeps a request well under the server's body limit."""
+LINGER = 0.05
+MAX_BACKOFF = 2.0
+
+Op = tuple[Any, ...]
+
+TASK_RUN_FIELDS = (
+    "id",
+    "flow_run_id",
+    "name",
+    "task_key",
+    "dynamic_key",
+    "tags",
+    "state_type",
+    "state_name",
+    "state_message",
+    "state_timestamp",
+    "run_count",
+    "created",
+    "start_time",
+    "end_time",
+    "cache_key",
+    "cache_expiration",
+    "result_key",
+    "subflow_run_id",
+)
+
+
+class _Retryable(Exception):
+    """A failure that another attempt may not meet (no connection, a 5xx)."""
+
+
+def _state_json(state: State) -> dict[str, Any]:
+    return {
+        "type": state.type._value_,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp,
+        "scheduled_time": state.scheduled_time,
+    }
+
+
+def _task_run_json(task_run: Any) -> dict[str, Any]:
+    row = {name: getattr(task_run, name) for name in TASK_RUN_FIELDS}
+    row["tags"] = list(row["tags"])
+    return row
+
+
+class ClientOrchestrator:
+    """Orchestrator backed by a legato server at ``api_url`` (see the module docstring)."""
+
+    def __init__(self, api_url: str, *, max_outage: float = 60.0, timeout: float = 10.0):
+        self.api_url = api_url.rstrip("/")
+        self.max_outage = max_outage
+        self._http = httpx.Client(base_url=self.api_url, timeout=timeout)
+        self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._error: StoreError | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._down_since: float | None = None  # when the sender's current outage began
+        self._down_reason = ""
+        self.enqueue = self._queue.put
+        self._start()
+
+    # -- requests ------------------------------------------------------------------
+
+    def _unreachable(self, elapsed: float, problem: str) -> StoreError:
+        return StoreError(
+            f"the legato server at {self.api_url} has been unreachable for {elapsed:.0f} s: "
+            f"{problem}"
+        )
+
+    def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code}: {_detail(response)}")
+        if response.status_code == 404:
+            raise ObjectNotFound(_detail(response))
+        if response.status_code >= 400:
+            raise StoreError(
+                f"the legato server at {self.api_url} refused {method} {path} "
+                f"(HTTP {response.status_code}): {_detail(response)}"
+            )
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call, retried with backoff while the server is away (up to max_outage)."""
+        start = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                return self._attempt(method, path, **kwargs).json()
+            except _Retryable as exc:
+                elapsed = time.monotonic() - start
+                if elapsed >= self.max_outage:
+                    raise self._unreachable(elapsed, str(exc)) from None
+                time.sleep(min(delay, max(0.0, self.max_outage - elapsed)))
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    # -- batched writes ------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="legato-client-sender", daemon=True
+                )
+                self._thread.start()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything enqueued before this call is accepted by the server.
+
+        Raises StoreError if the server stayed away past ``max_outage`` (or ``timeout``).
+        """
+        self._start()
+        done = threading.Event()
+        self._queue.put((_FLUSH, done))
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.1):
+            now = time.monotonic()
+            down_since = self._down_since
+            if down_since is not None and now - down_since >= self.max_outage:
+                raise self._unreachable(now - down_since, self._down_reason)
+            if deadline is not None and now >= deadline:
+                raise StoreError(
+                    f"the legato server at {self.api_url} did not accept run records "
+                    f"within {timeout} seconds"
+                )
+        error, self._error = self._error, None
+        if error is not None:
+            raise StoreError(str(error))
+
+    def close(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            done = threading.Event()
+            self._queue.put((_STOP, done))
+            self._wake.set()
+            done.wait(1.0 if self._down_since is not None else self.max_outage + 5)
+        self._http.close()
+
+    def _run(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            first = get()
+            if first[0] not in (_FLUSH, _STOP):
+                self._wake.wait(LINGER)
+            self._wake.clear()
+            batch = [first]
+            try:
+                while len(batch) < MAX_BATCH_OPS:
+                    batch.append(get_nowait())
+            except queue.Empty:
+                pass
+            waiters: list[threading.Event] = []
+            stop = False
+            try:
+                stop = self._send_batch(batch, waiters)
+            except BaseException as exc:  # a malformed op: report it, never die silently
+                logger.error("legato could not send %d run records: %s", len(batch), exc)
+                self._error = StoreError(f"sending run records failed: {exc}")
+                for op in batch:
+                    if op[0] in (_FLUSH, _STOP):
+                        op[1].set()
+                        stop = stop or op[0] == _STOP
+            for waiter in waiters:
+                waiter.set()
+            if stop:
+                return
+
+    def _send_batch(self, batch: list[Op], waiters: list[threading.Event]) -> bool:
+        inserts: dict[str, Any] = {}
+        touched: dict[str, Any] = {}
+        states: list[dict[str, Any]] = []
+        inputs: list[dict[str, Any]] = []
+        logs: list[dict[str, Any]] = []
+        stop = False
+        for op in batch:
+            kind = op[0]
+            if kind == "state":
+                task_run = op[1]
+                state = _state_json(op[2])
+                state["task_run_id"] = task_run.id
+                states.append(state)
+                if task_run.id not in inserts:
+                    touched[task_run.id] = task_run
+            elif kind == "task_run":
+                inserts[op[1].id] = op[1]
+                touched.pop(op[1].id, None)
+            elif kind == "update":
+                if op[1].id not in inserts:
+                    touched[op[1].id] = op[1]
+            elif kind == "log":
+                logs.append(op[1])
+            elif kind == "input":
+                inputs.append(op[1])
+            elif kind == _FLUSH:
+                waiters.append(op[1])
+            elif kind == _STOP:
+                waiters.append(op[1])
+                stop = True
+        if inserts or touched or states or inputs or logs:
+            payload = {
+                "task_runs": [_task_run_json(t) for t in inserts.values()],
+                "updates": [_task_run_json(t) for t in touched.values()],
+                "states": states,
+                "inputs": inputs,
+                "logs": logs,
+            }
+            self._post_bulk(payload, waiters)
+        return stop
+
+    def _post_bulk(self, payload: dict[str, Any], waiters: list[threading.Event]) -> None:
+        """POST until accepted; past max_outage, waiters are released with the error
+        (so ``flush`` raises) but the batch is still kept and sent once the server is back."""
+        start = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                self._attempt("POST", "/api/bulk", json=payload)
+                self._down_since = None
+                return
+            except _Retryable as exc:
+                if self._down_since is None:
+                    self._down_since = start
+                self._down_reason = str(exc)
+                elapsed = time.monotonic() - start
+                if elapsed >= self.max_outage and waiters:
+                    self._error = self._unreachable(elapsed, str(exc))
+                    logger.error("%s", self._error)
+                    for waiter in waiters:
+                        waiter.set()
+                    waiters.clear()
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+            except (StoreError, ObjectNotFound) as exc:  # refused: retrying cannot help
+                logger.error("legato could not record run records: %s", exc)
+                self._error = StoreError(str(exc))
+                return
+
+    # -- flow runs -------------------------------------------------------------------
+
+    def create_flow_run(self, row: dict[str, Any], state: State) -> None:
+        self._request(
+            "POST", "/api/orchestrator/flow_runs", json={"row": row, "state": _state_json(state)}
+        )
+
+    def set_flow_run_state(
+        self,
+        flow_run_id: str,
+        state: State,
+        *,
+        rerun: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Transition:
+        verdict = self._request(
+            "POST",
+            f"/api/orchestrator/flow_runs/{flow_run_id}/state",
+            json={"state": _state_json(state), "rerun": rerun, "fields": fields},
+        )
+        return Transition(bool(verdict["allowed"]), str(verdict["reason"]))
+
+    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._request("GET", f"/api/orchestrator/flow_runs/{flow_run_id}/row")
+        return row
+
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+        rows = self._request("GET", f"/api/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key")
+        return {(row["task_key"], row["dynamic_key"]): row for row in rows}
+
+    def find_cached_result(self, cache_key: str, now: float) -> str | None:
+        found = self._request(
+            "GET", "/api/orchestrator/cached_result", params={"cache_key": cache_key, "now": now}
+        )
+        key: str | None = found["result_key"]
+        return key
+
+    # -- the read API ------------------------------------------------------------------
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state: str | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        for name, value in (
+            ("flow_name", flow_name),
+            ("state", state),
+            ("parent_flow_run_id", parent_flow_run_id),
+        ):
+            if value is not None:
+                params[name] = value
+        rows = self._request("GET", "/api/flow_runs", params=params)
+        return [FlowRunRecord.model_validate(row) for row in rows]
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
+        return FlowRunRecord.model_validate(self._request("GET", f"/api/flow_runs/{flow_run_id}"))
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        rows = self._request("GET", f"/api/flow_runs/{flow_run_id}/task_runs")
+        return [TaskRunRecord.model_validate(row) for row in rows]
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        return TaskRunRecord.model_validate(self._request("GET", f"/api/task_runs/{task_run_id}"))
+
+    def read_state_history(self, run_id: str) -> list[StateRecord]:
+        try:
+            rows = self._request("GET", f"/api/flow_runs/{run_id}/state_history")
+        except ObjectNotFound:
+            try:
+                rows = self._request("GET", f"/api/task_runs/{run_id}/state_history")
+            except ObjectNotFound:
+                raise ObjectNotFound(f"no flow run or task run with id {run_id!r}") from None
+        return [StateRecord.model_validate(row) for row in rows]
+
+    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
+        found = self._request(
+            "GET", f"/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories"
+        )
+        return {
+            task_run_id: [StateRecord.model_validate(row) for row in rows]
+            for task_run_id, rows in found.items()
+        }
+
+    def read_logs(
+        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
+    ) -> list[LogRecord]:
+        params: dict[str, Any] = {}
+        if task_run_id is not None:
+            params["task_run_id"] = task_run_id
+        if limit is not None:
+            params["limit"] = limit
+        rows = self._request("GET", f"/api/flow_runs/{flow_run_id}/logs", params=params)
+        return [LogRecord.model_validate(row) for row in rows]
+
+    def resolve_flow_run_id(self, prefix: str) -> str:
+        if not prefix or len(prefix) > 36 or prefix.strip("0123456789abcdefABCDEF-"):
+            raise ObjectNotFound(f"no flow run with id {prefix!r}")
+        found = self._request(
+            "GET", "/api/orchestrator/resolve_flow_run_id", params={"prefix": prefix}
+        )
+        return str(found["id"])
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)[:500]

@@ -1,0 +1,281 @@
+"""What a flow process in client mode needs: the orchestrator protocol over HTTP.
+
+Flow-run calls (create, propose a state, the rows a resume reads, the cache lookup)
+are answered at once. ``POST /api/bulk`` takes a batch of task runs, their states,
+graph edges and logs, writes it through the store's batched writer and answers
+only once it is committed, so a 200 means durable. Every call is safe to repeat:
+a client retries when an answer is lost (a server restarted mid-request).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from legato.errors import ObjectNotFound, StoreError
+from legato.schemas import StateRecord
+from legato.server.api.flow_runs import NO_NUL_PATTERN
+from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
+from legato.states import State, StateType
+from legato.store import Store
+
+router = APIRouter(tags=["orchestrator"])
+logger = logging.getLogger("legato.server")
+
+Id = Annotated[str, Field(pattern=UUID_PATTERN)]
+
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a log line or an error message may (keep the rest).
+    return text.replace("\x00", "\ufffd")
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[str, Field(max_length=255, pattern=NO_NUL_PATTERN)]
+
+
+def _state_type(value: str) -> str:
+    return StateType(value).value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StateIn(_Strict):
+    """A state as the engine made it (the columns the store keeps)."""
+
+    type: StateType
+    name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
+    message: Text | None = None
+    timestamp: float
+    scheduled_time: float | None = None
+
+    def state(self) -> State:
+        return State(self.type, self.name, self.message, self.timestamp, self.scheduled_time)
+
+
+class FlowRunRow(_Strict):
+    id: Id
+    flow_name: Name
+    name: Name
+    parameters: dict[str, Any]
+    tags: list[Name]
+    entrypoint: Text | None = None
+    parent_flow_run_id: Id | None = None
+    parent_task_run_id: Id | None = None
+    run_count: int = 0
+    created: float
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+class FlowRunCreate(_Strict):
+    row: FlowRunRow
+    state: StateIn
+
+
+class FlowRunFields(_Strict):
+    start_time: float | None = None
+    end_time: float | None = None
+    run_count: int | None = None
+
+
+class FlowRunStateProposal(_Strict):
+    state: StateIn
+    rerun: bool = False
+    fields: FlowRunFields | None = None
+
+
+class Verdict(BaseModel):
+    allowed: bool
+    reason: str
+
+
+class TaskRunRow(_Strict):
+    """Every column of a task run; read by the store's bulk statements by attribute."""
+
+    id: Id
+    flow_run_id: Id
+    name: Name
+    task_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)]
+    dynamic_key: int
+    tags: list[Name]
+    state_type: Annotated[str, AfterValidator(_state_type)]
+    state_name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
+    state_message: Text | None = None
+    state_timestamp: float
+    run_count: int
+    created: float
+    start_time: float | None = None
+    end_time: float | None = None
+    cache_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
+    cache_expiration: float | None = None
+    result_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
+    subflow_run_id: Id | None = None
+
+
+class TaskStateIn(StateIn):
+    task_run_id: Id
+
+
+class InputRow(_Strict):
+    task_run_id: Id
+    parameter: Name
+    upstream_id: Id
+
+
+class LogRow(_Strict):
+    flow_run_id: Id | None = None
+    task_run_id: Id | None = None
+    timestamp: float
+    level: Annotated[str, Field(max_length=16, pattern=NO_NUL_PATTERN)]
+    logger: Name
+    message: Text
+
+
+class Bulk(_Strict):
+    """One batch from a client. Each task run whose state is in ``states`` must be in
+    ``task_runs`` (new) or ``updates`` (known): its row is written as sent."""
+
+    task_runs: list[TaskRunRow] = []
+    updates: list[TaskRunRow] = []
+    states: list[TaskStateIn] = []
+    inputs: list[InputRow] = []
+    logs: list[LogRow] = []
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+class CachedResult(BaseModel):
+    result_key: str | None
+
+
+class ResolvedId(BaseModel):
+    id: str
+
+
+@router.post("/orchestrator/flow_runs")
+def create_flow_run(store: StoreDep, body: FlowRunCreate) -> Accepted:
+    """Create a flow run in its first state (again: nothing happens)."""
+    try:
+        store.read_flow_run_row(body.row.id)
+        return Accepted(accepted=0)
+    except ObjectNotFound:
+        pass
+    store.create_flow_run(body.row.model_dump(), body.state.state())
+    return Accepted(accepted=1)
+
+
+@router.post("/orchestrator/flow_runs/{flow_run_id}/state")
+def set_flow_run_state(
+    store: StoreDep, flow_run_id: FlowRunId, body: FlowRunStateProposal
+) -> Verdict:
+    """Propose a state; a refusal is an answer (allowed false), not an error."""
+    run_id = flow_run_id.lower()
+    fields = body.fields.model_dump(exclude_unset=True) if body.fields else None
+    state = body.state.state()
+    verdict = store.set_flow_run_state(run_id, state, rerun=body.rerun, fields=fields)
+    if not verdict.allowed:
+        row = store.read_flow_run_row(run_id)
+        repeated = (row["state_type"], row["state_name"], row["state_timestamp"]) == (
+            state.type.value,
+            state.name,
+            state.timestamp,
+        )
+        if repeated:  # the client's retry of a proposal that was already written
+            return Verdict(allowed=True, reason="")
+    return Verdict(allowed=verdict.allowed, reason=verdict.reason)
+
+
+@router.get("/orchestrator/flow_runs/{flow_run_id}/row")
+def read_flow_run_row(store: StoreDep, flow_run_id: FlowRunId) -> dict[str, Any]:
+    return store.read_flow_run_row(flow_run_id.lower())
+
+
+@router.get("/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key")
+def read_task_runs_by_key(store: StoreDep, flow_run_id: FlowRunId) -> list[dict[str, Any]]:
+    """The task runs of an earlier attempt (each row has its task_key and dynamic_key)."""
+    return list(store.read_task_runs_by_key(flow_run_id.lower()).values())
+
+
+@router.get("/orchestrator/flow_runs/{flow_run_id}/task_state_histories")
+def read_task_state_histories(
+    store: StoreDep, flow_run_id: FlowRunId
+) -> dict[str, list[StateRecord]]:
+    return store.read_task_state_histories(flow_run_id.lower())
+
+
+@router.get("/orchestrator/cached_result")
+def find_cached_result(
+    store: StoreDep,
+    cache_key: Annotated[str, Query(max_length=512, pattern=NO_NUL_PATTERN)],
+    now: float,
+) -> CachedResult:
+    return CachedResult(result_key=store.find_cached_result(cache_key, now))
+
+
+@router.get("/orchestrator/resolve_flow_run_id")
+def resolve_flow_run_id(
+    store: StoreDep,
+    prefix: Annotated[str, Query(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")],
+) -> ResolvedId:
+    return ResolvedId(id=store.resolve_flow_run_id(prefix.lower()))
+
+
+@router.post("/bulk")
+def bulk(store: StoreDep, body: Bulk) -> Accepted:
+    """Write a batch of task runs, states, edges and logs; answered once committed."""
+    rows = {row.id: row for row in body.updates}
+    rows.update((row.id, row) for row in body.task_runs)
+    missing = {s.task_run_id for s in body.states} - rows.keys()
+    if missing:
+        raise HTTPException(
+            422, detail=f"states of task runs not in task_runs or updates: {sorted(missing)}"
+        )
+    try:
+        _write(store, body, rows, body.task_runs)
+    except StoreError:
+        # A batch sent again after its answer was lost: its task runs exist already.
+        new = [row for row in body.task_runs if not _task_run_exists(store, row.id)]
+        if len(new) == len(body.task_runs):
+            raise
+        logger.warning("bulk: %d task runs were already stored", len(body.task_runs) - len(new))
+        _write(store, body, rows, new)
+    return Accepted(
+        accepted=len(body.task_runs)
+        + len(body.updates)
+        + len(body.states)
+        + len(body.inputs)
+        + len(body.logs)
+    )
+
+
+def _write(store: Store, body: Bulk, rows: dict[str, TaskRunRow], new: list[TaskRunRow]) -> None:
+    put = store.writer.put
+    inserted = {row.id for row in new}
+    for row in new:
+        put(("task_run", row))
+    for row in rows.values():
+        if row.id not in inserted:
+            put(("update", row))
+    for s in body.states:
+        put(("state", rows[s.task_run_id], s.state()))
+    for edge in body.inputs:
+        put(("input", edge.model_dump()))
+    for line in body.logs:
+        put(("log", line.model_dump()))
+    store.writer.flush(timeout=60)
+
+
+def _task_run_exists(store: Store, task_run_id: str) -> bool:
+    try:
+        store.read_task_run(task_run_id)
+    except ObjectNotFound:
+        return False
+    return True
