@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "legato"
 # room (a path under src/legato) -> module prefixes it must never import
 FORBIDDEN = {
     "states.py": ("legato.", "sqlalchemy", "httpx", "fastapi"),
+    "ops.py": ("legato.", "sqlalchemy", "httpx", "fastapi"),
     "engine": ("legato.store", "legato.sdk", "legato.cli", "legato.server", "sqlalchemy"),
     "sdk": ("legato.store", "legato.cli", "legato.server", "sqlalchemy"),
     "schemas": ("legato.store", "legato.engine", "legato.sdk", "sqlalchemy"),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from legato.errors import ObjectNotFound, StoreError
+from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
 from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 from legato.states import Transition
 
@@ -31,14 +32,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("legato.client")
 
-_FLUSH = "flush"
-_STOP = "stop"
 MAX_BATCH_OPS = 5_000
 """Ops per bulk request: keeps a request well under the server's body limit."""
 LINGER = 0.05
 MAX_BACKOFF = 2.0
 
-Op = tuple[Any, ...]
 
 TASK_RUN_FIELDS = (
     "id",
@@ -64,6 +62,21 @@ TASK_RUN_FIELDS = (
 
 class _Retryable(Exception):
     """A failure that another attempt may not meet (no connection, a 5xx)."""
+
+
+def _bulk_payload(batch: SortedBatch) -> dict[str, Any]:
+    states = []
+    for task_run, state in batch.history:
+        row = _state_json(state)
+        row["task_run_id"] = task_run.id
+        states.append(row)
+    return {
+        "task_runs": [_task_run_json(t) for t in batch.new_task_runs.values()],
+        "updates": [_task_run_json(t) for t in batch.changed_task_runs.values()],
+        "states": states,
+        "inputs": batch.inputs,
+        "logs": batch.logs,
+    }
 
 
 def _state_json(state: State) -> dict[str, Any]:
@@ -154,7 +167,7 @@ class ClientOrchestrator:
         """
         self._start()
         done = threading.Event()
-        self._queue.put((_FLUSH, done))
+        self._queue.put((FLUSH, done))
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not done.wait(0.1):
@@ -175,7 +188,7 @@ class ClientOrchestrator:
         thread = self._thread
         if thread is not None and thread.is_alive():
             done = threading.Event()
-            self._queue.put((_STOP, done))
+            self._queue.put((STOP, done))
             self._wake.set()
             done.wait(1.0 if self._down_since is not None else self.max_outage + 5)
         self._http.close()
@@ -184,7 +197,7 @@ class ClientOrchestrator:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
             first = get()
-            if first[0] not in (_FLUSH, _STOP):
+            if first[0] not in MARKERS:
                 self._wake.wait(LINGER)
             self._wake.clear()
             batch = [first]
@@ -193,63 +206,20 @@ class ClientOrchestrator:
                     batch.append(get_nowait())
             except queue.Empty:
                 pass
-            waiters: list[threading.Event] = []
-            stop = False
             try:
-                stop = self._send_batch(batch, waiters)
+                sorted_batch = sort_ops(batch)
             except BaseException as exc:  # a malformed op: report it, never die silently
                 logger.error("legato could not send %d run records: %s", len(batch), exc)
                 self._error = StoreError(f"sending run records failed: {exc}")
-                for op in batch:
-                    if op[0] in (_FLUSH, _STOP):
-                        op[1].set()
-                        stop = stop or op[0] == _STOP
-            for waiter in waiters:
+                if release_markers(batch):
+                    return
+                continue
+            if sorted_batch.has_records():
+                self._post_bulk(_bulk_payload(sorted_batch), sorted_batch.waiters)
+            for waiter in sorted_batch.waiters:
                 waiter.set()
-            if stop:
+            if sorted_batch.stop:
                 return
-
-    def _send_batch(self, batch: list[Op], waiters: list[threading.Event]) -> bool:
-        inserts: dict[str, Any] = {}
-        touched: dict[str, Any] = {}
-        states: list[dict[str, Any]] = []
-        inputs: list[dict[str, Any]] = []
-        logs: list[dict[str, Any]] = []
-        stop = False
-        for op in batch:
-            kind = op[0]
-            if kind == "state":
-                task_run = op[1]
-                state = _state_json(op[2])
-                state["task_run_id"] = task_run.id
-                states.append(state)
-                if task_run.id not in inserts:
-                    touched[task_run.id] = task_run
-            elif kind == "task_run":
-                inserts[op[1].id] = op[1]
-                touched.pop(op[1].id, None)
-            elif kind == "update":
-                if op[1].id not in inserts:
-                    touched[op[1].id] = op[1]
-            elif kind == "log":
-                logs.append(op[1])
-            elif kind == "input":
-                inputs.append(op[1])
-            elif kind == _FLUSH:
-                waiters.append(op[1])
-            elif kind == _STOP:
-                waiters.append(op[1])
-                stop = True
-        if inserts or touched or states or inputs or logs:
-            payload = {
-                "task_runs": [_task_run_json(t) for t in inserts.values()],
-                "updates": [_task_run_json(t) for t in touched.values()],
-                "states": states,
-                "inputs": inputs,
-                "logs": logs,
-            }
-            self._post_bulk(payload, waiters)
-        return stop
 
     def _post_bulk(self, payload: dict[str, Any], waiters: list[threading.Event]) -> None:
         """POST until accepted; past max_outage, waiters are released with the error

@@ -8,16 +8,9 @@ lot in one transaction. ``flush()`` is the durability barrier: when it returns,
 everything put before it is committed - the flow engine calls it before it
 reports a flow run final.
 
-Ops are plain tuples (cheapest to build). A task run travels as the engine's
-object itself (``legato.engine.task_run.TaskRun``, or anything with the attributes
-that ``legato.store.store.BulkStatements`` reads); its row is
-read when the batch is written, so the newest facts win:
-
-    ("task_run", task_run)        insert a task run
-    ("state", task_run, state)    append ``state`` to its history; rewrite its row
-    ("update", task_run)          rewrite its row (no history)
-    ("input", row)                a graph edge (dict: task_run_id, parameter, upstream_id)
-    ("log", row)                  a log line (dict: the columns of ``logs``)
+The ops and how a batch is sorted are described in :mod:`legato.ops`; a task
+run travels as the engine's object itself (``legato.engine.task_run.TaskRun``, or
+anything with the attributes ``legato.store.store.BulkStatements`` reads).
 """
 
 from __future__ import annotations
@@ -30,12 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.errors import StoreError
+from legato.ops import FLUSH, MARKERS, STOP, Op, release_markers, sort_ops
 
-_FLUSH = "flush"
-_STOP = "stop"
 MAX_BATCH = 50_000
 
-Op = tuple[Any, ...]
 BatchSink = Callable[
     [list[Any], list[Any], list[tuple[Any, Any]], list[dict[str, Any]], list[dict[str, Any]]],
     None,
@@ -78,7 +69,7 @@ class BatchWriter:
         """
         self.start()
         done = threading.Event()
-        self._queue.put((_FLUSH, done))
+        self._queue.put((FLUSH, done))
         self._wake.set()
         if not done.wait(timeout):
             raise StoreError(f"the state store did not accept writes within {timeout} seconds")
@@ -89,7 +80,7 @@ class BatchWriter:
         if thread is None or not thread.is_alive():
             return
         done = threading.Event()
-        self._queue.put((_STOP, done))
+        self._queue.put((STOP, done))
         self._wake.set()
         done.wait(timeout)
 
@@ -105,7 +96,7 @@ class BatchWriter:
         get_nowait = self._queue.get_nowait
         while True:
             first = get()
-            if self._linger and first[0] not in (_FLUSH, _STOP):
+            if self._linger and first[0] not in MARKERS:
                 self._wake.wait(self._linger)
             self._wake.clear()
             batch = [first]
@@ -119,48 +110,21 @@ class BatchWriter:
             except BaseException as exc:  # a malformed op: report it, never die silently
                 logger.error("legato could not write %d run records: %s", len(batch), exc)
                 self._error = exc
-                stop = False
-                for op in batch:
-                    if op[0] in (_FLUSH, _STOP):
-                        op[1].set()
-                        stop = stop or op[0] == _STOP
+                stop = release_markers(batch)
             if stop:
                 return
 
     def _write(self, batch: list[Op]) -> bool:
-        inserts: dict[str, Any] = {}
-        touched: dict[str, Any] = {}
-        history: list[tuple[Any, Any]] = []
-        inputs: list[dict[str, Any]] = []
-        logs: list[dict[str, Any]] = []
-        waiters: list[threading.Event] = []
-        stop = False
-        for op in batch:
-            kind = op[0]
-            if kind == "state":
-                task_run = op[1]
-                history.append((task_run, op[2]))
-                if task_run.id not in inserts:
-                    touched[task_run.id] = task_run
-            elif kind == "task_run":
-                inserts[op[1].id] = op[1]
-            elif kind == "update":
-                if op[1].id not in inserts:
-                    touched[op[1].id] = op[1]
-            elif kind == "log":
-                logs.append(op[1])
-            elif kind == "input":
-                inputs.append(op[1])
-            elif kind == _FLUSH:
-                waiters.append(op[1])
-            elif kind == _STOP:
-                waiters.append(op[1])
-                stop = True
-        if inserts or touched or history or inputs or logs:
+        sorted_batch = sort_ops(batch)
+        if sorted_batch.has_records():
             for attempt in range(5):
                 try:
                     self._sink(
-                        list(inserts.values()), list(touched.values()), history, inputs, logs
+                        list(sorted_batch.new_task_runs.values()),
+                        list(sorted_batch.changed_task_runs.values()),
+                        sorted_batch.history,
+                        sorted_batch.inputs,
+                        sorted_batch.logs,
                     )
                     break
                 except BaseException as exc:
@@ -169,9 +133,9 @@ class BatchWriter:
                         self._error = exc
                         break
                     time.sleep(0.2 * (attempt + 1))
-        for waiter in waiters:
+        for waiter in sorted_batch.waiters:
             waiter.set()
-        return stop
+        return sorted_batch.stop
 
 
 def _is_transient(exc: BaseException) -> bool:
