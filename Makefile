@@ -48,6 +48,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/client_mode.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)
