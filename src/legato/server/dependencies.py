@@ -6,10 +6,24 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from legato.states import STATE_NAMES, StateType
 from legato.store import Store
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 """Run ids are UUID-shaped (see :mod:`legato.ids`); anything else is answered 422."""
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+STATE_FILTER_PATTERN = (
+    "^(?:"
+    + "|".join(_any_case(w) for w in sorted({*(t.value for t in StateType), *STATE_NAMES}))
+    + ")$"
+)
+"""A state type or name in any case, spelled out so the OpenAPI schema says exactly what
+is accepted (JSON Schema patterns have no case-insensitive flag)."""
 
 
 def get_store(request: Request) -> Store:

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from legato.errors import ObjectNotFound, StoreError
-from legato.server.dependencies import UUID_PATTERN
+from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN
+from legato.states import STATE_NAMES, StateType
 
 
 class ErrorBody(BaseModel):
@@ -37,6 +38,7 @@ class ValidationErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body cannot be parsed (not UTF-8)."},
     404: {"model": ErrorBody, "description": "No such run."},
     413: {"model": ErrorBody, "description": "The request body is too large."},
     422: {"model": ValidationErrorBody, "description": "A parameter or body field is invalid."},
@@ -60,6 +62,14 @@ def _message(error: dict[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == UUID_PATTERN:
         return "must be a UUID (like 0192f6c4-8a1e-7d3b-9c2f-4e5a6b7c8d9e)"
+    if (
+        error.get("type") == "string_pattern_mismatch"
+        and ctx.get("pattern") == STATE_FILTER_PATTERN
+    ):
+        return (
+            f"unknown state {error.get('input')!r}; use a state type "
+            f"({', '.join(t.value for t in StateType)}) or a state name ({', '.join(STATE_NAMES)})"
+        )
     return str(error.get("msg", "invalid"))
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from legato import states
 from legato.schemas import FlowRunRecord, StateRecord, TaskRunRecord
-from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
+from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
 from legato.states import STATE_NAMES, State, StateType
 
@@ -28,23 +28,23 @@ def list_flow_runs(
     flow_name: Annotated[str | None, Query(max_length=500, pattern=NO_NUL_PATTERN)] = None,
     state: Annotated[
         str | None,
-        Query(max_length=64, description="A state type (FAILED) or name (TimedOut), any case."),
+        Query(
+            pattern=STATE_FILTER_PATTERN,
+            description="A state type (FAILED) or name (TimedOut), any case.",
+        ),
     ] = None,
     parent_flow_run_id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[FlowRunRecord]:
     """Flow runs, newest first."""
-    try:
-        return store.read_flow_runs(
-            flow_name=flow_name,
-            state=state,
-            parent_flow_run_id=parent_flow_run_id.lower() if parent_flow_run_id else None,
-            limit=limit,
-            offset=offset,
-        )
-    except ValueError as exc:  # an unknown state type or name
-        raise HTTPException(422, detail=f"query parameter 'state': {exc}") from exc
+    return store.read_flow_runs(
+        flow_name=flow_name,
+        state=state,
+        parent_flow_run_id=parent_flow_run_id.lower() if parent_flow_run_id else None,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/{flow_run_id}")
@@ -69,10 +69,28 @@ def read_state_history(store: StoreDep, flow_run_id: FlowRunId) -> list[StateRec
 class StateProposal(BaseModel):
     """A state proposed for a run; the rules of :mod:`legato.states` decide."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # The name must match the type; said in the schema too, so clients (and the
+        # fuzz test) know which pairs are valid. The validator below keeps its messages.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "type": {"const": kind.value},
+                        "name": {"enum": [n for n, t in _TYPE_OF_NAME.items() if t is kind]},
+                    }
+                }
+                for kind in StateType
+            ]
+        },
+    )
 
     type: StateType
-    name: str = Field(description=f"One of {', '.join(STATE_NAMES)}, matching the type.")
+    name: str = Field(
+        description=f"One of {', '.join(STATE_NAMES)}, matching the type.",
+        json_schema_extra={"enum": list(STATE_NAMES)},
+    )
     message: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL_PATTERN)
 
     @model_validator(mode="after")

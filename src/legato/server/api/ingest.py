@@ -26,6 +26,8 @@ router = APIRouter(tags=["orchestrator"])
 logger = logging.getLogger("legato.server")
 
 Id = Annotated[str, Field(pattern=UUID_PATTERN)]
+MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+MAX_INT = 2**31 - 1
 
 
 def _no_nul(text: str) -> str:
@@ -34,11 +36,17 @@ def _no_nul(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
+Time = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
+"""Epoch seconds that a datetime can hold (read back as one: a larger value would
+make every later read of the run fail)."""
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+"""The store's integer columns are 32-bit on PostgreSQL."""
 Name = Annotated[str, Field(max_length=255, pattern=NO_NUL_PATTERN)]
 
 
-def _state_type(value: str) -> str:
-    return StateType(value).value
+def _state_type(value: StateType) -> str:
+    # The store's bulk statements read the plain value.
+    return value.value
 
 
 class _Strict(BaseModel):
@@ -51,8 +59,8 @@ class StateIn(_Strict):
     type: StateType
     name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
     message: Text | None = None
-    timestamp: float
-    scheduled_time: float | None = None
+    timestamp: Time
+    scheduled_time: Time | None = None
 
     def state(self) -> State:
         return State(self.type, self.name, self.message, self.timestamp, self.scheduled_time)
@@ -67,10 +75,10 @@ class FlowRunRow(_Strict):
     entrypoint: Text | None = None
     parent_flow_run_id: Id | None = None
     parent_task_run_id: Id | None = None
-    run_count: int = 0
-    created: float
-    start_time: float | None = None
-    end_time: float | None = None
+    run_count: Count = 0
+    created: Time
+    start_time: Time | None = None
+    end_time: Time | None = None
 
 
 class FlowRunCreate(_Strict):
@@ -79,9 +87,9 @@ class FlowRunCreate(_Strict):
 
 
 class FlowRunFields(_Strict):
-    start_time: float | None = None
-    end_time: float | None = None
-    run_count: int | None = None
+    start_time: Time | None = None
+    end_time: Time | None = None
+    run_count: Count | None = None
 
 
 class FlowRunStateProposal(_Strict):
@@ -102,18 +110,18 @@ class TaskRunRow(_Strict):
     flow_run_id: Id
     name: Name
     task_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)]
-    dynamic_key: int
+    dynamic_key: Count
     tags: list[Name]
-    state_type: Annotated[str, AfterValidator(_state_type)]
+    state_type: Annotated[StateType, AfterValidator(_state_type)]
     state_name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
     state_message: Text | None = None
-    state_timestamp: float
-    run_count: int
-    created: float
-    start_time: float | None = None
-    end_time: float | None = None
+    state_timestamp: Time
+    run_count: Count
+    created: Time
+    start_time: Time | None = None
+    end_time: Time | None = None
     cache_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
-    cache_expiration: float | None = None
+    cache_expiration: Time | None = None
     result_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
     subflow_run_id: Id | None = None
 
@@ -131,7 +139,7 @@ class InputRow(_Strict):
 class LogRow(_Strict):
     flow_run_id: Id | None = None
     task_run_id: Id | None = None
-    timestamp: float
+    timestamp: Time
     level: Annotated[str, Field(max_length=16, pattern=NO_NUL_PATTERN)]
     logger: Name
     message: Text
@@ -234,9 +242,9 @@ def bulk(store: StoreDep, body: Bulk) -> Accepted:
     rows = {row.id: row for row in body.updates}
     rows.update((row.id, row) for row in body.task_runs)
     missing = {s.task_run_id for s in body.states} - rows.keys()
-    if missing:
+    if missing:  # schema-valid, so not a 422: the task runs they name are unknown here
         raise HTTPException(
-            422, detail=f"states of task runs not in task_runs or updates: {sorted(missing)}"
+            404, detail=f"states of task runs not in task_runs or updates: {sorted(missing)}"
         )
     try:
         _write(store, body, rows, body.task_runs)
