@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store; default: SQLite file legato.db under home.",
     )
     api_url: str | None = Field(default=None, description="Base URL of a legato server.")
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="API key sent to the server at api_url (made by `legato api-key create`).",
+    )
     results_url: str | None = Field(
         default=None,
         description="fsspec URL where task results are written; default: home/results.",

@@ -5,6 +5,8 @@ its own (the fuzzer writes runs, states and logs, so it does not share the sessi
 ``served`` store). Each operation gets a bounded, derandomized set of examples, valid
 (positive) and invalid (negative); the checks are schemathesis' defaults: no 5xx,
 documented status codes, content types and response schemas, invalid data refused.
+The store holds an API key, sent with every generated request, so the checks that
+requests with no key or a wrong one are refused (401) run too.
 
 The operations are looped over inside one test per generation mode rather than with
 ``schemathesis.pytest.from_fixture``, whose lazy loader does not run under pytest 9
@@ -24,14 +26,28 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from server_support import ServerProcess, start_server
 
+from legato.store import Store
+
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A folder whose store holds one read-write API key; that key."""
     folder: Path = tmp_path_factory.mktemp("fuzz")
+    store = Store(f"sqlite:///{folder / 'home' / 'legato.db'}")
+    try:
+        _, key = store.create_api_key("fuzzer")
+    finally:
+        store.close()
+    return folder, key
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(fuzz_home: tuple[Path, str]) -> Iterator[ServerProcess]:
+    folder = fuzz_home[0]
     server = start_server(folder / "home", folder / "server.log")
     try:
         yield server
@@ -45,7 +61,7 @@ def api_schema(fuzz_server: ServerProcess) -> OpenApiSchema:
     return schemathesis.openapi.from_url(f"{fuzz_server.url}/api/openapi.json")
 
 
-def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
+def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, key: str) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -55,6 +71,10 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case) -> None:
+        # The generated bearer token is random: swap in the real key. A negative case
+        # that leaves the header out is sent without one (and must be refused, 401).
+        if case.headers is not None and "Authorization" in case.headers:
+            case.headers["Authorization"] = f"Bearer {key}"
         case.call_and_validate(timeout=30)
 
     try:
@@ -67,7 +87,10 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_conforms_to_the_schema(
-    api_schema: OpenApiSchema, fuzz_server: ServerProcess, mode: GenerationMode
+    api_schema: OpenApiSchema,
+    fuzz_server: ServerProcess,
+    fuzz_home: tuple[Path, str],
+    mode: GenerationMode,
 ) -> None:
     failures: list[str] = []
     labels: list[str] = []
@@ -75,7 +98,7 @@ def test_every_operation_conforms_to_the_schema(
         operation = result.ok()
         labels.append(operation.label)
         try:
-            _fuzz(operation, mode)
+            _fuzz(operation, mode, fuzz_home[1])
         except (Exception, BaseExceptionGroup) as exc:  # fuzz them all, report every failure
             failures.append(f"{operation.label}:\n{exc}")
     assert len(labels) >= 10, labels

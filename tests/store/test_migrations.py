@@ -99,3 +99,61 @@ def test_comparison_detects_a_column_the_migrations_lack(database_url: str) -> N
     finally:
         engine.dispose()
     assert [(diff[0], diff[2], diff[3].name) for diff in diffs] == [("add_column", "logs", "extra")]
+
+
+def test_a_0001_store_upgrades_to_0002_keeping_its_runs(database_url: str) -> None:
+    """A store made by migration 0001 alone (legato before API keys) gains api_keys."""
+    import time
+
+    from alembic import command
+
+    from legato.store.database import MIGRATIONS_DIR as migrations
+    from legato.store.tables import flow_runs, flows
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrations))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.execute(flows.insert().values(id="f1", name="etl", created=time.time()))
+            conn.execute(
+                flow_runs.insert().values(
+                    id="0192f6c4-8a1e-7d3b-9c2f-4e5a6b7c8d9e",
+                    flow_id="f1",
+                    flow_name="etl",
+                    name="old-run",
+                    parameters={},
+                    tags=[],
+                    state_type="COMPLETED",
+                    state_name="Completed",
+                    state_timestamp=time.time(),
+                    run_count=1,
+                    created=time.time(),
+                )
+            )
+            conn.commit()
+            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert not sa.inspect(conn).has_table("api_keys")
+    finally:
+        engine.dispose()
+
+    store = Store(database_url)
+    try:
+        assert [run.name for run in store.read_flow_runs()] == ["old-run"]
+        assert not store.has_api_keys()
+        _, key = store.create_api_key("after-upgrade")
+        assert store.find_api_key(key) is not None
+    finally:
+        store.close()
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()

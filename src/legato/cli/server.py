@@ -4,6 +4,10 @@
 the SQLite file under ``LEGATO_HOME``), migrating it if needed, and serves the API
 on uvicorn until SIGINT or SIGTERM; then it stops taking requests, lets in-flight
 ones finish, flushes the store's writer and exits 0.
+
+Bound to an address other than loopback, the server refuses to start unless the
+store holds at least one API key (``legato api-key create``), or ``--insecure``
+says that an open server is intended.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ def start(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level (debug, info, warning, error).")
     ] = "info",
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve on a non-loopback address even though no API key exists (anyone "
+            "who can reach it can read and write runs).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (docs at /api/docs) until interrupted."""
     import uvicorn
@@ -43,6 +55,12 @@ def start(
         writer_linger=settings.writer_linger,
     )
     try:
+        if not is_loopback(host) and not insecure and not store.has_api_keys():
+            raise fail(
+                f"refusing to serve on {host}, which is not a loopback address, without an "
+                "API key: create one with 'legato api-key create NAME' (clients send it as "
+                "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
+            )
         app = create_app(store, max_body_bytes=ServerSettings().max_body_bytes)
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
@@ -60,6 +78,18 @@ def start(
     finally:
         store.close()
     typer.echo("legato server: stopped")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @contextlib.contextmanager

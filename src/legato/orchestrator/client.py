@@ -5,6 +5,9 @@ are enqueued (a ``SimpleQueue.put``, as with the local writer) and a background
 sender thread posts them to ``POST /api/bulk`` in batches, reading each task run's
 row when it sends, so several state changes of a task run cost one row.
 
+With an API key (``LEGATO_API_KEY``) every request carries it as a bearer token; a
+401 or 403 is not retried but raised as a :class:`StoreError` naming the problem.
+
 A server that is briefly away (restarted) costs only time: every request is
 retried with exponential backoff, and an unsent batch is kept (and sent again)
 until the server accepts it. Past ``client_max_outage`` seconds of failure the
@@ -98,10 +101,19 @@ def _task_run_json(task_run: Any) -> dict[str, Any]:
 class ClientOrchestrator:
     """Orchestrator backed by a legato server at ``api_url`` (see the module docstring)."""
 
-    def __init__(self, api_url: str, *, max_outage: float = 60.0, timeout: float = 10.0):
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        api_key: str | None = None,
+        max_outage: float = 60.0,
+        timeout: float = 10.0,
+    ):
         self.api_url = api_url.rstrip("/")
         self.max_outage = max_outage
-        self._http = httpx.Client(base_url=self.api_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.api_url, timeout=timeout, headers=headers)
+        self._has_key = bool(api_key)
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._error: StoreError | None = None
@@ -129,6 +141,21 @@ class ClientOrchestrator:
             raise _Retryable(f"HTTP {response.status_code}: {_detail(response)}")
         if response.status_code == 404:
             raise ObjectNotFound(_detail(response))
+        if response.status_code == 401:
+            hint = (
+                "LEGATO_API_KEY is not a valid key there"
+                if self._has_key
+                else "it requires an API key: set LEGATO_API_KEY"
+            )
+            raise StoreError(
+                f"the legato server at {self.api_url} refused {method} {path}: {hint} "
+                f"(HTTP 401: {_detail(response)})"
+            )
+        if response.status_code == 403:
+            raise StoreError(
+                f"the legato server at {self.api_url} refused {method} {path}: the key in "
+                f"LEGATO_API_KEY may not do this (HTTP 403: {_detail(response)})"
+            )
         if response.status_code >= 400:
             raise StoreError(
                 f"the legato server at {self.api_url} refused {method} {path} "

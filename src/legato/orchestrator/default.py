@@ -28,7 +28,9 @@ def build_orchestrator(settings: Settings) -> LocalOrchestrator | ClientOrchestr
     if settings.api_url:
         from legato.orchestrator.client import ClientOrchestrator
 
-        return ClientOrchestrator(settings.api_url, max_outage=settings.client_max_outage)
+        return ClientOrchestrator(
+            settings.api_url, api_key=settings.api_key, max_outage=settings.client_max_outage
+        )
     from legato.store import Store
 
     store = Store(

@@ -5,6 +5,7 @@ API (``legato.get_client()``). Timestamps are timezone-aware UTC datetimes;
 fields are only ever added, never renamed.
 """
 
+from legato.schemas.api_keys import ApiKeyRecord
 from legato.schemas.runs import (
     FlowRunRecord,
     LogRecord,
@@ -13,4 +14,11 @@ from legato.schemas.runs import (
     TaskRunRecord,
 )
 
-__all__ = ["FlowRunRecord", "LogRecord", "StateRecord", "TaskRunInput", "TaskRunRecord"]
+__all__ = [
+    "ApiKeyRecord",
+    "FlowRunRecord",
+    "LogRecord",
+    "StateRecord",
+    "TaskRunInput",
+    "TaskRunRecord",
+]

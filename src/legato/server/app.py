@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from legato.server.api import flow_runs, health, ingest, logs, task_runs
+from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.limits import BodySizeLimit
 from legato.server.settings import DEFAULT_MAX_BODY_BYTES
@@ -33,7 +34,11 @@ def server_version() -> str:
 
 
 def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``)."""
+    """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
+
+    Once the store holds an API key, every route but health needs one (see
+    :mod:`legato.server.auth`).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,8 +58,15 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
+    app.state.api_keys = ApiKeyGate(store)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    for module in (health, flow_runs, task_runs, logs, ingest):
-        app.include_router(module.router, prefix="/api")
+    app.include_router(health.router, prefix="/api")
+    for module in (flow_runs, task_runs, logs, ingest):
+        app.include_router(
+            module.router,
+            prefix="/api",
+            dependencies=[Depends(require_api_key)],
+            responses=AUTH_RESPONSES,
+        )
     return app

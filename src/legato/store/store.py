@@ -15,15 +15,21 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from legato.errors import ObjectNotFound
+from legato.errors import LegatoError, ObjectNotFound
 from legato.states import State, StateType, Transition, check_transition
 from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
 from legato.store.database import create_engine, ensure_schema, translated
-from legato.store.tables import flow_runs, flows, state_history, task_runs
+from legato.store.tables import api_keys, flow_runs, flows, state_history, task_runs
 from legato.store.writer import BatchWriter
 
 if TYPE_CHECKING:
-    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+    from legato.schemas import (
+        ApiKeyRecord,
+        FlowRunRecord,
+        LogRecord,
+        StateRecord,
+        TaskRunRecord,
+    )
 
 TASK_RUN_CURRENT_FIELDS = (
     "state_type",
@@ -361,6 +367,74 @@ class Store:
         if len(ids) > 1:
             raise ObjectNotFound(f"{prefix!r} matches {len(ids)} flow runs; give more of the id")
         return ids[0]
+
+    # -- API keys --------------------------------------------------------------------
+
+    def create_api_key(self, name: str, *, read_only: bool = False) -> tuple[ApiKeyRecord, str]:
+        """A new key named ``name``: its record and the key itself (stored only hashed)."""
+        from legato.ids import new_id
+        from legato.store.api_keys import api_key_record, hash_key, new_key
+
+        name = name.strip()
+        if not name:
+            raise LegatoError("an API key needs a name")
+        key = new_key()
+        row = {
+            "id": new_id(),
+            "name": name,
+            "key_hash": hash_key(key),
+            "read_only": read_only,
+            "created": time.time(),
+            "last_used": None,
+        }
+        duplicate = LegatoError(
+            f"an API key named {name!r} already exists; pick another name, or delete it "
+            f"first (legato api-key delete {name})"
+        )
+        with translated(self.url), self._write_conn() as conn:
+            taken = conn.execute(sa.select(api_keys.c.id).where(api_keys.c.name == name)).first()
+            if taken is not None:
+                raise duplicate
+            try:
+                conn.execute(api_keys.insert().values(row))
+                conn.commit()
+            except sa.exc.IntegrityError:
+                raise duplicate from None
+        return api_key_record(row), key
+
+    def find_api_key(self, key: str) -> ApiKeyRecord | None:
+        """The record of ``key`` (compared by hash), or None if no stored key matches."""
+        from legato.store.api_keys import api_key_record, hash_key
+
+        with translated(self.url), self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_keys).where(api_keys.c.key_hash == hash_key(key))
+            ).first()
+        return None if row is None else api_key_record(row._mapping)
+
+    def touch_api_key(self, key_id: str, when: float) -> None:
+        """Record that the key ``key_id`` was last used at ``when``."""
+        with translated(self.url), self._write_conn() as conn:
+            conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used=when))
+            conn.commit()
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        from legato.store.api_keys import api_key_record
+
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created, api_keys.c.name))
+            return [api_key_record(row._mapping) for row in rows]
+
+    def delete_api_key(self, name: str) -> None:
+        with translated(self.url), self._write_conn() as conn:
+            deleted = conn.execute(api_keys.delete().where(api_keys.c.name == name)).rowcount
+            conn.commit()
+        if not deleted:
+            raise ObjectNotFound(f"no API key named {name!r} (legato api-key ls lists them)")
+
+    def has_api_keys(self) -> bool:
+        with translated(self.url), self.engine.connect() as conn:
+            return conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None
 
 
 def history_row(flow_run_id: str, task_run_id: str | None, state: State) -> dict[str, Any]:

@@ -108,3 +108,14 @@ logs = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_logs_flow_run_id_timestamp", "flow_run_id", "timestamp"),
 )
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("read_only", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_used", sa.Float, nullable=True),
+)
