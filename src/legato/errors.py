@@ -67,3 +67,9 @@ class SerializationError(LegatoError):
 class Abort(BaseException):
     """Raised inside a run's thread to stop it (timeout, SIGTERM); never caught by user code's
     ``except Exception``."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` (or just ``Type``): how a failure is shown in a state message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -76,10 +76,6 @@ class FlowRunContext:
             self._keys[task_key] = key + 1
             return key
 
-    def reset_attempt(self) -> None:
-        self._keys.clear()
-        self.futures.clear()
-
 
 @dataclass(eq=False)
 class TaskRunContext:

@@ -39,6 +39,7 @@ from legato.errors import (
     SerializationError,
     TaskTimeout,
     TransitionRefused,
+    describe_error,
 )
 from legato.ids import new_id
 from legato.orchestrator.protocol import Orchestrator
@@ -235,7 +236,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                     _crash_active(ctx, final)
                     break
                 final_name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
-                final = State(StateType.FAILED, final_name, _describe(error), exception=error)
+                final = State(StateType.FAILED, final_name, describe_error(error), exception=error)
                 if isinstance(error, FlowTimeout):
                     _end_active(
                         ctx,
@@ -308,18 +309,13 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
     return final
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _crashed(exc: BaseException) -> State:
     if isinstance(exc, KeyboardInterrupt):
         reason = "interrupted (KeyboardInterrupt)"
     elif isinstance(exc, SystemExit):
         reason = f"the process exited (SystemExit {exc.code})"
     else:
-        reason = _describe(exc)
+        reason = describe_error(exc)
     return State(StateType.CRASHED, "Crashed", reason, exception=exc)
 
 
@@ -449,7 +445,7 @@ def _crash_on_escape(call: FlowCall) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 call.orchestrator.set_flow_run_state(
                     call.flow_run_id,
-                    State(StateType.CRASHED, "Crashed", f"{reason}: {_describe(exc)}", now),
+                    State(StateType.CRASHED, "Crashed", f"{reason}: {describe_error(exc)}", now),
                     fields={"end_time": now},
                 )
         raise

@@ -32,6 +32,7 @@ from legato.errors import (
     SerializationError,
     TaskTimeout,
     UpstreamFailedError,
+    describe_error,
 )
 from legato.ids import new_id
 from legato.states import TERMINAL_TYPES, State, StateType
@@ -363,11 +364,17 @@ def task_machine(
             # KeyboardInterrupt, SystemExit, a signal: the process is going away.
             return move(
                 State(
-                    StateType.CRASHED, "Crashed", _describe(error), exception=error, run_id=run_id
+                    StateType.CRASHED,
+                    "Crashed",
+                    describe_error(error),
+                    exception=error,
+                    run_id=run_id,
                 )
             )
         name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
-        failed = State(StateType.FAILED, name, _describe(error), exception=error, run_id=run_id)
+        failed = State(
+            StateType.FAILED, name, describe_error(error), exception=error, run_id=run_id
+        )
         allows = True
         if task.retry_condition_fn is not None and task_run.run_count <= task.retries:
             try:
@@ -377,7 +384,7 @@ def task_machine(
                 failed = State(
                     StateType.FAILED,
                     name,
-                    f"{_describe(error)} (retry_condition_fn raised {_describe(cond_error)})",
+                    f"{describe_error(error)} (retry_condition_fn raised {describe_error(cond_error)})",
                     exception=error,
                     run_id=run_id,
                 )
@@ -402,7 +409,7 @@ def task_machine(
             State(
                 StateType.SCHEDULED,
                 "AwaitingRetry",
-                f"{_describe(error)}; {decision.reason} in {decision.delay:.3g}s",
+                f"{describe_error(error)}; {decision.reason} in {decision.delay:.3g}s",
                 timestamp=now,
                 scheduled_time=now + decision.delay,
                 run_id=run_id,
@@ -411,17 +418,12 @@ def task_machine(
         task.logger_for(ctx, task_run).warning(
             "Task run %r failed (%s); %s in %.3gs",
             task_run.name,
-            _describe(error),
+            describe_error(error),
             decision.reason,
             decision.delay,
         )
         if decision.delay > 0:
             yield (SLEEP, decision.delay)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _cache_lookup(ctx: FlowRunContext, task: Any, key: str) -> tuple[str, Any] | None:
@@ -570,7 +572,7 @@ def _internal_crash(ctx: FlowRunContext, task_run: TaskRun, exc: Exception) -> S
     state = State(
         StateType.CRASHED,
         "Crashed",
-        f"{reason}: {_describe(exc)}",
+        f"{reason}: {describe_error(exc)}",
         exception=exc,
         run_id=task_run.id,
     )
@@ -596,7 +598,7 @@ def submit_task(ctx: FlowRunContext, task: Any, prepared: Prepared) -> LegatoFut
         except BaseException as exc:
             state = prepared.task_run.state
             if not state.is_final():
-                state = _internal_crash(ctx, prepared.task_run, Exception(_describe(exc)))
+                state = _internal_crash(ctx, prepared.task_run, Exception(describe_error(exc)))
         future.set_state(state)
 
     submit_after(ctx.task_runner, work, prepared.upstream)
