@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from legato.cli import api_keys, runs, server
+from legato.cli import api_keys, config, runs, server
 
 app = typer.Typer(
     name="legato",
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(server.app, name="server")
 app.add_typer(api_keys.app, name="api-key")
+app.add_typer(config.app, name="config")
 
 
 def _version() -> str:

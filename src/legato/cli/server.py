@@ -44,7 +44,7 @@ def start(
     """Serve the API (docs at /api/docs) until interrupted."""
     import uvicorn
 
-    from legato.server import ServerSettings, create_app
+    from legato.server import create_app
     from legato.settings import get_settings
     from legato.store import Store
 
@@ -61,7 +61,7 @@ def start(
                 "API key: create one with 'legato api-key create NAME' (clients send it as "
                 "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
             )
-        app = create_app(store, max_body_bytes=ServerSettings().max_body_bytes)
+        app = create_app(store, max_body_bytes=settings.server_max_body_bytes)
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())

@@ -6,6 +6,5 @@ per resource under ``api/``.
 """
 
 from legato.server.app import create_app
-from legato.server.settings import ServerSettings
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["create_app"]

@@ -18,7 +18,7 @@ from legato.server.api import flow_runs, health, ingest, logs, task_runs
 from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.limits import BodySizeLimit
-from legato.server.settings import DEFAULT_MAX_BODY_BYTES
+from legato.settings import DEFAULT_MAX_BODY_BYTES
 from legato.store import Store
 
 
