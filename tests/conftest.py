@@ -52,3 +52,11 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     _reset_singletons()
     yield home
     _reset_singletons()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> object:
+    """The machine's PostgreSQL server (see tests/postgres_support.py), or a skip."""
+    from postgres_support import reachable_postgres_server
+
+    return reachable_postgres_server()

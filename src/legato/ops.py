@@ -11,6 +11,7 @@ and the flush/stop markers of whoever waits.
     ("update", task_run)          rewrite its row (no history)
     ("input", row)                a graph edge (dict: task_run_id, parameter, upstream_id)
     ("log", row)                  a log line (dict: the columns of ``logs``)
+    ("batch", row)                a client batch's id, stored with it (dict: id, received)
     ("flush", event)              set ``event`` once everything before it is durable
     ("stop", event)               the same, then the draining thread ends
 """
@@ -35,12 +36,18 @@ class SortedBatch:
     history: list[tuple[Any, Any]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)
     waiters: list[threading.Event] = field(default_factory=list)
     stop: bool = False
 
     def has_records(self) -> bool:
         return bool(
-            self.new_task_runs or self.changed_task_runs or self.history or self.inputs or self.logs
+            self.new_task_runs
+            or self.changed_task_runs
+            or self.history
+            or self.inputs
+            or self.logs
+            or self.batches
         )
 
 
@@ -65,6 +72,8 @@ def sort_ops(batch: list[Op]) -> SortedBatch:
             out.logs.append(op[1])
         elif kind == "input":
             out.inputs.append(op[1])
+        elif kind == "batch":
+            out.batches.append(op[1])
         elif kind in MARKERS:
             out.waiters.append(op[1])
             out.stop = out.stop or kind == STOP

@@ -99,6 +99,16 @@ class Served:
     home: Path
     server: ServerProcess
     recorded: Recorded
+    database_url: str | None = None
+    """Set when the store is a PostgreSQL database (else: the SQLite file under home)."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a process needs in its environment to use the same store."""
+        env = {"LEGATO_HOME": str(self.home)}
+        if self.database_url:
+            env["LEGATO_DATABASE_URL"] = self.database_url
+        return env
 
     @property
     def url(self) -> str:
@@ -133,10 +143,16 @@ class ServerProcess:
         return self.output.read_text(errors="replace")
 
 
-def start_server(home: Path, output: Path, port: int | None = None) -> ServerProcess:
-    """``python -m legato server start`` on 127.0.0.1; returns once /api/health answers."""
+def start_server(
+    home: Path, output: Path, port: int | None = None, database_url: str | None = None
+) -> ServerProcess:
+    """``python -m legato server start`` on 127.0.0.1; returns once /api/health answers.
+
+    The store is the SQLite file under ``home``, or ``database_url`` when given."""
     port = port or free_port()
     env = {**os.environ, "LEGATO_HOME": str(home)}
+    if database_url:
+        env["LEGATO_DATABASE_URL"] = database_url
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],

@@ -274,3 +274,121 @@ def test_bulk_sent_twice_is_stored_once(server: ServerProcess) -> None:
         assert [t["id"] for t in task_runs] == [task_run_id]
         unknown = api.post("/api/bulk", json={**body, "task_runs": [], "extra": 1})
         assert unknown.status_code == 422
+
+
+def test_a_batch_resent_with_its_id_stores_its_states_and_logs_once(
+    server: ServerProcess,
+) -> None:
+    """A client resends a batch whose answer it lost (the server died after the commit,
+    or the answer was slow): same batch id, so nothing is stored twice, even when the
+    copies arrive at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from legato.ids import new_id
+
+    flow_run_id, task_run_id, now = new_id(), new_id(), time.time()
+    state = {"type": "PENDING", "name": "Pending", "timestamp": now}
+    row = {
+        "id": flow_run_id,
+        "flow_name": "resent",
+        "name": "resent-run",
+        "parameters": {},
+        "tags": [],
+        "created": now,
+    }
+    task_run = {
+        "id": task_run_id,
+        "flow_run_id": flow_run_id,
+        "name": "t-0",
+        "task_key": "t",
+        "dynamic_key": 0,
+        "tags": [],
+        "state_type": "RUNNING",
+        "state_name": "Running",
+        "state_timestamp": now + 1,
+        "run_count": 1,
+        "created": now,
+    }
+    log = {
+        "flow_run_id": flow_run_id,
+        "task_run_id": task_run_id,
+        "timestamp": now + 1,
+        "level": "INFO",
+        "logger": "legato.task_runs",
+        "message": "once",
+    }
+    states = [
+        {**state, "task_run_id": task_run_id},
+        {"type": "RUNNING", "name": "Running", "timestamp": now + 1, "task_run_id": task_run_id},
+    ]
+    first = {"batch_id": new_id(), "task_runs": [task_run], "states": states, "logs": [log]}
+    finished = {**task_run, "state_type": "COMPLETED", "state_name": "Completed"}
+    second = {
+        "batch_id": new_id(),
+        "updates": [finished],
+        "states": [
+            {
+                "type": "COMPLETED",
+                "name": "Completed",
+                "timestamp": now + 2,
+                "task_run_id": task_run_id,
+            }
+        ],
+        "logs": [{**log, "message": "twice", "timestamp": now + 2}],
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        assert api.post("/api/orchestrator/flow_runs", json={"row": row, "state": state}).is_success
+        for _ in range(3):
+            answer = api.post("/api/bulk", json=first)
+            assert answer.status_code == 200, answer.text
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: api.post("/api/bulk", json=second), range(8)))
+        assert [a.status_code for a in answers] == [200] * 8
+        history = api.get(f"/api/task_runs/{task_run_id}/state_history").json()
+        assert [s["name"] for s in history] == ["Pending", "Running", "Completed"]
+        logs = api.get(f"/api/flow_runs/{flow_run_id}/logs").json()
+        assert [line["message"] for line in logs] == ["once", "twice"]
+        (stored,) = api.get(f"/api/flow_runs/{flow_run_id}/task_runs").json()
+        assert stored["state"]["name"] == "Completed"
+    assert "UNIQUE constraint failed" not in server.log()
+
+
+def test_states_set_through_the_api_keep_the_run_times(server: ServerProcess) -> None:
+    """An operator (or, later, a worker) moving a run by hand: Running starts an attempt,
+    a final state ends it, as when the engine moves it."""
+    from legato.ids import new_id
+
+    run_id, now = new_id(), time.time()
+    row = {
+        "id": run_id,
+        "flow_name": "by-hand",
+        "name": "r",
+        "parameters": {},
+        "tags": [],
+        "created": now,
+    }
+    pending = {"type": "PENDING", "name": "Pending", "timestamp": now}
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        assert api.post(
+            "/api/orchestrator/flow_runs", json={"row": row, "state": pending}
+        ).is_success
+        running = api.post(
+            f"/api/flow_runs/{run_id}/state", json={"type": "RUNNING", "name": "Running"}
+        )
+        assert running.status_code == 200, running.text
+        started = running.json()
+        assert started["run_count"] == 1
+        assert started["start_time"] is not None
+        assert started["end_time"] is None
+        again = api.post(
+            f"/api/flow_runs/{run_id}/state", json={"type": "RUNNING", "name": "Running"}
+        )
+        assert again.json()["run_count"] == 1
+        done = api.post(
+            f"/api/flow_runs/{run_id}/state",
+            json={"type": "CANCELLED", "name": "Cancelled", "message": "stopped by hand"},
+        ).json()
+        assert done["start_time"] == started["start_time"]
+        assert done["end_time"] is not None
+        assert done["duration_seconds"] >= 0
+        assert done["state"]["message"] == "stopped by hand"

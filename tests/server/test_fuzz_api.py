@@ -33,22 +33,35 @@ pytestmark = pytest.mark.slow
 MAX_EXAMPLES = 25
 
 
-@pytest.fixture(scope="module")
-def fuzz_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A folder whose store holds one read-write API key; that key."""
-    folder: Path = tmp_path_factory.mktemp("fuzz")
-    store = Store(f"sqlite:///{folder / 'home' / 'legato.db'}")
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def fuzz_home(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str, str | None]]:
+    """A folder, an API key stored in the store, and the store's URL if PostgreSQL."""
+    folder: Path = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    postgres, database, database_url = None, None, None
+    if request.param == "postgres":
+        postgres = request.getfixturevalue("postgres_server")
+        database = postgres.create()
+        database_url = postgres.url_of(database)
+    store = Store(database_url or f"sqlite:///{folder / 'home' / 'legato.db'}")
     try:
         _, key = store.create_api_key("fuzzer")
     finally:
         store.close()
-    return folder, key
+    try:
+        yield folder, key, database_url
+    finally:
+        if postgres is not None and database is not None:
+            postgres.drop(database)
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(fuzz_home: tuple[Path, str]) -> Iterator[ServerProcess]:
-    folder = fuzz_home[0]
-    server = start_server(folder / "home", folder / "server.log")
+def fuzz_server(fuzz_home: tuple[Path, str, str | None]) -> Iterator[ServerProcess]:
+    folder, _, database_url = fuzz_home
+    server = start_server(folder / "home", folder / "server.log", database_url=database_url)
     try:
         yield server
     finally:
@@ -89,7 +102,7 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, key: str) 
 def test_every_operation_conforms_to_the_schema(
     api_schema: OpenApiSchema,
     fuzz_server: ServerProcess,
-    fuzz_home: tuple[Path, str],
+    fuzz_home: tuple[Path, str, str | None],
     mode: GenerationMode,
 ) -> None:
     failures: list[str] = []

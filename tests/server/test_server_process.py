@@ -19,7 +19,7 @@ def test_server_on_a_taken_port_exits_1(served: Served) -> None:
     port = served.url.rsplit(":", 1)[1]
     done = subprocess.run(
         [sys.executable, "-m", "legato", "server", "start", "--port", port],
-        env={**os.environ, "LEGATO_HOME": str(served.home)},
+        env={**os.environ, **served.env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,7 +30,7 @@ def test_server_on_a_taken_port_exits_1(served: Served) -> None:
 
 
 def test_server_stops_cleanly_on_sigint(served: Served, tmp_path: Path) -> None:
-    server = start_server(served.home, tmp_path / "server.log")
+    server = start_server(served.home, tmp_path / "server.log", database_url=served.database_url)
     server.process.send_signal(signal.SIGINT)
     assert server.process.wait(timeout=15) == 0
     assert "legato server: stopped" in server.log()

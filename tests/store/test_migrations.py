@@ -101,8 +101,9 @@ def test_comparison_detects_a_column_the_migrations_lack(database_url: str) -> N
     assert [(diff[0], diff[2], diff[3].name) for diff in diffs] == [("add_column", "logs", "extra")]
 
 
-def test_a_0001_store_upgrades_to_0002_keeping_its_runs(database_url: str) -> None:
-    """A store made by migration 0001 alone (legato before API keys) gains api_keys."""
+def test_a_0001_store_upgrades_to_head_keeping_its_runs(database_url: str) -> None:
+    """A store made by migration 0001 alone (the first legato) gains api_keys (0002),
+    and its runs' tags become filterable (0003 copies them into flow_run_tags)."""
     import time
 
     from alembic import command
@@ -125,7 +126,7 @@ def test_a_0001_store_upgrades_to_0002_keeping_its_runs(database_url: str) -> No
                     flow_name="etl",
                     name="old-run",
                     parameters={},
-                    tags=[],
+                    tags=["nightly", "etl", "nightly"],
                     state_type="COMPLETED",
                     state_name="Completed",
                     state_timestamp=time.time(),
@@ -142,6 +143,9 @@ def test_a_0001_store_upgrades_to_0002_keeping_its_runs(database_url: str) -> No
     store = Store(database_url)
     try:
         assert [run.name for run in store.read_flow_runs()] == ["old-run"]
+        assert [run.name for run in store.read_flow_runs(tags=["nightly", "etl"])] == ["old-run"]
+        assert store.read_flow_runs(tags=["weekly"]) == []
+        assert store.read_flow_runs(state="Completed")[0].tags == ["nightly", "etl", "nightly"]
         assert not store.has_api_keys()
         _, key = store.create_api_key("after-upgrade")
         assert store.find_api_key(key) is not None
@@ -150,7 +154,7 @@ def test_a_0001_store_upgrades_to_0002_keeping_its_runs(database_url: str) -> No
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )

@@ -66,8 +66,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -128,13 +130,31 @@ def list_runs(
             help="Only runs in this state: a type (FAILED) or a name (TimedOut), any case.",
         ),
     ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Only runs carrying this tag (repeat: all of them)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only runs created since: an ISO 8601 time (UTC unless it says otherwise) "
+            "or a span back from now such as 30m, 6h, 7d.",
+        ),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="At most this many runs (newest first).")
     ] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """List flow runs, newest first."""
-    records = _client().read_flow_runs(flow_name=flow, state=state, limit=limit)
+    records = _client().read_flow_runs(
+        flow_name=flow,
+        state=state,
+        tags=tags or (),
+        created_after=parse_since(since) if since is not None else None,
+        limit=limit,
+    )
     if as_json:
         print_json([record.model_dump(mode="json") for record in records])
         return
@@ -160,6 +180,26 @@ def list_runs(
             format_duration(record.duration_seconds),
         )
     console.print(table)
+
+
+_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: a span back from now (``90s``, ``30m``, ``6h``, ``7d``, ``2w``) or a time."""
+    value = text.strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value.lower())
+    if match:
+        span = float(match.group(1)) * _SPAN_UNITS[match.group(2)]
+        return datetime.now(UTC) - timedelta(seconds=span)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is neither a time (2026-11-25T09:00, UTC unless it says "
+            "otherwise) nor a span back from now (30m, 6h, 7d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- show ----------------------------------------------------------------------------

@@ -26,8 +26,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from legato.errors import ObjectNotFound, StoreError
+from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
-from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from legato.schemas import (
+    NEXT_CURSOR_HEADER,
+    FlowRunFilter,
+    FlowRunPage,
+    FlowRunRecord,
+    ListsFlowRuns,
+    LogRecord,
+    StateRecord,
+    TaskRunRecord,
+)
 from legato.states import Transition
 
 if TYPE_CHECKING:
@@ -74,6 +84,8 @@ def _bulk_payload(batch: SortedBatch) -> dict[str, Any]:
         row["task_run_id"] = task_run.id
         states.append(row)
     return {
+        # Sent again unchanged after a lost answer: the server stores each id once.
+        "batch_id": new_id(),
         "task_runs": [_task_run_json(t) for t in batch.new_task_runs.values()],
         "updates": [_task_run_json(t) for t in batch.changed_task_runs.values()],
         "states": states,
@@ -98,7 +110,7 @@ def _task_run_json(task_run: Any) -> dict[str, Any]:
     return row
 
 
-class ClientOrchestrator:
+class ClientOrchestrator(ListsFlowRuns):
     """Orchestrator backed by a legato server at ``api_url`` (see the module docstring)."""
 
     def __init__(
@@ -164,12 +176,16 @@ class ClientOrchestrator:
         return response
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call's JSON answer (see ``_response``)."""
+        return self._response(method, path, **kwargs).json()
+
+    def _response(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call, retried with backoff while the server is away (up to max_outage)."""
         start = time.monotonic()
         delay = 0.05
         while True:
             try:
-                return self._attempt(method, path, **kwargs).json()
+                return self._attempt(method, path, **kwargs)
             except _Retryable as exc:
                 elapsed = time.monotonic() - start
                 if elapsed >= self.max_outage:
@@ -315,25 +331,27 @@ class ClientOrchestrator:
 
     # -- the read API ------------------------------------------------------------------
 
-    def read_flow_runs(
+    def read_flow_run_page(
         self,
+        where: FlowRunFilter | None = None,
         *,
-        flow_name: str | None = None,
-        state: str | None = None,
-        parent_flow_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[FlowRunRecord]:
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        for name, value in (
-            ("flow_name", flow_name),
-            ("state", state),
-            ("parent_flow_run_id", parent_flow_run_id),
-        ):
-            if value is not None:
-                params[name] = value
-        rows = self._request("GET", "/api/flow_runs", params=params)
-        return [FlowRunRecord.model_validate(row) for row in rows]
+        cursor: str | None = None,
+    ) -> FlowRunPage:
+        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
+        if cursor is not None:
+            params.append(("cursor", cursor))
+        for name, value in (where or FlowRunFilter()).model_dump(mode="json").items():
+            if name == "tags":
+                params.extend(("tag", tag) for tag in value)
+            elif value is not None:
+                params.append((name, value))
+        response = self._response("GET", "/api/flow_runs", params=params)
+        return FlowRunPage(
+            flow_runs=[FlowRunRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+        )
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
         return FlowRunRecord.model_validate(self._request("GET", f"/api/flow_runs/{flow_run_id}"))

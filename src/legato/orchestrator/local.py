@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from legato.schemas import ListsFlowRuns
 from legato.store import Store
 
 if TYPE_CHECKING:
-    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+    from legato.schemas import (
+        FlowRunFilter,
+        FlowRunPage,
+        FlowRunRecord,
+        LogRecord,
+        StateRecord,
+        TaskRunRecord,
+    )
     from legato.states import State, Transition
 
 
-class LocalOrchestrator:
+class LocalOrchestrator(ListsFlowRuns):
     """Orchestrator backed by a :class:`Store` in this process."""
 
     def __init__(self, store: Store):
@@ -47,22 +55,15 @@ class LocalOrchestrator:
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
         return self.store.find_cached_result(cache_key, now)
 
-    def read_flow_runs(
+    def read_flow_run_page(
         self,
+        where: FlowRunFilter | None = None,
         *,
-        flow_name: str | None = None,
-        state: str | None = None,
-        parent_flow_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[FlowRunRecord]:
-        return self.store.read_flow_runs(
-            flow_name=flow_name,
-            state=state,
-            parent_flow_run_id=parent_flow_run_id,
-            limit=limit,
-            offset=offset,
-        )
+        cursor: str | None = None,
+    ) -> FlowRunPage:
+        return self.store.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor)
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
         return self.store.read_flow_run(flow_run_id)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from legato.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from legato.schemas import (
+        FlowRunFilter,
+        FlowRunPage,
+        FlowRunRecord,
+        LogRecord,
+        StateRecord,
+        TaskRunRecord,
+    )
     from legato.states import State, Transition
 
 
@@ -41,15 +51,32 @@ class Orchestrator(Protocol):
 
     # -- the read API (also ``legato.get_client()``) --
 
+    def read_flow_run_page(
+        self,
+        where: FlowRunFilter | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> FlowRunPage:
+        """One page of flow runs matching ``where``, newest first."""
+        ...
+
     def read_flow_runs(
         self,
         *,
         flow_name: str | None = None,
         state: str | None = None,
+        tags: Iterable[str] = (),
         parent_flow_run_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[FlowRunRecord]: ...
+        cursor: str | None = None,
+    ) -> list[FlowRunRecord]:
+        """The flow runs of one page (implementations inherit ListsFlowRuns)."""
+        ...
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
 

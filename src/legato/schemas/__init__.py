@@ -7,7 +7,11 @@ fields are only ever added, never renamed.
 
 from legato.schemas.api_keys import ApiKeyRecord
 from legato.schemas.runs import (
+    NEXT_CURSOR_HEADER,
+    FlowRunFilter,
+    FlowRunPage,
     FlowRunRecord,
+    ListsFlowRuns,
     LogRecord,
     StateRecord,
     TaskRunInput,
@@ -15,8 +19,12 @@ from legato.schemas.runs import (
 )
 
 __all__ = [
+    "NEXT_CURSOR_HEADER",
     "ApiKeyRecord",
+    "FlowRunFilter",
+    "FlowRunPage",
     "FlowRunRecord",
+    "ListsFlowRuns",
     "LogRecord",
     "StateRecord",
     "TaskRunInput",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -85,3 +86,72 @@ class LogRecord(BaseModel):
     message: str
     flow_run_id: str | None = None
     task_run_id: str | None = None
+
+
+class FlowRunFilter(BaseModel):
+    """Which flow runs a listing returns; every given field must match (AND).
+
+    ``tags``: runs carrying all of them. ``created_after`` is inclusive,
+    ``created_before`` exclusive (aware datetimes; naive ones are read as UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    flow_name: str | None = None
+    state: str | None = None
+    """A state type (``FAILED``) or a state name (``TimedOut``), any case."""
+    tags: tuple[str, ...] = ()
+    parent_flow_run_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+"""The HTTP API answers a list of flow runs; the next page's cursor travels in this
+response header (absent on the last page), as GitHub's API sends ``Link``."""
+
+
+class FlowRunPage(BaseModel):
+    """One page of a listing, newest first, and the cursor of the next (None: last page)."""
+
+    flow_runs: list[FlowRunRecord]
+    next_cursor: str | None = None
+
+
+class ListsFlowRuns:
+    """``read_flow_runs(**filters)``, written once for every reader that can answer
+    ``read_flow_run_page`` (the store, the local and the HTTP orchestrators)."""
+
+    def read_flow_run_page(
+        self,
+        where: FlowRunFilter | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> FlowRunPage:
+        raise NotImplementedError
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state: str | None = None,
+        tags: Iterable[str] = (),
+        parent_flow_run_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> list[FlowRunRecord]:
+        """Flow runs, newest first; every given filter must match (see FlowRunFilter)."""
+        where = FlowRunFilter(
+            flow_name=flow_name,
+            state=state,
+            tags=tuple(tags),
+            parent_flow_run_id=parent_flow_run_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        return self.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor).flow_runs

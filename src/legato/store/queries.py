@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from legato.schemas import (
+    FlowRunFilter,
+    FlowRunPage,
     FlowRunRecord,
     LogRecord,
     StateRecord,
@@ -17,7 +20,14 @@ from legato.schemas import (
     TaskRunRecord,
 )
 from legato.states import STATE_NAMES, StateType
-from legato.store.tables import flow_runs, logs, state_history, task_run_inputs, task_runs
+from legato.store.tables import (
+    flow_run_tags,
+    flow_runs,
+    logs,
+    state_history,
+    task_run_inputs,
+    task_runs,
+)
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -72,25 +82,94 @@ def state_filter(column_type: Any, column_name: Any, state: str) -> Any:
     )
 
 
-def flow_runs_list(
+CURSOR_PATTERN = (
+    r"^[0-9]{1,16}(?:\.[0-9]{1,20})?(?:e-[0-9]{1,3})?"
+    r"_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+"""``<created>_<id>``: every string of this shape is a position (no exponent that
+could overflow), so the API can promise that a cursor valid by its schema works."""
+
+
+def encode_cursor(created: float, run_id: str) -> str:
+    """A position in the newest-first order: the last row's (created, id).
+
+    Keyset paging: the next page starts strictly after this row whatever was added
+    meanwhile, and costs the same at page 1,000 as at page 1 (an offset does not).
+    ``repr`` of a float reads back exactly.
+    """
+    return f"{created!r}_{run_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    if not re.match(CURSOR_PATTERN, cursor):
+        raise ValueError(
+            f"invalid cursor {cursor!r}: pass the next cursor of an earlier page unchanged"
+        )
+    created, run_id = cursor.split("_")
+    return float(created), run_id.lower()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch(value: datetime) -> float:
+    # A naive datetime is read as UTC, as the API documents. Subtracting (rather
+    # than .timestamp()) cannot overflow near year 1 or 9999.
+    return ((value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH).total_seconds()
+
+
+def flow_runs_page(
     conn: Connection,
+    where: FlowRunFilter,
     *,
-    flow_name: str | None,
-    state: str | None,
-    parent_flow_run_id: str | None,
     limit: int,
-    offset: int,
-) -> list[FlowRunRecord]:
+    offset: int = 0,
+    cursor: str | None = None,
+) -> FlowRunPage:
+    """One page of flow runs, newest first, by (created, id).
+
+    With tags, the first tag's rows in ``flow_run_tags`` drive the walk (its index
+    is ordered by created) and further tags are checked per run.
+    """
+    created, run_id = flow_runs.c.created, flow_runs.c.id
     query = sa.select(flow_runs)
-    if flow_name is not None:
-        query = query.where(flow_runs.c.flow_name == flow_name)
-    if state is not None:
-        query = query.where(state_filter(flow_runs.c.state_type, flow_runs.c.state_name, state))
-    if parent_flow_run_id is not None:
-        query = query.where(flow_runs.c.parent_flow_run_id == parent_flow_run_id)
-    query = query.order_by(flow_runs.c.created.desc(), flow_runs.c.id.desc())
-    query = query.limit(limit).offset(offset)
-    return [_flow_run(row) for row in conn.execute(query).mappings()]
+    if where.tags:
+        first = flow_run_tags.alias("first_tag")
+        query = query.join(
+            first, sa.and_(first.c.flow_run_id == run_id, first.c.tag == where.tags[0])
+        )
+        created, run_id = first.c.created, first.c.flow_run_id
+        for tag in where.tags[1:]:
+            other = flow_run_tags.alias()
+            query = query.where(
+                sa.exists().where(other.c.flow_run_id == flow_runs.c.id, other.c.tag == tag)
+            )
+    if where.flow_name is not None:
+        query = query.where(flow_runs.c.flow_name == where.flow_name)
+    if where.state is not None:
+        query = query.where(
+            state_filter(flow_runs.c.state_type, flow_runs.c.state_name, where.state)
+        )
+    if where.parent_flow_run_id is not None:
+        query = query.where(flow_runs.c.parent_flow_run_id == where.parent_flow_run_id)
+    if where.created_after is not None:
+        query = query.where(created >= _epoch(where.created_after))
+    if where.created_before is not None:
+        query = query.where(created < _epoch(where.created_before))
+    if cursor is not None:
+        after_created, after_id = decode_cursor(cursor)
+        # The first condition alone bounds the index range; the second breaks ties.
+        query = query.where(
+            created <= after_created,
+            sa.or_(created < after_created, run_id < after_id),
+        )
+    query = query.order_by(created.desc(), run_id.desc()).limit(limit + 1).offset(offset)
+    rows = list(conn.execute(query).mappings())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"])
+    return FlowRunPage(flow_runs=[_flow_run(row) for row in rows], next_cursor=next_cursor)
 
 
 def flow_run_by_id(conn: Connection, flow_run_id: str) -> FlowRunRecord | None:

@@ -16,15 +16,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import LegatoError, ObjectNotFound
+from legato.schemas import FlowRunFilter, ListsFlowRuns
 from legato.states import State, StateType, Transition, check_transition
 from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
 from legato.store.database import create_engine, ensure_schema, translated
-from legato.store.tables import api_keys, flow_runs, flows, state_history, task_runs
+from legato.store.tables import (
+    api_keys,
+    flow_run_tags,
+    flow_runs,
+    flows,
+    ingested_batches,
+    state_history,
+    task_runs,
+)
 from legato.store.writer import BatchWriter
 
 if TYPE_CHECKING:
+    from legato.ops import SortedBatch
     from legato.schemas import (
         ApiKeyRecord,
+        FlowRunPage,
         FlowRunRecord,
         LogRecord,
         StateRecord,
@@ -97,7 +108,7 @@ class BulkStatements:
         return text
 
 
-class Store:
+class Store(ListsFlowRuns):
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
@@ -119,34 +130,46 @@ class Store:
 
     # -- batched task-run writes ----------------------------------------------------
 
-    def _write_batch(
-        self,
-        new_task_runs: list[Any],
-        changed_task_runs: list[Any],
-        history: list[tuple[Any, Any]],
-        inputs: list[dict[str, Any]],
-        log_rows: list[dict[str, Any]],
-    ) -> None:
+    def _write_batch(self, batch: SortedBatch) -> None:
         bulk = self._bulk
         with translated(self.url), self._write_conn() as conn:
-            if new_task_runs:
+            if batch.batches:
+                conn.execute(ingested_batches.insert(), batch.batches)
+            if batch.new_task_runs:
                 values, tags = bulk.task_run_values, bulk.tags_json
                 bulk.task_run_insert.execute(
-                    conn, [(*values(t), tags(t.tags)) for t in new_task_runs]
+                    conn, [(*values(t), tags(t.tags)) for t in batch.new_task_runs.values()]
                 )
-            if changed_task_runs:
+            if batch.changed_task_runs:
                 values = bulk.task_run_update_values
-                conn.exec_driver_sql(bulk.task_run_update, [values(t) for t in changed_task_runs])
-            if history:
+                conn.exec_driver_sql(
+                    bulk.task_run_update, [values(t) for t in batch.changed_task_runs.values()]
+                )
+            if batch.history:
                 values = bulk.state_values
                 bulk.history_insert.execute(
-                    conn, [(t.flow_run_id, t.id, *values(s)) for t, s in history]
+                    conn, [(t.flow_run_id, t.id, *values(s)) for t, s in batch.history]
                 )
-            if inputs:
-                bulk.input_insert.execute(conn, [bulk.input_values(r) for r in inputs])
-            if log_rows:
-                bulk.log_insert.execute(conn, [bulk.log_values(r) for r in log_rows])
+            if batch.inputs:
+                bulk.input_insert.execute(conn, [bulk.input_values(r) for r in batch.inputs])
+            if batch.logs:
+                bulk.log_insert.execute(conn, [bulk.log_values(r) for r in batch.logs])
             conn.commit()
+
+    def batch_ingested(self, batch_id: str) -> bool:
+        """Whether a client batch with this id was committed already."""
+        with translated(self.url), self.engine.connect() as conn:
+            query = sa.select(ingested_batches.c.id).where(ingested_batches.c.id == batch_id)
+            return conn.execute(query).first() is not None
+
+    def prune_ingested_batches(self, *, before: float) -> int:
+        """Forget batch ids received before ``before`` (epoch seconds); how many went."""
+        with translated(self.url), self._write_conn() as conn:
+            result = conn.execute(
+                ingested_batches.delete().where(ingested_batches.c.received < before)
+            )
+            conn.commit()
+        return int(result.rowcount or 0)
 
     # -- flows and flow runs --------------------------------------------------------
 
@@ -189,6 +212,15 @@ class Store:
                 )
             )
             conn.execute(state_history.insert().values(**history_row(row["id"], None, state)))
+            run_tags = list(dict.fromkeys(row.get("tags") or []))
+            if run_tags:
+                conn.execute(
+                    flow_run_tags.insert(),
+                    [
+                        {"tag": tag, "flow_run_id": row["id"], "created": row["created"]}
+                        for tag in run_tags
+                    ],
+                )
             conn.commit()
 
     def set_flow_run_state(
@@ -288,25 +320,20 @@ class Store:
 
     # -- the read API -------------------------------------------------------------
 
-    def read_flow_runs(
+    def read_flow_run_page(
         self,
+        where: FlowRunFilter | None = None,
         *,
-        flow_name: str | None = None,
-        state: str | None = None,
-        parent_flow_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[FlowRunRecord]:
+        cursor: str | None = None,
+    ) -> FlowRunPage:
+        """Flow runs matching ``where``, newest first; ``cursor`` continues a listing."""
         from legato.store import queries
 
         with translated(self.url), self.engine.connect() as conn:
-            return queries.flow_runs_list(
-                conn,
-                flow_name=flow_name,
-                state=state,
-                parent_flow_run_id=parent_flow_run_id,
-                limit=limit,
-                offset=offset,
+            return queries.flow_runs_page(
+                conn, where or FlowRunFilter(), limit=limit, offset=offset, cursor=cursor
             )
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:

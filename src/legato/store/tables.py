@@ -40,11 +40,25 @@ flow_runs = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("start_time", sa.Float, nullable=True),
     sa.Column("end_time", sa.Float, nullable=True),
-    sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created"),
-    sa.Index("ix_flow_runs_state_type_created", "state_type", "created"),
-    sa.Index("ix_flow_runs_created", "created"),
+    # Listings go newest first by (created, id); each filter's index ends with both,
+    # so a page is a walk down one index, never a sort.
+    sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created", "id"),
+    sa.Index("ix_flow_runs_state_type_created", "state_type", "created", "id"),
+    sa.Index("ix_flow_runs_state_name_created", "state_name", "created", "id"),
+    sa.Index("ix_flow_runs_created", "created", "id"),
     sa.Index("ix_flow_runs_parent_flow_run_id", "parent_flow_run_id"),
 )
+
+flow_run_tags = sa.Table(
+    "flow_run_tags",
+    metadata,
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column("flow_run_id", sa.String(36), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_flow_run_tags_tag_created", "tag", "created", "flow_run_id"),
+)
+"""One row per tag of a flow run (the run's ``created`` copied in), so that a tag
+filter walks an index newest first instead of scanning every run's JSON tags."""
 
 task_runs = sa.Table(
     "task_runs",
@@ -67,7 +81,8 @@ task_runs = sa.Table(
     sa.Column("cache_expiration", sa.Float, nullable=True),
     sa.Column("result_key", sa.String(512), nullable=True),
     sa.Column("subflow_run_id", sa.String(36), nullable=True),
-    sa.Index("ix_task_runs_flow_run_id_key", "flow_run_id", "task_key", "dynamic_key"),
+    # A run's task runs are read in creation order (the API, and resume by key).
+    sa.Index("ix_task_runs_flow_run_id_created", "flow_run_id", "created", "id"),
     sa.Index("ix_task_runs_cache_key", "cache_key"),
 )
 
@@ -108,6 +123,16 @@ logs = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_logs_flow_run_id_timestamp", "flow_run_id", "timestamp"),
 )
+
+ingested_batches = sa.Table(
+    "ingested_batches",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("received", sa.Float, nullable=False),
+    sa.Index("ix_ingested_batches_received", "received"),
+)
+"""Ids of the client batches (``POST /api/bulk``) already written, committed with
+them: a batch sent again because its answer was lost is not stored twice."""
 
 api_keys = sa.Table(
     "api_keys",

@@ -20,17 +20,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from legato.errors import StoreError
-from legato.ops import FLUSH, MARKERS, STOP, Op, release_markers, sort_ops
+from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
 
 MAX_BATCH = 50_000
 
-BatchSink = Callable[
-    [list[Any], list[Any], list[tuple[Any, Any]], list[dict[str, Any]], list[dict[str, Any]]],
-    None,
-]
+BatchSink = Callable[[SortedBatch], None]
 
 logger = logging.getLogger("legato.store")
 
@@ -38,8 +34,8 @@ logger = logging.getLogger("legato.store")
 class BatchWriter:
     """Owns one daemon thread that commits queued ops through ``sink``.
 
-    ``sink(new_task_runs, changed_task_runs, history, input_rows, log_rows)`` writes one
-    batch in one transaction; ``history`` holds (task_run, state) pairs. A batch that fails is retried a few times
+    ``sink(sorted_batch)`` writes one batch (:class:`legato.ops.SortedBatch`) in one
+    transaction. A batch that fails is retried a few times
     (a lock held by another process); if it still fails the error is kept and the
     next ``flush()`` raises it, so records are never dropped silently.
     """
@@ -119,13 +115,7 @@ class BatchWriter:
         if sorted_batch.has_records():
             for attempt in range(5):
                 try:
-                    self._sink(
-                        list(sorted_batch.new_task_runs.values()),
-                        list(sorted_batch.changed_task_runs.values()),
-                        sorted_batch.history,
-                        sorted_batch.inputs,
-                        sorted_batch.logs,
-                    )
+                    self._sink(sorted_batch)
                     break
                 except BaseException as exc:
                     if attempt == 4 or not _is_transient(exc):

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from datetime import datetime
+from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from legato import states
-from legato.schemas import FlowRunRecord, StateRecord, TaskRunRecord
+from legato.schemas import (
+    NEXT_CURSOR_HEADER,
+    FlowRunFilter,
+    FlowRunRecord,
+    StateRecord,
+    TaskRunRecord,
+)
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
 from legato.states import STATE_NAMES, State, StateType
+from legato.store.queries import CURSOR_PATTERN
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -22,9 +31,22 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 _TYPE_OF_NAME: dict[str, StateType] = {name: getattr(states, name)().type for name in STATE_NAMES}
 
 
-@router.get("")
+@router.get(
+    "",
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
 def list_flow_runs(
     store: StoreDep,
+    response: Response,
     flow_name: Annotated[str | None, Query(max_length=500, pattern=NO_NUL_PATTERN)] = None,
     state: Annotated[
         str | None,
@@ -33,17 +55,51 @@ def list_flow_runs(
             description="A state type (FAILED) or name (TimedOut), any case.",
         ),
     ] = None,
+    tag: Annotated[
+        list[Annotated[str, Field(max_length=255, pattern=NO_NUL_PATTERN)]],
+        Query(max_length=20, description="Runs carrying every tag given (repeat the parameter)."),
+    ] = [],  # noqa: B006 - FastAPI copies defaults; a list is how it declares a repeatable query
     parent_flow_run_id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
+    created_after: Annotated[
+        datetime | None,
+        Query(description="ISO 8601; runs created at or after it (no offset: UTC)."),
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="ISO 8601; runs created before it (no offset: UTC).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (after the cursor, if any).")
+    ] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description=f"The {NEXT_CURSOR_HEADER} header of the previous page.",
+        ),
+    ] = None,
 ) -> list[FlowRunRecord]:
-    """Flow runs, newest first."""
-    return store.read_flow_runs(
+    """Flow runs, newest first: one page, the next one's cursor in a response header."""
+    where = FlowRunFilter(
         flow_name=flow_name,
         state=state,
+        tags=tuple(dict.fromkeys(tag)),
         parent_flow_run_id=parent_flow_run_id.lower() if parent_flow_run_id else None,
-        limit=limit,
-        offset=offset,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    try:
+        page = store.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor)
+    except ValueError as exc:  # a cursor that no page ever gave
+        raise _query_error("cursor", str(exc)) from None
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.flow_runs
+
+
+def _query_error(parameter: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", parameter), "msg": message, "type": "value_error"}]
     )
 
 
@@ -105,6 +161,21 @@ class StateProposal(BaseModel):
         return self
 
 
+def timing_fields(row: dict[str, Any], state: State) -> dict[str, Any]:
+    """What a state set from outside the engine changes besides the state: entering
+    Running starts an attempt (start time, run count), a final state ends it."""
+    if state.type is StateType.RUNNING:
+        if row["state_type"] == StateType.RUNNING.value:
+            return {}
+        fields = {"run_count": row["run_count"] + 1, "end_time": None}
+        if row["start_time"] is None:
+            fields["start_time"] = state.timestamp
+        return fields
+    if state.is_final() and row["end_time"] is None:
+        return {"end_time": state.timestamp}
+    return {}
+
+
 @router.post(
     "/{flow_run_id}/state",
     responses={409: {"model": ErrorBody, "description": "The rules refuse this transition."}},
@@ -114,8 +185,9 @@ def set_flow_run_state(
 ) -> FlowRunRecord:
     """Propose a state; answered with the flow run as stored afterwards, or 409 and why."""
     run_id = flow_run_id.lower()
+    state = State(proposal.type, proposal.name, proposal.message)
     verdict = store.set_flow_run_state(
-        run_id, State(proposal.type, proposal.name, proposal.message)
+        run_id, state, fields=timing_fields(store.read_flow_run_row(run_id), state)
     )
     if not verdict.allowed:
         raise HTTPException(409, detail=verdict.reason)

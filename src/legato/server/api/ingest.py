@@ -9,7 +9,11 @@ a client retries when an answer is lost (a server restarted mid-request).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -147,7 +151,13 @@ class LogRow(_Strict):
 
 class Bulk(_Strict):
     """One batch from a client. Each task run whose state is in ``states`` must be in
-    ``task_runs`` (new) or ``updates`` (known): its row is written as sent."""
+    ``task_runs`` (new) or ``updates`` (known): its row is written as sent.
+
+    ``batch_id`` (a new UUID per batch, kept when the batch is sent again) makes a
+    resend harmless: a batch whose id is stored already is answered without writing.
+    """
+
+    batch_id: Id | None = None
 
     task_runs: list[TaskRunRow] = []
     updates: list[TaskRunRow] = []
@@ -246,26 +256,83 @@ def bulk(store: StoreDep, body: Bulk) -> Accepted:
         raise HTTPException(
             404, detail=f"states of task runs not in task_runs or updates: {sorted(missing)}"
         )
-    try:
-        _write(store, body, rows, body.task_runs)
-    except StoreError:
-        # A batch sent again after its answer was lost: its task runs exist already.
-        new = [row for row in body.task_runs if not _task_run_exists(store, row.id)]
-        if len(new) == len(body.task_runs):
-            raise
-        logger.warning("bulk: %d task runs were already stored", len(body.task_runs) - len(new))
-        _write(store, body, rows, new)
-    return Accepted(
+    accepted = Accepted(
         accepted=len(body.task_runs)
         + len(body.updates)
         + len(body.states)
         + len(body.inputs)
         + len(body.logs)
     )
+    batch_id = body.batch_id.lower() if body.batch_id else None
+    with _batches_in_flight.hold(batch_id):
+        if batch_id is not None and store.batch_ingested(batch_id):
+            logger.info("bulk: batch %s was stored already (sent again)", batch_id)
+            return accepted
+        try:
+            _write(store, body, rows, body.task_runs, batch_id)
+        except StoreError:
+            # A batch without an id sent again after its answer was lost: its task runs
+            # exist already (its states and logs cannot be told apart: clients send ids).
+            new = [row for row in body.task_runs if not _task_run_exists(store, row.id)]
+            if len(new) == len(body.task_runs):
+                raise
+            logger.warning("bulk: %d task runs were already stored", len(body.task_runs) - len(new))
+            _write(store, body, rows, new, batch_id)
+    _prune_ingested_batches(store)
+    return accepted
 
 
-def _write(store: Store, body: Bulk, rows: dict[str, TaskRunRow], new: list[TaskRunRow]) -> None:
+class _InFlight:
+    """Batch ids being written now: a resend racing its original waits for it, then
+    finds it stored, instead of writing it a second time."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._ids: set[str] = set()
+
+    @contextlib.contextmanager
+    def hold(self, batch_id: str | None) -> Iterator[None]:
+        if batch_id is None:
+            yield
+            return
+        with self._changed:
+            while batch_id in self._ids:
+                self._changed.wait()
+            self._ids.add(batch_id)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._ids.discard(batch_id)
+                self._changed.notify_all()
+
+
+_batches_in_flight = _InFlight()
+
+BATCH_ID_RETENTION = 7 * 24 * 3600.0
+"""Seconds a batch id is kept: longer than any client keeps resending a batch."""
+_PRUNE_EVERY = 600.0
+_last_prune = [0.0]
+
+
+def _prune_ingested_batches(store: Store) -> None:
+    now = time.monotonic()
+    if now - _last_prune[0] < _PRUNE_EVERY:
+        return
+    _last_prune[0] = now
+    store.prune_ingested_batches(before=time.time() - BATCH_ID_RETENTION)
+
+
+def _write(
+    store: Store,
+    body: Bulk,
+    rows: dict[str, TaskRunRow],
+    new: list[TaskRunRow],
+    batch_id: str | None,
+) -> None:
     put = store.writer.put
+    if batch_id is not None:
+        put(("batch", {"id": batch_id, "received": time.time()}))
     inserted = {row.id for row in new}
     for row in new:
         put(("task_run", row))
