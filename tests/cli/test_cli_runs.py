@@ -89,6 +89,37 @@ def test_ls_limit_below_one_is_a_usage_error(recorded: Recorded) -> None:
     assert cli("runs", "ls", "--limit", "0").exit_code == 2
 
 
+def test_ls_tag_and_since_filter(isolated_home: Path) -> None:
+    @legato.flow(tags=["nightly", "etl"])
+    def tagged() -> None:
+        pass
+
+    @legato.flow(tags=["nightly"])
+    def half_tagged() -> None:
+        pass
+
+    tagged()
+    half_tagged()
+    listed = cli("runs", "ls", "--tag", "nightly", "--tag", "etl", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [run["flow_name"] for run in json.loads(listed.stdout)] == ["tagged"]
+    both = json.loads(cli("runs", "ls", "--tag", "nightly", "--json").stdout)
+    assert [run["flow_name"] for run in both] == ["half-tagged", "tagged"]
+    recent = json.loads(cli("runs", "ls", "--since", "5m", "--json").stdout)
+    assert len(recent) == 2
+    assert json.loads(cli("runs", "ls", "--since", "2999-01-01", "--json").stdout) == []
+    old = json.loads(cli("runs", "ls", "--since", "2000-01-01T00:00+02:00", "--json").stdout)
+    assert len(old) == 2
+
+
+@pytest.mark.parametrize("since", ["yesterday", "5 parsecs", "-3h"])
+def test_ls_bad_since_names_the_option(isolated_home: Path, since: str) -> None:
+    result = cli("runs", "ls", "--since", since)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --since")
+    assert "30m" in result.stderr
+
+
 # -- show ----------------------------------------------------------------------------
 
 
