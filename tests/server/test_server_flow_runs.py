@@ -90,3 +90,40 @@ def test_flow_run_state_history_oldest_first(api: httpx.Client, served: Served) 
     assert history == _dump(legato.get_client().read_state_history(run_id))
     assert [state["name"] for state in history] == ["Pending", "Running", "Failed"]
     assert "broken on purpose" in history[-1]["message"]
+
+
+def test_flows_list_by_name_and_read_one(api: httpx.Client) -> None:
+    flows = api.get("/api/flows").json()
+    assert [flow["name"] for flow in flows] == ["broken", "child", "parent", "pipeline", "tiny"]
+    one = api.get("/api/flows/pipeline").json()
+    assert one == next(flow for flow in flows if flow["name"] == "pipeline")
+    assert [f["name"] for f in api.get("/api/flows", params={"limit": 2, "offset": 1}).json()] == [
+        "child",
+        "parent",
+    ]
+    missing = api.get("/api/flows/no-such-flow")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "no flow named 'no-such-flow'"}
+
+
+def test_flows_cli_reads_the_server(api: httpx.Client, served: Served) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "LEGATO_API_URL": served.url,
+        "LEGATO_HOME": str(served.home / "elsewhere"),
+    }
+    env.pop("LEGATO_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "legato", "flows", "ls", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == api.get("/api/flows").json()

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from legato.cli import api_keys, config, runs, server
+from legato.cli import api_keys, config, flows, runs, server
 
 app = typer.Typer(
     name="legato",
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(flows.app, name="flows")
 app.add_typer(runs.app, name="runs")
 app.add_typer(server.app, name="server")
 app.add_typer(api_keys.app, name="api-key")

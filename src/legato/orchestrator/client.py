@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -30,6 +31,7 @@ from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
 from legato.schemas import (
     NEXT_CURSOR_HEADER,
+    FlowRecord,
     FlowRunFilter,
     FlowRunPage,
     FlowRunRecord,
@@ -330,6 +332,13 @@ class ClientOrchestrator(ListsFlowRuns):
         return key
 
     # -- the read API ------------------------------------------------------------------
+
+    def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
+        rows = self._request("GET", "/api/flows", params={"limit": limit, "offset": offset})
+        return [FlowRecord.model_validate(row) for row in rows]
+
+    def read_flow(self, name: str) -> FlowRecord:
+        return FlowRecord.model_validate(self._request("GET", f"/api/flows/{quote(name, safe='')}"))
 
     def read_flow_run_page(
         self,

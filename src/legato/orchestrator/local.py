@@ -9,6 +9,7 @@ from legato.store import Store
 
 if TYPE_CHECKING:
     from legato.schemas import (
+        FlowRecord,
         FlowRunFilter,
         FlowRunPage,
         FlowRunRecord,
@@ -54,6 +55,12 @@ class LocalOrchestrator(ListsFlowRuns):
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
         return self.store.find_cached_result(cache_key, now)
+
+    def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
+        return self.store.read_flows(limit=limit, offset=offset)
+
+    def read_flow(self, name: str) -> FlowRecord:
+        return self.store.read_flow(name)
 
     def read_flow_run_page(
         self,

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from legato.schemas import (
+        FlowRecord,
         FlowRunFilter,
         FlowRunPage,
         FlowRunRecord,
@@ -50,6 +51,12 @@ class Orchestrator(Protocol):
     def find_cached_result(self, cache_key: str, now: float) -> str | None: ...
 
     # -- the read API (also ``legato.get_client()``) --
+
+    def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
+        """Flows by name."""
+        ...
+
+    def read_flow(self, name: str) -> FlowRecord: ...
 
     def read_flow_run_page(
         self,

@@ -8,6 +8,7 @@ fields are only ever added, never renamed.
 from legato.schemas.api_keys import ApiKeyRecord
 from legato.schemas.runs import (
     NEXT_CURSOR_HEADER,
+    FlowRecord,
     FlowRunFilter,
     FlowRunPage,
     FlowRunRecord,
@@ -21,6 +22,7 @@ from legato.schemas.runs import (
 __all__ = [
     "NEXT_CURSOR_HEADER",
     "ApiKeyRecord",
+    "FlowRecord",
     "FlowRunFilter",
     "FlowRunPage",
     "FlowRunRecord",

@@ -155,3 +155,13 @@ class ListsFlowRuns:
             created_before=created_before,
         )
         return self.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor).flow_runs
+
+
+class FlowRecord(BaseModel):
+    """A flow: registered by name the first time it runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    created: datetime

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from legato.server.api import flow_runs, health, ingest, logs, task_runs
+from legato.server.api import flow_runs, flows, health, ingest, logs, task_runs
 from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.limits import BodySizeLimit
@@ -62,7 +62,7 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health.router, prefix="/api")
-    for module in (flow_runs, task_runs, logs, ingest):
+    for module in (flows, flow_runs, task_runs, logs, ingest):
         app.include_router(
             module.router,
             prefix="/api",

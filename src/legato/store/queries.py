@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from legato.schemas import (
+    FlowRecord,
     FlowRunFilter,
     FlowRunPage,
     FlowRunRecord,
@@ -23,6 +24,7 @@ from legato.states import STATE_NAMES, StateType
 from legato.store.tables import (
     flow_run_tags,
     flow_runs,
+    flows,
     logs,
     state_history,
     task_run_inputs,
@@ -170,6 +172,22 @@ def flow_runs_page(
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"])
     return FlowRunPage(flow_runs=[_flow_run(row) for row in rows], next_cursor=next_cursor)
+
+
+def flows_list(conn: Connection, *, limit: int, offset: int) -> list[FlowRecord]:
+    query = sa.select(flows).order_by(flows.c.name).limit(limit).offset(offset)
+    return [_flow(row) for row in conn.execute(query).mappings()]
+
+
+def flow_by_name(conn: Connection, name: str) -> FlowRecord | None:
+    row = conn.execute(sa.select(flows).where(flows.c.name == name)).mappings().first()
+    return None if row is None else _flow(row)
+
+
+def _flow(row: RowMapping) -> FlowRecord:
+    return FlowRecord(
+        id=row["id"], name=row["name"], created=datetime.fromtimestamp(row["created"], UTC)
+    )
 
 
 def flow_run_by_id(conn: Connection, flow_run_id: str) -> FlowRunRecord | None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from legato.ops import SortedBatch
     from legato.schemas import (
         ApiKeyRecord,
+        FlowRecord,
         FlowRunPage,
         FlowRunRecord,
         LogRecord,
@@ -319,6 +320,22 @@ class Store(ListsFlowRuns):
         return dict(row)
 
     # -- the read API -------------------------------------------------------------
+
+    def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
+        """Flows by name (a flow is registered when it first runs)."""
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.flows_list(conn, limit=limit, offset=offset)
+
+    def read_flow(self, name: str) -> FlowRecord:
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            record = queries.flow_by_name(conn, name)
+        if record is None:
+            raise ObjectNotFound(f"no flow named {name!r}")
+        return record
 
     def read_flow_run_page(
         self,
