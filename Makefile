@@ -49,6 +49,7 @@ demo: venv
 bench: venv
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/client_mode.py
+	$(BIN)/python bench/reads.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

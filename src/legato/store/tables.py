@@ -107,7 +107,8 @@ state_history = sa.Table(
     sa.Column("message", sa.Text, nullable=True),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Column("scheduled_time", sa.Float, nullable=True),
-    sa.Index("ix_state_history_flow_run_id", "flow_run_id"),
+    # (flow_run_id, task_run_id): a flow run's own states are those with no task run.
+    sa.Index("ix_state_history_flow_run_id_task_run_id", "flow_run_id", "task_run_id"),
     sa.Index("ix_state_history_task_run_id", "task_run_id"),
 )
 

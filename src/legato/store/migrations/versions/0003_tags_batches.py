@@ -53,6 +53,14 @@ def upgrade() -> None:
         "ix_task_runs_flow_run_id_created", "task_runs", ["flow_run_id", "created", "id"]
     )
 
+    # A flow run's own states (task_run_id NULL) are found without reading its tasks'.
+    op.drop_index("ix_state_history_flow_run_id", table_name="state_history")
+    op.create_index(
+        "ix_state_history_flow_run_id_task_run_id",
+        "state_history",
+        ["flow_run_id", "task_run_id"],
+    )
+
     # Existing runs keep their tags filterable: copy them out of the JSON column.
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, tags, created FROM flow_runs"))
@@ -69,6 +77,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_state_history_flow_run_id_task_run_id", table_name="state_history")
+    op.create_index("ix_state_history_flow_run_id", "state_history", ["flow_run_id"])
     op.drop_index("ix_task_runs_flow_run_id_created", table_name="task_runs")
     op.create_index(
         "ix_task_runs_flow_run_id_key", "task_runs", ["flow_run_id", "task_key", "dynamic_key"]
