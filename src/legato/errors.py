@@ -6,6 +6,9 @@
     +-- ObjectNotFound           an id or name that is not stored
     +-- TransitionRefused        a state change the rules forbid (leaving a terminal state, ...)
     +-- ParameterValidationError a flow parameter does not fit the flow's signature
+    +-- ScheduleError            a cron, interval, RRULE or time zone that cannot be a schedule
+    +-- SettingsError            a bad setting: damaged config.toml, unknown key, value out of
+    |                            range (defined in legato.settings, which names the variable)
     +-- RunFailed                a run ended without a value and its own exception is not at hand
     |   +-- UpstreamFailedError  a task could not run because a task it depends on failed
     +-- TaskTimeout              a task or flow ran past ``timeout_seconds`` (also a TimeoutError)
@@ -38,6 +41,10 @@ class TransitionRefused(LegatoError):
 
 class ParameterValidationError(LegatoError, TypeError):
     """A flow was called with a parameter its type hints do not accept."""
+
+
+class ScheduleError(LegatoError, ValueError):
+    """A schedule cannot be built; the message quotes the bad part and what would be accepted."""
 
 
 class RunFailed(LegatoError):

@@ -20,6 +20,17 @@ FORBIDDEN = {
     "sdk": ("legato.store", "legato.cli", "legato.server", "sqlalchemy"),
     "schemas": ("legato.store", "legato.engine", "legato.sdk", "sqlalchemy"),
     "orchestrator/protocol.py": ("legato.store", "legato.engine", "sqlalchemy"),
+    "schedules": (
+        "legato.store",
+        "legato.server",
+        "legato.engine",
+        "legato.orchestrator",
+        "legato.sdk",
+        "legato.cli",
+        "sqlalchemy",
+        "httpx",
+        "fastapi",
+    ),
 }
 ALLOWED = {("states.py", "legato.errors")}
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from legato.cli import api_keys, config, flows, runs, server
+from legato.cli import api_keys, config, flows, runs, schedule, server
 
 app = typer.Typer(
     name="legato",
@@ -28,6 +28,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(server.app, name="server")
 app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")
+app.add_typer(schedule.app, name="schedule")
 
 
 def _version() -> str:

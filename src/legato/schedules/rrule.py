@@ -1,0 +1,237 @@
+"""RRULE schedules: RFC 5545 recurrence rules, expanded by python-dateutil.
+
+A rule is an optional ``DTSTART`` line and one ``RRULE`` line (the ``RRULE:`` prefix may be
+left out), separated by a newline or a space::
+
+    DTSTART;TZID=Europe/London:20260301T090000
+    RRULE:FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9
+
+Recurrences are wall-clock: dateutil expands them on naive wall times in the rule's zone
+(the DTSTART's TZID, UTC for a ``Z`` DTSTART, else the schedule's ``timezone``), and only
+then does each wall time become a real moment by legato's DST policy
+(:func:`legato.schedules.base.localize`). So ``FREQ=DAILY;BYHOUR=9`` stays at 09:00 across
+DST, and an ``FREQ=HOURLY`` rule runs once for the repeated hour of a fall-back night. A
+rule without DTSTART counts from 2020-01-01 00:00 in the zone (its COUNT too).
+
+EXDATE, RDATE and EXRULE are not accepted yet: a schedule is one recurrence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrule, rrulestr
+
+from legato.errors import ScheduleError
+from legato.schedules.base import (
+    DEFAULT_ANCHOR,
+    check_after,
+    fields_of,
+    instant,
+    localize,
+    zone_for,
+)
+
+HORIZON = timedelta(days=366 * 50)
+"""How far past ``after`` a rule is searched: a rule that never matches (Feb 30) ends."""
+
+# A whole-unit shift of DTSTART keeps these rules' series (their BY* defaults come from
+# DTSTART's fields within the unit), so a minutely rule from 2020 need not walk every minute.
+FIXED_UNITS = {
+    "WEEKLY": timedelta(weeks=1),
+    "DAILY": timedelta(days=1),
+    "HOURLY": timedelta(hours=1),
+    "MINUTELY": timedelta(minutes=1),
+    "SECONDLY": timedelta(seconds=1),
+}
+
+_DTSTART = re.compile(r"^DTSTART(?P<params>(;[^:;]+)*):(?P<value>.*)$", re.IGNORECASE)
+_DATE_TIME = re.compile(r"^(?P<date>\d{8})(T(?P<time>\d{6})(?P<utc>Z)?)?$", re.IGNORECASE)
+_EXAMPLE = "e.g. 'DTSTART;TZID=Europe/London:20260301T090000 RRULE:FREQ=DAILY;BYHOUR=9'"
+
+
+@dataclass(frozen=True)
+class RRule:
+    """Runs at each occurrence of the RFC 5545 ``rule``; times are shown in ``timezone``."""
+
+    rule: str
+    timezone: str = "UTC"
+
+    kind: ClassVar[str] = "rrule"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rule, str):
+            raise ScheduleError(f"RRULE must be text, not {type(self.rule).__name__}")
+        object.__setattr__(self, "rule", self.rule.strip())
+        zone_for(self.timezone)
+        self._parse()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_for(self.timezone)
+
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        """The next ``count`` occurrences strictly after ``after``, aware in the schedule's zone.
+
+        Fewer when the rule ends (COUNT, UNTIL) or has no occurrence within 50 years.
+        """
+        check_after(after, count)
+        parsed = self._parse()
+        after_wall = after.astimezone(parsed.zone).replace(tzinfo=None)
+        series = parsed.series_near(after_wall)
+        runs: list[datetime] = []
+        last = instant(after)
+        shown_in = self.zone
+        # Wall times after after's wall time; a few in a repeated hour may still be earlier
+        # than ``after`` itself, and two in a skipped hour may share one real moment.
+        for wall in series.xafter(after_wall, inc=False):
+            if len(runs) >= count:
+                break
+            moment = localize(wall, parsed.zone)
+            if instant(moment) > last:
+                runs.append(moment.astimezone(shown_in))
+                last = instant(moment)
+        return runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rule": self.rule, "timezone": self.timezone}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RRule:
+        return cls(**fields_of(data, cls.kind, required=("rule",), optional=("timezone",)))
+
+    def _parse(self) -> _Parsed:
+        zone = self.zone
+        start: datetime | None = None
+        body: str | None = None
+        for line in self.rule.split():
+            upper = line.upper()
+            if upper.startswith("DTSTART"):
+                if start is not None:
+                    raise ScheduleError(f"RRULE {self.rule!r} has more than one DTSTART")
+                start, zone = _parse_dtstart(line, zone)
+            elif upper.startswith("RRULE:") or ":" not in line:
+                if body is not None:
+                    raise ScheduleError(
+                        f"RRULE {self.rule!r} has more than one rule; a schedule holds one "
+                        "RRULE (make one schedule per rule)"
+                    )
+                body = line.split(":", 1)[1] if upper.startswith("RRULE:") else line
+            else:
+                raise ScheduleError(
+                    f"RRULE {self.rule!r}: {line.split(':', 1)[0]!r} is not supported; write "
+                    f"an optional DTSTART and one RRULE, {_EXAMPLE}"
+                )
+        if body is None:
+            raise ScheduleError(f"RRULE {self.rule!r} has no rule; {_EXAMPLE}")
+        if start is None:
+            start = DEFAULT_ANCHOR
+        return _Parsed.build(self.rule, body, start, zone)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A rule ready to expand: naive wall times in ``zone``."""
+
+    zone: ZoneInfo
+    series: rrule
+    start: datetime
+    unit: timedelta | None
+    until: datetime | None
+    counted: bool
+
+    @classmethod
+    def build(cls, text: str, body: str, start: datetime, zone: ZoneInfo) -> _Parsed:
+        parts: dict[str, str] = {}
+        for item in body.split(";"):
+            key, eq, value = item.partition("=")
+            if not eq or not key or not value:
+                raise ScheduleError(f"RRULE {text!r}: {item!r} is not NAME=VALUE; {_EXAMPLE}")
+            if key.upper() in parts:
+                raise ScheduleError(f"RRULE {text!r}: {key.upper()} is given twice")
+            parts[key.upper()] = value
+        if "FREQ" not in parts:
+            raise ScheduleError(
+                f"RRULE {text!r} has no FREQ; start it with FREQ=YEARLY, MONTHLY, WEEKLY, "
+                "DAILY, HOURLY, MINUTELY or SECONDLY"
+            )
+        interval = parts.get("INTERVAL", "1")
+        if not (interval.isdigit() and int(interval) > 0):
+            raise ScheduleError(
+                f"RRULE {text!r}: INTERVAL={interval} must be a whole number above 0"
+            )
+        if "COUNT" in parts and "UNTIL" in parts:
+            raise ScheduleError(f"RRULE {text!r} has both COUNT and UNTIL; keep one")
+        until = _parse_until(text, parts.pop("UNTIL"), zone) if "UNTIL" in parts else None
+        line = ";".join(f"{key}={value}" for key, value in parts.items())
+        try:
+            series = rrulestr(line, dtstart=start, cache=False)
+        except (ValueError, TypeError) as exc:
+            raise ScheduleError(f"RRULE {text!r} is not valid: {exc}") from None
+        if not isinstance(series, rrule):  # pragma: no cover - one line is always one rule
+            raise ScheduleError(f"RRULE {text!r} is not a single rule")
+        unit = FIXED_UNITS.get(parts["FREQ"].upper())
+        counted = "COUNT" in parts
+        return cls(
+            zone, series, start, None if unit is None else unit * int(interval), until, counted
+        )
+
+    def series_near(self, after_wall: datetime) -> rrule:
+        """The same series, started late enough to be quick and bounded to end."""
+        changes: dict[str, Any] = {}
+        if self.unit is not None and not self.counted:
+            skipped = (after_wall - self.start) // self.unit - 1
+            if skipped > 0:
+                changes["dtstart"] = self.start + skipped * self.unit
+        if not self.counted:
+            horizon = min(after_wall, datetime.max - HORIZON) + HORIZON
+            changes["until"] = horizon if self.until is None else min(self.until, horizon)
+        return self.series.replace(**changes) if changes else self.series
+
+
+def _parse_dtstart(line: str, zone: ZoneInfo) -> tuple[datetime, ZoneInfo]:
+    """The naive wall time and the zone the rule recurs in."""
+    match = _DTSTART.match(line)
+    if match is None:
+        raise ScheduleError(f"DTSTART {line!r} is not valid; {_EXAMPLE}")
+    for param in filter(None, match["params"].split(";")):
+        name, _, value = param.partition("=")
+        if name.upper() == "TZID":
+            zone = zone_for(value)
+        elif param.upper() not in ("VALUE=DATE", "VALUE=DATE-TIME"):
+            raise ScheduleError(f"DTSTART {line!r}: parameter {param!r} is not supported")
+    wall, utc = _parse_date_time(line, match["value"])
+    if utc:
+        if "TZID=" in match["params"].upper():
+            raise ScheduleError(f"DTSTART {line!r} has both a TZID and a Z (UTC); keep one")
+        zone = ZoneInfo("UTC")
+    return wall, zone
+
+
+def _parse_until(text: str, value: str, zone: ZoneInfo) -> datetime:
+    wall, utc = _parse_date_time(f"UNTIL={value}", value)
+    if not utc:
+        return wall
+    return wall.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+
+
+def _parse_date_time(where: str, value: str) -> tuple[datetime, bool]:
+    match = _DATE_TIME.match(value)
+    try:
+        if match is None:
+            raise ValueError(value)
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+        clock = match["time"] or "000000"
+        wall = datetime(
+            day.year, day.month, day.day, int(clock[:2]), int(clock[2:4]), int(clock[4:6])
+        )
+    except ValueError:
+        raise ScheduleError(
+            f"{where!r}: {value!r} is not a date-time such as 20260301T090000 "
+            "(local), 20260301T090000Z (UTC) or 20260301"
+        ) from None
+    return wall, bool(match["utc"])
