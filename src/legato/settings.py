@@ -84,10 +84,50 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a client keeps retrying an unreachable server before failing.",
     )
+    worker_poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds a worker waits between looking for due runs of its pool.",
+    )
+    worker_heartbeat_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a worker's heartbeats for the runs it holds.",
+    )
+    heartbeat_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a run's worker is taken for dead.",
+    )
     server_max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1,
         description="Largest request body the server accepts; larger ones are answered 413.",
+    )
+    scheduler_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between the server scheduler's passes (making runs, marking Late).",
+    )
+    scheduler_max_runs: int = Field(
+        default=100,
+        ge=1,
+        description="Most upcoming runs the scheduler keeps stored per schedule.",
+    )
+    scheduler_min_runs: int = Field(
+        default=3,
+        ge=0,
+        description="Fewest upcoming runs kept per schedule, even beyond the horizon.",
+    )
+    scheduler_horizon_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        ge=0,
+        description="How far ahead the scheduler makes runs (seconds).",
+    )
+    late_after_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="Seconds past its slot after which an unstarted scheduled run is Late.",
     )
 
     @field_validator("log_level", mode="before")

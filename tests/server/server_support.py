@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -174,3 +176,19 @@ def start_server(
     process.kill()
     process.wait(timeout=30)
     raise RuntimeError(f"server did not answer /api/health within 60 s:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def backend_home(request: Any, folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """A home folder and, for the ``postgres`` param, a new database (dropped after):
+    ``(home, database_url or None)``. Use in fixtures with params sqlite/postgres."""
+    home = folder / "home"
+    if request.param != "postgres":
+        yield home, None
+        return
+    postgres = request.getfixturevalue("postgres_server")
+    database = postgres.create()
+    try:
+        yield home, postgres.url_of(database)
+    finally:
+        postgres.drop(database)

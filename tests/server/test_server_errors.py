@@ -212,6 +212,17 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories",
         "/api/orchestrator/cached_result",
         "/api/orchestrator/resolve_flow_run_id",
+        "/api/flows",
+        "/api/flows/{name}",
+        "/api/deployments",
+        "/api/deployments/lookup",
+        "/api/deployments/{deployment_id}",
+        "/api/deployments/{deployment_id}/backfill",
+        "/api/deployments/{deployment_id}/pause",
+        "/api/deployments/{deployment_id}/resume",
+        "/api/deployments/{deployment_id}/runs",
+        "/api/work_pools/{pool}/claim",
+        "/api/workers/heartbeat",
     }
     post = spec["paths"]["/api/flow_runs/{flow_run_id}/state"]["post"]
     assert {"200", "404", "409", "413", "422"} <= set(post["responses"])

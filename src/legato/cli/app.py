@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from legato.cli import api_keys, config, flows, runs, schedule, server
+from legato.cli import (
+    api_keys,
+    config,
+    deployments,
+    flow_runs,
+    flows,
+    runs,
+    schedule,
+    server,
+    worker,
+)
 
 app = typer.Typer(
     name="legato",
@@ -24,11 +34,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(flows.app, name="flows")
+app.add_typer(deployments.app, name="deployment")
+app.command("deploy")(deployments.deploy)
 app.add_typer(runs.app, name="runs")
 app.add_typer(server.app, name="server")
 app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(worker.app, name="worker")
+app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 
 def _version() -> str:

@@ -27,7 +27,8 @@ A *flow run* object::
     {"id", "name", "flow_name", "state": <state>, "parameters": {...}, "tags": [...],
      "run_count",                   # attempts started (retries and resumes count)
      "parent_flow_run_id", "parent_task_run_id",   # set for subflow runs
-     "entrypoint", "created", "start_time", "end_time", "duration_seconds"}
+     "entrypoint", "created", "start_time", "end_time", "duration_seconds",
+     "deployment_id", "work_pool", "expected_start_time"}   # runs of a deployment
 
 A *task run* object::
 
@@ -92,7 +93,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="runs",
-    help="List, inspect, read the logs of, and retry flow runs.",
+    help="List, inspect, read the logs of, retry and cancel flow runs.",
     no_args_is_help=True,
 )
 
@@ -424,6 +425,27 @@ def retry_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
         console.print(f"task runs: {len(reused)} reused, {len(ran)} ran again")
     if not completed:
         raise typer.Exit(1)
+
+
+# -- cancel --------------------------------------------------------------------------
+
+
+@app.command("cancel")
+@reports_errors
+def cancel_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
+    """Cancel a flow run: at once if it has not started, else its worker stops it (the run
+    is Cancelling until its process is gone, then Cancelled)."""
+    from legato.workers.cancel import cancel_flow_run
+
+    client = _client()
+    record = cancel_flow_run(client, _resolve(client, flow_run_id).id)
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    stdout_console().print(
+        Text.assemble(f"flow run {record.name} ({record.id}): ", state_text(record.state)),
+        soft_wrap=True,
+    )
 
 
 @contextlib.contextmanager

@@ -40,6 +40,14 @@ def start(
             "who can reach it can read and write runs).",
         ),
     ] = False,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler",
+            help="Do not make runs from deployment schedules nor mark overdue runs Late "
+            "(another server on the same database may do it).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (docs at /api/docs) until interrupted."""
     import uvicorn
@@ -61,7 +69,12 @@ def start(
                 "API key: create one with 'legato api-key create NAME' (clients send it as "
                 "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
             )
-        app = create_app(store, max_body_bytes=settings.server_max_body_bytes)
+        from legato.server.services.scheduler import Scheduler, SchedulerConfig
+
+        services = (
+            [] if no_scheduler else [Scheduler(store, SchedulerConfig.from_settings(settings))]
+        )
+        app = create_app(store, max_body_bytes=settings.server_max_body_bytes, services=services)
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())

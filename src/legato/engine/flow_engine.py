@@ -63,6 +63,7 @@ class FlowCall:
         *,
         orchestrator: Orchestrator | None = None,
         resume_flow_run_id: str | None = None,
+        first_attempt: bool = False,
     ):
         self.flow = flow
         self.args = args
@@ -77,6 +78,9 @@ class FlowCall:
 
             self.orchestrator = get_orchestrator()
         self.resume_flow_run_id = resume_flow_run_id
+        # Set when the resumed run was created elsewhere and has not run yet (a
+        # deployment's run, started by a worker): it is started, not rerun.
+        self.first_attempt = first_attempt
         self.flow_run_id: str | None = None  # known once the machine created or found it
 
 
@@ -124,13 +128,15 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         row = orch.read_flow_run_row(flow_run_id)
         run_count = row["run_count"]
         name = row["name"]
-        verdict = orch.set_flow_run_state(
-            flow_run_id,
-            State(StateType.PENDING, "Pending", f"resumed: attempt {run_count + 1}"),
-            rerun=True,
-        )
-        if not verdict.allowed:
-            raise TransitionRefused(f"cannot resume flow run {flow_run_id}: {verdict.reason}")
+        if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
+            message = None if call.first_attempt else f"resumed: attempt {run_count + 1}"
+            verdict = orch.set_flow_run_state(
+                flow_run_id,
+                State(StateType.PENDING, "Pending", message),
+                rerun=not call.first_attempt,
+            )
+            if not verdict.allowed:
+                raise TransitionRefused(f"cannot resume flow run {flow_run_id}: {verdict.reason}")
         for (key, dyn), prev in orch.read_task_runs_by_key(flow_run_id).items():
             previous[(key, dyn)] = PreviousTaskRun(
                 id=prev["id"],
@@ -279,6 +285,14 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         _persist_for_rerun(flow, orch, flow_run_id, values, parent)
     orch.flush()
     end = time.time()
+    if isinstance(final.exception, Abort) and _cancelling(orch, flow_run_id):
+        # Stopped by its worker because a cancel was asked for: that is how it ends.
+        final = State(
+            StateType.CANCELLED,
+            "Cancelled",
+            f"cancelled: {final.message}",
+            exception=final.exception,
+        )
     final = State(
         final.type,
         final.name,
@@ -307,6 +321,12 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         orch.enqueue(parent_task_run.state_op())
         finish(parent, subflow_task, parent_task_run, mirrored)
     return final
+
+
+def _cancelling(orch: Orchestrator, flow_run_id: str) -> bool:
+    with contextlib.suppress(LegatoError):
+        return bool(orch.read_flow_run_row(flow_run_id)["state_type"] == StateType.CANCELLING)
+    return False
 
 
 def _crashed(exc: BaseException) -> State:
@@ -582,7 +602,8 @@ def _shutdown_runner(ctx: FlowRunContext, sent: tuple[bool, Any]) -> None:
 
 def _raise_if_crashed(state: State, top_level: bool) -> None:
     exc = state.exception
-    if state.type is StateType.CRASHED and exc is not None and not isinstance(exc, Exception):
+    ended = state.type in (StateType.CRASHED, StateType.CANCELLED)
+    if ended and exc is not None and not isinstance(exc, Exception):
         if isinstance(exc, Abort) and top_level:
             # SIGTERM: the runs are recorded Crashed and durable; leave now, as the
             # default handler would, instead of waiting at exit for task threads

@@ -17,10 +17,13 @@ dropped silently.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,7 +31,7 @@ import httpx
 
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
-from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
+from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
 from legato.schemas import (
     NEXT_CURSOR_HEADER,
     FlowRecord,
@@ -40,9 +43,18 @@ from legato.schemas import (
     StateRecord,
     TaskRunRecord,
 )
+from legato.schemas.deployments import (
+    BackfillRequest,
+    BackfillResult,
+    DeploymentRecord,
+    DeploymentRunRequest,
+    DeploymentSpec,
+)
 from legato.states import Transition
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from legato.states import State
 
 logger = logging.getLogger("legato.client")
@@ -50,6 +62,7 @@ logger = logging.getLogger("legato.client")
 MAX_BATCH_OPS = 5_000
 """Ops per bulk request: keeps a request well under the server's body limit."""
 LINGER = 0.05
+JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_BACKOFF = 2.0
 
 
@@ -75,17 +88,37 @@ TASK_RUN_FIELDS = (
 )
 
 
+@dataclass
+class _Outgoing:
+    """One built batch on its way to the poster (no body: only waiters to release)."""
+
+    body: bytes | None
+    waiters: list[threading.Event]
+    stop: bool
+
+
 class _Retryable(Exception):
     """A failure that another attempt may not meet (no connection, a 5xx)."""
 
 
-def _bulk_payload(batch: SortedBatch) -> dict[str, Any]:
-    states = []
-    for task_run, state in batch.history:
-        row = _state_json(state)
-        row["task_run_id"] = task_run.id
-        states.append(row)
-    return {
+STATE_FIELDS = ("type", "name", "message", "timestamp", "scheduled_time")
+_state_values = attrgetter("type._value_", "name", "message", "timestamp", "scheduled_time")
+_task_run_values = attrgetter(*TASK_RUN_FIELDS)
+_TAGS = TASK_RUN_FIELDS.index("tags")
+
+
+def _bulk_body(batch: SortedBatch) -> bytes:
+    """The JSON of one ``POST /api/bulk``, encoded once (a resend sends the same bytes).
+
+    Rows are built with ``attrgetter`` and ``zip`` rather than one ``getattr`` per
+    field: the sender shares the GIL with the flow, so its time is the flow's time.
+    """
+    keys, values = (*STATE_FIELDS, "task_run_id"), _state_values
+    states = [
+        dict(zip(keys, (*values(state), task_run.id), strict=True))
+        for task_run, state in batch.history
+    ]
+    payload = {
         # Sent again unchanged after a lost answer: the server stores each id once.
         "batch_id": new_id(),
         "task_runs": [_task_run_json(t) for t in batch.new_task_runs.values()],
@@ -94,6 +127,10 @@ def _bulk_payload(batch: SortedBatch) -> dict[str, Any]:
         "inputs": batch.inputs,
         "logs": batch.logs,
     }
+    text = json.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+    )
+    return text.encode()
 
 
 def _state_json(state: State) -> dict[str, Any]:
@@ -107,9 +144,9 @@ def _state_json(state: State) -> dict[str, Any]:
 
 
 def _task_run_json(task_run: Any) -> dict[str, Any]:
-    row = {name: getattr(task_run, name) for name in TASK_RUN_FIELDS}
-    row["tags"] = list(row["tags"])
-    return row
+    values = list(_task_run_values(task_run))
+    values[_TAGS] = list(values[_TAGS])
+    return dict(zip(TASK_RUN_FIELDS, values, strict=True))
 
 
 class ClientOrchestrator(ListsFlowRuns):
@@ -198,10 +235,19 @@ class ClientOrchestrator(ListsFlowRuns):
     # -- batched writes ------------------------------------------------------------
 
     def _start(self) -> None:
+        """Start the sender: one thread builds each batch's body while another posts
+        the one before it, so encoding overlaps the server's work on the last batch.
+        Batches are still posted one at a time, in order (a batch may update task
+        runs the one before it inserts)."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                outbox: queue.Queue[_Outgoing] = queue.Queue(maxsize=1)
+                poster = threading.Thread(
+                    target=self._post_loop, args=(outbox,), name="legato-client-poster", daemon=True
+                )
+                poster.start()
                 self._thread = threading.Thread(
-                    target=self._run, name="legato-client-sender", daemon=True
+                    target=self._run, args=(outbox,), name="legato-client-sender", daemon=True
                 )
                 self._thread.start()
 
@@ -238,7 +284,7 @@ class ClientOrchestrator(ListsFlowRuns):
             done.wait(1.0 if self._down_since is not None else self.max_outage + 5)
         self._http.close()
 
-    def _run(self) -> None:
+    def _run(self, outbox: queue.Queue[_Outgoing]) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
             first = get()
@@ -253,27 +299,37 @@ class ClientOrchestrator(ListsFlowRuns):
                 pass
             try:
                 sorted_batch = sort_ops(batch)
+                body = _bulk_body(sorted_batch) if sorted_batch.has_records() else None
+                outgoing = _Outgoing(body, sorted_batch.waiters, sorted_batch.stop)
             except BaseException as exc:  # a malformed op: report it, never die silently
                 logger.error("legato could not send %d run records: %s", len(batch), exc)
                 self._error = StoreError(f"sending run records failed: {exc}")
-                if release_markers(batch):
-                    return
-                continue
-            if sorted_batch.has_records():
-                self._post_bulk(_bulk_payload(sorted_batch), sorted_batch.waiters)
-            for waiter in sorted_batch.waiters:
-                waiter.set()
-            if sorted_batch.stop:
+                markers = [op for op in batch if op and op[0] in MARKERS]
+                stop = any(op[0] == STOP for op in markers)
+                outgoing = _Outgoing(None, [op[1] for op in markers], stop)
+            outbox.put(outgoing)  # waits while the batch before the last is being posted
+            if outgoing.stop:
                 return
 
-    def _post_bulk(self, payload: dict[str, Any], waiters: list[threading.Event]) -> None:
+    def _post_loop(self, outbox: queue.Queue[_Outgoing]) -> None:
+        """Post built batches in order; release each batch's waiters once it is accepted."""
+        while True:
+            outgoing = outbox.get()
+            if outgoing.body is not None:
+                self._post_bulk(outgoing.body, outgoing.waiters)
+            for waiter in outgoing.waiters:
+                waiter.set()
+            if outgoing.stop:
+                return
+
+    def _post_bulk(self, body: bytes, waiters: list[threading.Event]) -> None:
         """POST until accepted; past max_outage, waiters are released with the error
         (so ``flush`` raises) but the batch is still kept and sent once the server is back."""
         start = time.monotonic()
         delay = 0.05
         while True:
             try:
-                self._attempt("POST", "/api/bulk", json=payload)
+                self._attempt("POST", "/api/bulk", content=body, headers=JSON_HEADERS)
                 self._down_since = None
                 return
             except _Retryable as exc:
@@ -332,6 +388,64 @@ class ClientOrchestrator(ListsFlowRuns):
         return key
 
     # -- the read API ------------------------------------------------------------------
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        answer = self._request("PUT", "/api/deployments", json=spec.model_dump(mode="json"))
+        return DeploymentRecord.model_validate(answer)
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]:
+        rows = self._request("GET", "/api/deployments", params={"limit": limit, "offset": offset})
+        return [DeploymentRecord.model_validate(row) for row in rows]
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        answer = self._request("GET", "/api/deployments/lookup", params={"ref": reference})
+        return DeploymentRecord.model_validate(answer)
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
+        action = "pause" if paused else "resume"
+        answer = self._request("POST", f"/api/deployments/{deployment_id}/{action}")
+        return DeploymentRecord.model_validate(answer)
+
+    def delete_deployment(self, deployment_id: str) -> int:
+        answer = self._request("DELETE", f"/api/deployments/{deployment_id}")
+        return int(answer["unstarted_runs_deleted"])
+
+    def create_deployment_run(
+        self, deployment_id: str, request: DeploymentRunRequest
+    ) -> FlowRunRecord:
+        answer = self._request(
+            "POST",
+            f"/api/deployments/{deployment_id}/runs",
+            json=request.model_dump(mode="json", exclude_defaults=True),
+        )
+        return FlowRunRecord.model_validate(answer)
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime
+    ) -> BackfillResult:
+        request = BackfillRequest(start=start, end=end)
+        answer = self._request(
+            "POST",
+            f"/api/deployments/{deployment_id}/backfill",
+            json=request.model_dump(mode="json"),
+        )
+        return BackfillResult.model_validate(answer)
+
+    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
+        rows = self._request(
+            "POST",
+            f"/api/work_pools/{quote(pool, safe='')}/claim",
+            json={"worker_name": worker_name, "limit": limit},
+        )
+        return [FlowRunRecord.model_validate(row) for row in rows]
+
+    def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        answer = self._request(
+            "POST",
+            "/api/workers/heartbeat",
+            json={"worker_name": worker_name, "flow_run_ids": list(flow_run_ids)},
+        )
+        return {str(key): str(value) for key, value in answer["states"].items()}
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         rows = self._request("GET", "/api/flows", params={"limit": limit, "offset": offset})

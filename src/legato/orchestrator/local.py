@@ -8,6 +8,8 @@ from legato.schemas import ListsFlowRuns
 from legato.store import Store
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from legato.schemas import (
         FlowRecord,
         FlowRunFilter,
@@ -16,6 +18,12 @@ if TYPE_CHECKING:
         LogRecord,
         StateRecord,
         TaskRunRecord,
+    )
+    from legato.schemas.deployments import (
+        BackfillResult,
+        DeploymentRecord,
+        DeploymentRunRequest,
+        DeploymentSpec,
     )
     from legato.states import State, Transition
 
@@ -55,6 +63,37 @@ class LocalOrchestrator(ListsFlowRuns):
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
         return self.store.find_cached_result(cache_key, now)
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        return self.store.deploy(spec)
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]:
+        return self.store.read_deployments(limit=limit, offset=offset)
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        return self.store.read_deployment(reference)
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
+        return self.store.set_deployment_paused(deployment_id, paused)
+
+    def delete_deployment(self, deployment_id: str) -> int:
+        return self.store.delete_deployment(deployment_id)
+
+    def create_deployment_run(
+        self, deployment_id: str, request: DeploymentRunRequest
+    ) -> FlowRunRecord:
+        return self.store.create_deployment_run(deployment_id, request)
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime
+    ) -> BackfillResult:
+        return self.store.backfill_deployment(deployment_id, start, end)
+
+    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
+        return self.store.claim_flow_runs(pool, worker_name, limit)
+
+    def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        return self.store.heartbeat(flow_run_ids, worker_name)
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         return self.store.read_flows(limit=limit, offset=offset)

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
         StateRecord,
         TaskRunRecord,
     )
+    from legato.schemas.deployments import (
+        BackfillResult,
+        DeploymentRecord,
+        DeploymentRunRequest,
+        DeploymentSpec,
+    )
     from legato.states import State, Transition
 
 
@@ -51,6 +57,45 @@ class Orchestrator(Protocol):
     def find_cached_result(self, cache_key: str, now: float) -> str | None: ...
 
     # -- the read API (also ``legato.get_client()``) --
+
+    # -- deployments --
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Create the deployment ``spec.flow_name/spec.name`` or update it in place."""
+        ...
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]: ...
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        """By id, ``flow/name``, or a name only one flow uses."""
+        ...
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord: ...
+
+    def delete_deployment(self, deployment_id: str) -> int: ...
+
+    def create_deployment_run(
+        self, deployment_id: str, request: DeploymentRunRequest
+    ) -> FlowRunRecord:
+        """A Scheduled run, its parameters checked first (ParameterValidationError)."""
+        ...
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime
+    ) -> BackfillResult:
+        """Runs for the past slots of its schedules in [start, end) (ScheduleError for a
+        bad range); slots already made are skipped."""
+        ...
+
+    # -- workers --
+
+    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
+        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker."""
+        ...
+
+    def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        """Keep the worker's claims alive; each held run's state type, by id."""
+        ...
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         """Flows by name."""

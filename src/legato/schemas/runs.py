@@ -75,6 +75,11 @@ class FlowRunRecord(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration_seconds: float | None = None
+    deployment_id: str | None = None
+    """Set for runs of a deployment (with the fields below)."""
+    work_pool: str | None = None
+    expected_start_time: datetime | None = None
+    """When it was due: its schedule slot, or when it was asked for."""
 
 
 class LogRecord(BaseModel):

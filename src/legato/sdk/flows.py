@@ -13,7 +13,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from legato.engine.context import FlowRunContext
 from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
@@ -24,6 +24,9 @@ from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.states import State
+
+if TYPE_CHECKING:
+    from legato.schemas.deployments import DeploymentRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -97,6 +100,14 @@ class Flow(Generic[P, R]):
         if unknown:
             raise TypeError(f"unknown flow option(s): {', '.join(sorted(unknown))}")
         return Flow(self.fn, **{**self._options, **options})
+
+    def deploy(self, name: str, **options: Any) -> DeploymentRecord:
+        """Create or update the deployment ``<flow>/<name>``: see
+        :func:`legato.sdk.deployments.deploy_flow` for the options (work_pool, cron,
+        interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...)."""
+        from legato.sdk.deployments import deploy_flow
+
+        return deploy_flow(self, name=name, **options)
 
     @property
     def entrypoint(self) -> str | None:

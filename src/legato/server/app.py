@@ -8,16 +8,26 @@ process exits (the caller owns the store and closes it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from legato.server.api import flow_runs, flows, health, ingest, logs, task_runs
+from legato.server.api import (
+    deployments,
+    flow_runs,
+    flows,
+    health,
+    ingest,
+    logs,
+    task_runs,
+    work_pools,
+)
 from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.limits import BodySizeLimit
+from legato.server.services import Service
 from legato.settings import DEFAULT_MAX_BODY_BYTES
 from legato.store import Store
 
@@ -33,18 +43,27 @@ def server_version() -> str:
         return __version__
 
 
-def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    services: Sequence[Service] = (),
+) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
     Once the store holds an API key, every route but health needs one (see
-    :mod:`legato.server.auth`).
+    :mod:`legato.server.auth`). ``services`` (the scheduler, ...) run while the app does.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for service in services:
+            service.start()
         try:
             yield
         finally:
+            for service in reversed(services):
+                await anyio.to_thread.run_sync(service.stop)
             await anyio.to_thread.run_sync(lambda: store.writer.flush(timeout=30))
 
     app = FastAPI(
@@ -62,7 +81,7 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health.router, prefix="/api")
-    for module in (flows, flow_runs, task_runs, logs, ingest):
+    for module in (flows, flow_runs, task_runs, logs, deployments, work_pools, ingest):
         app.include_router(
             module.router,
             prefix="/api",

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from legato.errors import ObjectNotFound, StoreError
+from legato.errors import ObjectNotFound, ParameterValidationError, ScheduleError, StoreError
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN
 from legato.states import STATE_NAMES, StateType
 
@@ -96,6 +96,18 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    """A value the schema allows but legato's rules refuse: a parameter the flow's
+    signature rejects, a cron field out of range, an unknown time zone."""
+    where: list[str | int] = ["body"]
+    if isinstance(exc, ParameterValidationError):
+        where.append("parameters")
+    body = ValidationErrorBody(
+        detail=str(exc), errors=[FieldError(loc=where, msg=str(exc), type="value_error")]
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"the store failed: {exc}"}, status_code=503)
 
@@ -109,5 +121,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ObjectNotFound, _not_found)
+    app.add_exception_handler(ParameterValidationError, _refused_value)
+    app.add_exception_handler(ScheduleError, _refused_value)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -52,11 +52,15 @@ def _current_state(row: RowMapping) -> StateRecord:
 
 
 def _flow_run(row: RowMapping) -> FlowRunRecord:
+    state = _current_state(row)
+    if state.type is StateType.SCHEDULED and row["expected_start_time"] is not None:
+        # A waiting run of a deployment: its state says when it is due.
+        state = state.model_copy(update={"scheduled_time": _dt(row["expected_start_time"])})
     return FlowRunRecord(
         id=row["id"],
         name=row["name"],
         flow_name=row["flow_name"],
-        state=_current_state(row),
+        state=state,
         parameters=row["parameters"] or {},
         tags=row["tags"] or [],
         run_count=row["run_count"],
@@ -67,6 +71,9 @@ def _flow_run(row: RowMapping) -> FlowRunRecord:
         start_time=_dt(row["start_time"]),
         end_time=_dt(row["end_time"]),
         duration_seconds=_duration(row),
+        deployment_id=row["deployment_id"],
+        work_pool=row["work_pool"],
+        expected_start_time=_dt(row["expected_start_time"]),
     )
 
 

@@ -18,8 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas import FlowRunFilter, ListsFlowRuns
 from legato.states import State, StateType, Transition, check_transition
-from legato.store.bulk import MultiRowInsert, max_parameters, placeholder
+from legato.store.bulk import placeholder, row_inserter
+from legato.store.claims import ClaimStore
 from legato.store.database import create_engine, ensure_schema, translated
+from legato.store.deployments import DeploymentStore
+from legato.store.scheduling import SchedulingStore
 from legato.store.tables import (
     api_keys,
     flow_run_tags,
@@ -69,14 +72,14 @@ class BulkStatements:
 
     def __init__(self, dialect: sa.Dialect):
         mark = placeholder(dialect.paramstyle)
-        limit = max_parameters(dialect.name)
         task_run_columns = [c.name for c in task_runs.columns if c.name != "tags"]
-        self.task_run_insert = MultiRowInsert("task_runs", [*task_run_columns, "tags"], mark, limit)
+        self.task_run_insert = row_inserter(dialect, "task_runs", [*task_run_columns, "tags"])
         self.task_run_values = attrgetter(*task_run_columns)
         sets = ", ".join(f"{name} = {mark}" for name in TASK_RUN_CURRENT_FIELDS)
         self.task_run_update = f"UPDATE task_runs SET {sets} WHERE id = {mark}"
         self.task_run_update_values = attrgetter(*TASK_RUN_CURRENT_FIELDS, "id")
-        self.history_insert = MultiRowInsert(
+        self.history_insert = row_inserter(
+            dialect,
             "state_history",
             [
                 "flow_run_id",
@@ -87,17 +90,15 @@ class BulkStatements:
                 "timestamp",
                 "scheduled_time",
             ],
-            mark,
-            limit,
         )
         self.state_values = attrgetter(
             "type._value_", "name", "message", "timestamp", "scheduled_time"
         )
         input_columns = ["task_run_id", "parameter", "upstream_id"]
-        self.input_insert = MultiRowInsert("task_run_inputs", input_columns, mark, limit)
+        self.input_insert = row_inserter(dialect, "task_run_inputs", input_columns)
         self.input_values = itemgetter(*input_columns)
         log_columns = ["flow_run_id", "task_run_id", "timestamp", "level", "logger", "message"]
-        self.log_insert = MultiRowInsert("logs", log_columns, mark, limit)
+        self.log_insert = row_inserter(dialect, "logs", log_columns)
         self.log_values = itemgetter(*log_columns)
         self._tags_json: dict[tuple[str, ...], str] = {}
 
@@ -109,7 +110,7 @@ class BulkStatements:
         return text
 
 
-class Store(ListsFlowRuns):
+class Store(DeploymentStore, ClaimStore, SchedulingStore, ListsFlowRuns):
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
@@ -174,26 +175,33 @@ class Store(ListsFlowRuns):
 
     # -- flows and flow runs --------------------------------------------------------
 
+    def _insert_if_absent(
+        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
+    ) -> bool:
+        """INSERT ... ON CONFLICT (key) DO NOTHING; whether the row went in (False: one
+        with the same key was there; two processes may insert it at once).
+
+        Told by RETURNING rather than rowcount, which psycopg reports as 1 either way.
+        """
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
+        returned = conn.execute(statement.returning(table.c[key[0]])).first()
+        return returned is not None
+
     def _flow_id(self, conn: Connection, name: str) -> str:
         flow_id = self._flow_ids.get(name)
         if flow_id is not None:
             return flow_id
         from legato.ids import new_id
 
-        # Insert-if-absent in one statement: two processes may run a new flow at once.
         row = {"id": new_id(), "name": name, "created": time.time()}
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            conn.execute(
-                pg_insert(flows).values(row).on_conflict_do_nothing(index_elements=["name"])
-            )
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            conn.execute(
-                sqlite_insert(flows).values(row).on_conflict_do_nothing(index_elements=["name"])
-            )
+        self._insert_if_absent(conn, flows, row, ["name"])
         stored = str(conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar_one())
         self._flow_ids[name] = stored
         return stored

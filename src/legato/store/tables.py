@@ -40,6 +40,14 @@ flow_runs = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("start_time", sa.Float, nullable=True),
     sa.Column("end_time", sa.Float, nullable=True),
+    # Runs of deployments (all null for a flow called from code):
+    sa.Column("deployment_id", sa.String(36), nullable=True),
+    sa.Column("work_pool", sa.String(255), nullable=True),
+    sa.Column("schedule_id", sa.String(36), nullable=True),
+    sa.Column("expected_start_time", sa.Float, nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("worker_name", sa.String(255), nullable=True),
+    sa.Column("heartbeat", sa.Float, nullable=True),
     # Listings go newest first by (created, id); each filter's index ends with both,
     # so a page is a walk down one index, never a sort.
     sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created", "id"),
@@ -47,6 +55,56 @@ flow_runs = sa.Table(
     sa.Index("ix_flow_runs_state_name_created", "state_name", "created", "id"),
     sa.Index("ix_flow_runs_created", "created", "id"),
     sa.Index("ix_flow_runs_parent_flow_run_id", "parent_flow_run_id"),
+    sa.Index("ix_flow_runs_deployment_id_created", "deployment_id", "created", "id"),
+    # A scheduled slot (or any run created with a key) exists at most once.
+    sa.UniqueConstraint("idempotency_key", name="uq_flow_runs_idempotency_key"),
+    # Workers claim the due Scheduled runs of their pool, earliest first.
+    sa.Index("ix_flow_runs_pool_state_expected", "work_pool", "state_type", "expected_start_time"),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("flow_name", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("entrypoint", sa.Text, nullable=False),
+    sa.Column("work_pool", sa.String(255), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("parameter_schema", sa.JSON, nullable=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("retries", sa.Integer, nullable=False),
+    sa.Column("catchup", sa.Boolean, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.UniqueConstraint("flow_name", "name", name="uq_deployments_flow_name_name"),
+)
+"""A flow entrypoint with its defaults, a work pool and schedules: what the scheduler
+and ``legato deployment run`` make runs of."""
+
+deployment_schedules = sa.Table(
+    "deployment_schedules",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("deployment_id", sa.String(36), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("schedule", sa.JSON, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_deployment_schedules_deployment_id", "deployment_id"),
+)
+"""One row per schedule of a deployment (``legato.schedules`` ``to_dict`` output)."""
+
+work_pools = sa.Table(
+    "work_pools",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
 )
 
 flow_run_tags = sa.Table(

@@ -1,0 +1,333 @@
+"""``legato deploy`` and ``legato deployment ...``: deployments from the command line.
+
+A deployment is named ``FLOW/NAME`` (a name only one flow uses works alone, and so
+does an id). ``--param key=value`` reads the value as JSON when it is JSON
+(``n=3``, ``flags=[1,2]``, ``label='"3"'``) and as text otherwise (``label=nightly``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from legato.cli.output import (
+    format_time,
+    print_json,
+    reports_errors,
+    state_text,
+    stdout_console,
+)
+
+if TYPE_CHECKING:
+    from legato.schemas.deployments import DeploymentRecord
+
+app = typer.Typer(
+    name="deployment",
+    help="List, inspect, pause, resume, delete and run deployments.",
+    no_args_is_help=True,
+)
+
+NameArgument = Annotated[
+    str, typer.Argument(metavar="NAME", help="FLOW/NAME, a name only one flow uses, or an id.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document instead of text.")
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", metavar="KEY=VALUE", help="A parameter (repeat); the value is JSON or text."
+    ),
+]
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param {pair!r} is not KEY=VALUE (e.g. --param n=3)")
+        try:
+            parameters[key.strip()] = json.loads(raw)
+        except ValueError:
+            parameters[key.strip()] = raw
+    return parameters
+
+
+def _client() -> Any:
+    from legato import get_client
+
+    return get_client()
+
+
+def _schedule_text(schedule: dict[str, Any]) -> str:
+    zone = schedule.get("timezone", "UTC")
+    kind = schedule.get("kind")
+    if kind == "cron":
+        return f"cron {schedule.get('expr')!r} ({zone})"
+    if kind == "interval":
+        return f"every {schedule.get('every')} s ({zone})"
+    if kind == "rrule":
+        return f"rrule {schedule.get('rule')!r} ({zone})"
+    return json.dumps(schedule)
+
+
+def _print_deployment(record: DeploymentRecord) -> None:
+    console = stdout_console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("deployment", Text.assemble((record.full_name, "bold"), f"  {record.id}"))
+    grid.add_row("entrypoint", record.entrypoint)
+    grid.add_row("work pool", record.work_pool)
+    grid.add_row("status", "paused" if record.paused else "active")
+    grid.add_row("parameters", json.dumps(record.parameters, default=str))
+    if record.tags:
+        grid.add_row("tags", ", ".join(record.tags))
+    if record.description:
+        grid.add_row("description", record.description)
+    schedules = [
+        _schedule_text(item.schedule) + ("" if item.active else " (paused)")
+        for item in record.schedules
+    ]
+    grid.add_row("schedules", "\n".join(schedules) or "none (runs only when asked)")
+    if record.concurrency_limit:
+        grid.add_row("concurrency", f"at most {record.concurrency_limit} running")
+    grid.add_row("retries", str(record.retries))
+    grid.add_row("updated", format_time(record.updated))
+    console.print(grid)
+
+
+# -- legato deploy -------------------------------------------------------------------
+
+
+@reports_errors
+def deploy(
+    entrypoint: Annotated[
+        str, typer.Argument(metavar="FILE:FUNCTION", help="The flow, e.g. flows/etl.py:etl.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The deployment's name.")],
+    pool: Annotated[str, typer.Option("--pool", help="The work pool whose workers run it.")] = (
+        "default"
+    ),
+    cron: Annotated[str | None, typer.Option("--cron", help="A 5-field cron schedule.")] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Every this many seconds.")
+    ] = None,
+    rrule: Annotated[str | None, typer.Option("--rrule", help="An RFC 5545 rule.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="IANA zone of the schedule (default UTC).")
+    ] = None,
+    params: ParamOption = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    concurrency_limit: Annotated[
+        int | None, typer.Option("--concurrency-limit", min=1, help="Most runs at once.")
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Reruns of a crashed run.")] = 0,
+    catchup: Annotated[
+        bool, typer.Option("--catchup", help="After downtime, run every missed slot.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or update a deployment of a flow (deploying again updates it in place)."""
+    from legato.sdk.deployments import deploy_flow
+    from legato.sdk.entrypoints import load_flow
+
+    flow = load_flow(entrypoint)
+    record = deploy_flow(
+        flow,
+        name=name,
+        work_pool=pool,
+        cron=cron,
+        interval=interval,
+        rrule=rrule,
+        timezone=timezone,
+        parameters=parse_params(params),
+        tags=tags or (),
+        description=description,
+        concurrency_limit=concurrency_limit,
+        retries=retries,
+        catchup=catchup,
+        entrypoint=entrypoint,
+    )
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    stdout_console().print(f"deployed {record.full_name} ({record.id})")
+    _print_deployment(record)
+
+
+# -- legato deployment ... -----------------------------------------------------------
+
+
+@app.command("ls")
+@reports_errors
+def list_deployments(as_json: JsonOption = False) -> None:
+    """List deployments by flow, then name."""
+    records = _client().read_deployments()
+    if as_json:
+        print_json([record.model_dump(mode="json") for record in records])
+        return
+    console = stdout_console()
+    if not records:
+        console.print("No deployments yet (legato deploy FILE:FUNCTION --name NAME).")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME", overflow="fold")
+    table.add_column("POOL")
+    table.add_column("STATUS")
+    table.add_column("SCHEDULES", overflow="fold")
+    table.add_column("ID", no_wrap=True)
+    for record in records:
+        table.add_row(
+            record.full_name,
+            record.work_pool,
+            "paused" if record.paused else "active",
+            "; ".join(_schedule_text(s.schedule) for s in record.schedules) or "-",
+            record.id,
+        )
+    console.print(table)
+
+
+@app.command("show")
+@reports_errors
+def show_deployment(name: NameArgument, as_json: JsonOption = False) -> None:
+    """Show a deployment: entrypoint, pool, parameters, schedules."""
+    record = _client().read_deployment(name)
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    _print_deployment(record)
+
+
+@app.command("pause")
+@reports_errors
+def pause_deployment(name: NameArgument) -> None:
+    """Stop making scheduled runs (runs made already stay)."""
+    client = _client()
+    record = client.set_deployment_paused(client.read_deployment(name).id, True)
+    stdout_console().print(f"paused {record.full_name}")
+
+
+@app.command("resume")
+@reports_errors
+def resume_deployment(name: NameArgument) -> None:
+    """Make scheduled runs again."""
+    client = _client()
+    record = client.set_deployment_paused(client.read_deployment(name).id, False)
+    stdout_console().print(f"resumed {record.full_name}")
+
+
+@app.command("delete")
+@reports_errors
+def delete_deployment(name: NameArgument) -> None:
+    """Delete a deployment and its runs that have not started (others keep their history)."""
+    client = _client()
+    record = client.read_deployment(name)
+    dropped = client.delete_deployment(record.id)
+    stdout_console().print(
+        f"deleted {record.full_name}" + (f" and {dropped} unstarted run(s)" if dropped else "")
+    )
+
+
+@app.command("run")
+@reports_errors
+def run_deployment(
+    name: NameArgument,
+    params: ParamOption = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Wait for the run to end, printing its states.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ask for a run now; a worker of the deployment's pool starts it."""
+    from legato.schemas.deployments import DeploymentRunRequest
+    from legato.states import TERMINAL_TYPES
+
+    client = _client()
+    deployment = client.read_deployment(name)
+    run = client.create_deployment_run(
+        deployment.id, DeploymentRunRequest(parameters=parse_params(params))
+    )
+    if as_json and not watch:
+        print_json(run.model_dump(mode="json"))
+        return
+    console = stdout_console()
+    if not as_json:
+        console.print(
+            Text.assemble(
+                "created flow run ", (run.name, "bold"), f"  {run.id}  ", state_text(run.state)
+            )
+        )
+    if not watch:
+        return
+    last = (run.state.type, run.state.name)
+    while run.state.type not in TERMINAL_TYPES:
+        time.sleep(0.5)
+        run = client.read_flow_run(run.id)
+        if (run.state.type, run.state.name) != last and not as_json:
+            console.print(
+                Text.assemble(
+                    format_time(run.state.timestamp), "  ", state_text(run.state, with_message=True)
+                )
+            )
+        last = (run.state.type, run.state.name)
+    if as_json:
+        print_json(run.model_dump(mode="json"))
+    if run.state.type.value != "COMPLETED":
+        raise typer.Exit(1)
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO date-time (UTC when it names no zone), or ``now``."""
+    if text.strip().lower() == "now":
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{option} {text!r} is not an ISO date-time such as 2026-03-01T00:00 or "
+            "2026-03-01T00:00+01:00 (or 'now')"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@app.command("backfill")
+@reports_errors
+def backfill_deployment(
+    name: NameArgument,
+    start: Annotated[
+        str, typer.Option("--start", help="First slot included: ISO date-time (UTC if no zone).")
+    ],
+    end: Annotated[
+        str,
+        typer.Option("--end", help="Slots before this: ISO date-time (UTC if no zone), or now."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Make runs for the past slots of its schedules in [start, end), each due at its slot.
+
+    Slots that already have a run (made by the scheduler or an earlier backfill) are
+    skipped, so running it twice is harmless. At most 10,000 slots at a time.
+    """
+    client = _client()
+    deployment = client.read_deployment(name)
+    result = client.backfill_deployment(
+        deployment.id, parse_time(start, "--start"), parse_time(end, "--end")
+    )
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+        return
+    existed = result.slots - result.created
+    stdout_console().print(
+        f"backfilled {deployment.full_name}: {result.created} run(s) made for {result.slots} "
+        f"slot(s) from {format_time(result.start)} to {format_time(result.end)}"
+        + (f" ({existed} had a run already)" if existed else "")
+    )

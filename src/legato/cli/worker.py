@@ -1,0 +1,88 @@
+"""``legato worker start --pool NAME``: run the due flow runs of a work pool, each in a process.
+
+With ``LEGATO_API_URL`` set the worker and its flow processes talk to that
+server; without it, to the embedded store under ``LEGATO_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from legato.cli.output import reports_errors
+
+app = typer.Typer(
+    name="worker",
+    help="Run deployments' flow runs: a worker claims due runs of its work pool.",
+    no_args_is_help=True,
+)
+
+
+@app.command("start")
+@reports_errors
+def start(
+    pool: Annotated[str, typer.Option("--pool", help="The work pool to take runs from.")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Most flow runs this worker runs at once.")
+    ] = 10,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="This worker's name (default: host name and process id)."),
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            help="Seconds running flow runs get to finish after SIGTERM/Ctrl-C (and a "
+            "cancelled one between SIGTERM and SIGKILL).",
+        ),
+    ] = 30.0,
+) -> None:
+    """Claim due runs of POOL and run each in a subprocess until stopped (SIGTERM/Ctrl-C;
+    a second one stops running flow runs at once)."""
+    import signal
+    import sys
+
+    from legato.orchestrator.default import build_orchestrator
+    from legato.settings import get_settings
+    from legato.workers.worker import Worker, WorkerOptions
+
+    settings = get_settings()
+    options = WorkerOptions(
+        pool=pool,
+        name=name or f"{socket.gethostname()}-{os.getpid()}",
+        limit=limit,
+        poll_interval=settings.worker_poll_interval,
+        heartbeat_interval=settings.worker_heartbeat_interval,
+        grace_seconds=grace,
+    )
+    env: dict[str, str] = {}
+    if settings.api_url:
+        env["LEGATO_API_URL"] = settings.api_url
+        if settings.api_key:
+            env["LEGATO_API_KEY"] = settings.api_key
+    orchestrator = build_orchestrator(settings)
+
+    def say(text: str) -> None:
+        typer.echo(text, err=True)
+
+    def echo(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    worker = Worker(orchestrator, options, env=env, say=say, echo=echo)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        say(f"Worker {options.name!r} received {signal.Signals(signum).name}: stopping")
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        worker.run()
+    finally:
+        orchestrator.close()

@@ -1,0 +1,129 @@
+"""``flow.deploy(...)``: describe a deployment from a flow object and send it.
+
+Everything checkable here is checked before anything is sent: the schedule
+(``legato.schedules`` names the bad part), the default parameters against the
+flow's signature, and that the flow can be imported again from its entrypoint
+(a worker will do exactly that).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from legato.errors import LegatoError
+
+if TYPE_CHECKING:
+    from legato.orchestrator.protocol import Orchestrator
+    from legato.schedules import Schedule
+    from legato.schemas.deployments import DeploymentRecord
+    from legato.sdk.flows import Flow
+
+
+def build_schedules(
+    *,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    anchor: datetime | None = None,
+    schedules: Sequence[Schedule] = (),
+) -> list[Schedule]:
+    """The schedules named by the shorthand keywords plus any given as objects."""
+    from legato.schedules import Cron, Interval, RRule
+
+    zone = timezone or "UTC"
+    built: list[Schedule] = list(schedules)
+    if cron is not None:
+        built.append(Cron(cron, timezone=zone))
+    if interval is not None:
+        built.append(Interval(interval, anchor=anchor, timezone=zone))
+    if rrule is not None:
+        built.append(RRule(rrule, timezone=zone))
+    return built
+
+
+def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any] | None:
+    """JSON Schema of the flow's parameters, or None when a type has no JSON form
+    (then the flow process checks parameters when the run starts)."""
+    try:
+        schema: dict[str, Any] = flow.parameter_model.model.model_json_schema()
+    except Exception:
+        return None
+    return schema
+
+
+def deploy_flow(
+    flow: Flow[Any, Any],
+    *,
+    name: str,
+    work_pool: str = "default",
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    anchor: datetime | None = None,
+    schedules: Sequence[Schedule] = (),
+    parameters: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    concurrency_limit: int | None = None,
+    retries: int = 0,
+    catchup: bool = False,
+    entrypoint: str | None = None,
+    orchestrator: Orchestrator | None = None,
+) -> DeploymentRecord:
+    from legato.schemas.deployments import DeploymentSchedule, DeploymentSpec
+    from legato.sdk.entrypoints import load_flow
+
+    where = entrypoint or flow.entrypoint
+    if where is None:
+        raise LegatoError(
+            f"flow {flow.name!r} has no file to run it from (defined interactively?); "
+            "define it in a .py file, or pass entrypoint='path/to/file.py:function'"
+        )
+    path, _, attribute = where.rpartition(":")
+    if path.endswith(".py"):
+        where = f"{os.path.abspath(path)}:{attribute}"
+    if "<locals>" in attribute:
+        raise LegatoError(
+            f"flow {flow.name!r} is defined inside a function ({attribute}); a worker can "
+            "only import flows defined at the top level of a file"
+        )
+    loaded = load_flow(where)  # what a worker will do; fails here, not at 2 am
+    if loaded.name != flow.name and entrypoint is None:
+        raise LegatoError(f"entrypoint {where!r} names flow {loaded.name!r}, not {flow.name!r}")
+    chosen = build_schedules(
+        cron=cron,
+        interval=interval,
+        rrule=rrule,
+        timezone=timezone,
+        anchor=anchor,
+        schedules=schedules,
+    )
+    from legato.sdk.parameters import jsonable
+
+    spec = DeploymentSpec(
+        flow_name=loaded.name,
+        name=name,
+        entrypoint=where,
+        work_pool=work_pool,
+        parameters=jsonable(dict(parameters or {})),
+        parameter_schema=parameter_schema(loaded),
+        tags=list(tags),
+        description=description,
+        concurrency_limit=concurrency_limit,
+        retries=retries,
+        catchup=catchup,
+        schedules=[
+            DeploymentSchedule.model_validate({"schedule": schedule.to_dict()})
+            for schedule in chosen
+        ],
+    )
+    if orchestrator is None:
+        from legato import get_client
+
+        orchestrator = get_client()
+    return orchestrator.deploy(spec)

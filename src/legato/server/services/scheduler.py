@@ -1,0 +1,147 @@
+"""The scheduler service: every ``scheduler_interval`` seconds, make the due and upcoming
+runs of every active schedule, then mark overdue unstarted runs Late.
+
+What to make is decided by :mod:`legato.schedules.planning` (pure); this module only reads
+the clock, asks the store what exists and hands it the slots. Each slot's idempotency key
+is unique in the store, so restarts, a second server on the same PostgreSQL database and
+backfills never make one slot twice: whoever inserts it first wins, the rest skip it.
+
+A pass that fails (the database is down, a lock timed out) is logged and retried on the
+next tick; one deployment's bad schedule is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from legato.schedules import schedule_from_dict
+from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots, slot_key
+from legato.store.scheduling import SlotRun
+
+if TYPE_CHECKING:
+    from legato.settings import Settings
+    from legato.store import Store
+
+logger = logging.getLogger("legato.scheduler")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    interval: float = 10.0
+    limits: PlanLimits = field(default_factory=PlanLimits)
+    late_after: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SchedulerConfig:
+        return cls(
+            interval=settings.scheduler_interval,
+            limits=PlanLimits(
+                max_runs=settings.scheduler_max_runs,
+                min_runs=settings.scheduler_min_runs,
+                horizon=timedelta(seconds=settings.scheduler_horizon_seconds),
+            ),
+            late_after=settings.late_after_seconds,
+        )
+
+
+@dataclass
+class TickResult:
+    created: int = 0
+    late: int = 0
+    catching_up: list[str] = field(default_factory=list)
+    """Deployments with missed slots left over for the next tick."""
+    failed: list[str] = field(default_factory=list)
+
+
+def schedule_once(store: Store, config: SchedulerConfig, now: datetime | None = None) -> TickResult:
+    """One pass: make the planned runs of every active deployment, then mark Late runs."""
+    now = now or datetime.now(UTC)
+    result = TickResult()
+    for item in store.read_schedulable():
+        deployment = item.deployment
+        try:
+            states = [
+                ScheduleState(
+                    schedule_id=stored.id,
+                    schedule=schedule_from_dict(stored.schedule),
+                    created=stored.created,
+                    last_slot=stored.last_slot,
+                )
+                for stored in item.schedules
+            ]
+            plan = plan_slots(states, now=now, catchup=deployment.catchup, limits=config.limits)
+            made = store.insert_scheduled_runs(
+                deployment,
+                [
+                    SlotRun(
+                        slot.schedule_id,
+                        slot.time.timestamp(),
+                        slot_key(deployment.id, slot.schedule_id, slot.time),
+                    )
+                    for slot in plan.slots
+                ],
+            )
+        except Exception:
+            logger.exception("scheduler: could not make the runs of %s", deployment.full_name)
+            result.failed.append(deployment.full_name)
+            continue
+        result.created += len(made)
+        if plan.catching_up:
+            result.catching_up.append(deployment.full_name)
+            logger.warning(
+                "scheduler: %s has more than %d missed slots; made the oldest %d, the rest "
+                "follow on the next passes",
+                deployment.full_name,
+                config.limits.max_catchup,
+                len(plan.slots),
+            )
+    result.late = store.mark_late_runs(
+        before=now.timestamp() - config.late_after, now=now.timestamp()
+    )
+    return result
+
+
+class Scheduler:
+    """Runs :func:`schedule_once` on a daemon thread every ``config.interval`` seconds."""
+
+    def __init__(self, store: Store, config: SchedulerConfig):
+        self.store = store
+        self.config = config
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="legato-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _run(self) -> None:
+        logger.info("scheduler: started, a pass every %s s", self.config.interval)
+        while not self._stop.is_set():
+            began = time.monotonic()
+            wait = self.config.interval
+            try:
+                result = schedule_once(self.store, self.config)
+            except Exception:
+                logger.exception("scheduler: the pass failed; trying again next tick")
+            else:
+                if result.created or result.late:
+                    logger.info(
+                        "scheduler: made %d run(s), marked %d Late", result.created, result.late
+                    )
+                if result.catching_up:
+                    wait = 0.0  # missed slots are left: go on at once
+            self._stop.wait(max(0.0, wait - (time.monotonic() - began)))

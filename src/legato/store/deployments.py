@@ -1,0 +1,460 @@
+"""Deployments in the store: create or update in place, read, pause, delete, and make runs.
+
+A run of a deployment is a flow run in a Scheduled state with the deployment's
+entrypoint, work pool and merged parameters, and its slot time in
+``expected_start_time``; a worker of that pool claims it when it is due. Runs
+made with an ``idempotency_key`` (every scheduled slot has one) exist at most
+once: making one again returns the stored run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from legato.errors import ObjectNotFound, ParameterValidationError
+from legato.schemas.deployments import (
+    DeploymentRecord,
+    DeploymentRunRequest,
+    DeploymentSpec,
+    ScheduleRecord,
+)
+from legato.states import State, StateType
+from legato.store.database import translated
+from legato.store.tables import (
+    deployment_schedules,
+    deployments,
+    flow_run_tags,
+    flow_runs,
+    state_history,
+    work_pools,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine.url import URL
+
+    from legato.schemas import FlowRunRecord
+
+UUID_LENGTH = 36
+
+
+def canonical_schedules(spec: DeploymentSpec) -> list[dict[str, Any]]:
+    """Each schedule rebuilt through ``legato.schedules`` (a bad one raises ScheduleError
+    naming its fault) and stored in that kind's own canonical form."""
+    from legato.schedules import schedule_from_dict
+
+    return [
+        schedule_from_dict(item.schedule.model_dump(mode="json", exclude_none=True)).to_dict()
+        for item in spec.schedules
+    ]
+
+
+def check_parameters(
+    schema: Mapping[str, Any] | None,
+    parameters: dict[str, Any],
+    where: str,
+    *,
+    partial: bool = False,
+) -> None:
+    """Refuse parameters the flow's signature would refuse, before any run exists
+    (``partial``: missing required ones are fine, as for a deployment's defaults)."""
+    if not schema:
+        return
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted(
+        (
+            problem
+            for problem in validator.iter_errors(parameters)
+            if not (partial and problem.validator == "required" and not problem.path)
+        ),
+        key=lambda problem: [str(part) for part in problem.path],
+    )
+    if not problems:
+        return
+    known = ", ".join(schema.get("properties", {})) or "none"
+    messages = []
+    for problem in problems[:5]:
+        if problem.validator == "additionalProperties":
+            extra = sorted(set(parameters) - set(schema.get("properties", {})))
+            messages.append(f"unknown parameter(s) {', '.join(map(repr, extra))}")
+        elif problem.validator == "required" and not problem.path:
+            messages.append(problem.message.replace("is a required property", "is required"))
+        else:
+            name = ".".join(str(part) for part in problem.path) or "parameters"
+            messages.append(f"parameter {name!r}: {problem.message}")
+    raise ParameterValidationError(f"{where}: {'; '.join(messages)} (the flow takes: {known})")
+
+
+def _record(row: Mapping[Any, Any], schedules: list[ScheduleRecord]) -> DeploymentRecord:
+    return DeploymentRecord(
+        id=row["id"],
+        flow_name=row["flow_name"],
+        name=row["name"],
+        entrypoint=row["entrypoint"],
+        work_pool=row["work_pool"],
+        parameters=row["parameters"] or {},
+        parameter_schema=row["parameter_schema"],
+        tags=row["tags"] or [],
+        description=row["description"],
+        concurrency_limit=row["concurrency_limit"],
+        retries=row["retries"],
+        catchup=bool(row["catchup"]),
+        paused=bool(row["paused"]),
+        schedules=schedules,
+        created=datetime.fromtimestamp(row["created"], UTC),
+        updated=datetime.fromtimestamp(row["updated"], UTC),
+    )
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """The rows of one new deployment run: flow_runs, its first state_history, its tags."""
+
+    run: dict[str, Any]
+    history: dict[str, Any]
+    tags: list[dict[str, Any]]
+
+
+def deployment_run_rows(
+    deployment: DeploymentRecord,
+    *,
+    flow_id: str,
+    parameters: dict[str, Any],
+    tags: list[str],
+    due: float,
+    now: float,
+    schedule_id: str | None,
+    idempotency_key: str | None,
+) -> RunRows:
+    """A Scheduled run of ``deployment`` due at ``due``: the one shape shared by runs asked
+    for by hand, by the scheduler and by backfill, so a worker cannot tell them apart."""
+    from legato.engine.names import generate_run_name
+    from legato.ids import new_id
+
+    run_id = new_id()
+    state = State(StateType.SCHEDULED, "Scheduled", None, timestamp=now, scheduled_time=due)
+    run = {
+        "id": run_id,
+        "flow_id": flow_id,
+        "flow_name": deployment.flow_name,
+        "name": generate_run_name(),
+        "parameters": parameters,
+        "tags": tags,
+        "entrypoint": deployment.entrypoint,
+        "run_count": 0,
+        "created": now,
+        "deployment_id": deployment.id,
+        "work_pool": deployment.work_pool,
+        "schedule_id": schedule_id,
+        "expected_start_time": due,
+        "idempotency_key": idempotency_key,
+        "state_type": state.type.value,
+        "state_name": state.name,
+        "state_message": state.message,
+        "state_timestamp": state.timestamp,
+    }
+    history = {
+        "flow_run_id": run_id,
+        "task_run_id": None,
+        "type": state.type.value,
+        "name": state.name,
+        "message": state.message,
+        "timestamp": state.timestamp,
+        "scheduled_time": state.scheduled_time,
+    }
+    tag_rows = [{"tag": tag, "flow_run_id": run_id, "created": now} for tag in tags]
+    return RunRows(run, history, tag_rows)
+
+
+class DeploymentStore:
+    """The deployment half of :class:`legato.store.Store` (mixed into it)."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+        url: URL
+
+        def _write_conn(self) -> Connection: ...
+        def _flow_id(self, conn: Connection, name: str) -> str: ...
+        def _insert_if_absent(
+            self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
+        ) -> int: ...
+        def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
+
+    # -- writes ---------------------------------------------------------------------
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Create the deployment ``spec.flow_name/spec.name``, or update it in place.
+
+        Changing its schedules removes the runs they made that have not started (the
+        scheduler makes the new ones); runs asked for by hand are kept.
+        """
+        schedules = canonical_schedules(spec)
+        now = time.time()
+        columns = {
+            "entrypoint": spec.entrypoint,
+            "work_pool": spec.work_pool,
+            "parameters": spec.parameters,
+            "parameter_schema": spec.parameter_schema,
+            "tags": list(dict.fromkeys(spec.tags)),
+            "description": spec.description,
+            "concurrency_limit": spec.concurrency_limit,
+            "retries": spec.retries,
+            "catchup": spec.catchup,
+            "updated": now,
+        }
+        # Defaults must fit the flow; required parameters may be left to each run.
+        check_parameters(
+            spec.parameter_schema,
+            spec.parameters,
+            f"deployment {spec.flow_name}/{spec.name} has bad default parameters",
+            partial=True,
+        )
+        from legato.ids import new_id
+
+        with translated(self.url), self._write_conn() as conn:
+            self._flow_id(conn, spec.flow_name)
+            self._insert_if_absent(
+                conn,
+                work_pools,
+                {
+                    "name": spec.work_pool,
+                    "concurrency_limit": None,
+                    "paused": False,
+                    "created": now,
+                },
+                ["name"],
+            )
+            inserted = self._insert_if_absent(
+                conn,
+                deployments,
+                {
+                    "id": new_id(),
+                    "flow_name": spec.flow_name,
+                    "name": spec.name,
+                    **columns,
+                    "paused": False,
+                    "created": now,
+                },
+                ["flow_name", "name"],
+            )
+            query = sa.select(deployments.c.id).where(
+                deployments.c.flow_name == spec.flow_name, deployments.c.name == spec.name
+            )
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            deployment_id = str(conn.execute(query).scalar_one())
+            if not inserted:
+                conn.execute(
+                    deployments.update().where(deployments.c.id == deployment_id).values(**columns)
+                )
+            stored = [
+                (row.schedule, bool(row.active))
+                for row in conn.execute(
+                    sa.select(deployment_schedules.c.schedule, deployment_schedules.c.active)
+                    .where(deployment_schedules.c.deployment_id == deployment_id)
+                    .order_by(deployment_schedules.c.position)
+                )
+            ]
+            wanted = [
+                (schedule, item.active)
+                for schedule, item in zip(schedules, spec.schedules, strict=True)
+            ]
+            if stored != wanted:
+                conn.execute(
+                    deployment_schedules.delete().where(
+                        deployment_schedules.c.deployment_id == deployment_id
+                    )
+                )
+                self._drop_unstarted_scheduled_runs(conn, deployment_id)
+                if wanted:
+                    conn.execute(
+                        deployment_schedules.insert(),
+                        [
+                            {
+                                "id": new_id(),
+                                "deployment_id": deployment_id,
+                                "position": position,
+                                "schedule": schedule,
+                                "active": active,
+                                "created": now,
+                            }
+                            for position, (schedule, active) in enumerate(wanted)
+                        ],
+                    )
+            conn.commit()
+        return self.read_deployment(deployment_id)
+
+    def _drop_unstarted_scheduled_runs(self, conn: Connection, deployment_id: str) -> int:
+        """Runs a schedule made that no worker has started: they go with the schedule."""
+        doomed = sa.select(flow_runs.c.id).where(
+            flow_runs.c.deployment_id == deployment_id,
+            flow_runs.c.schedule_id.is_not(None),
+            flow_runs.c.state_type == StateType.SCHEDULED.value,
+        )
+        ids = list(conn.execute(doomed).scalars())
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            conn.execute(state_history.delete().where(state_history.c.flow_run_id.in_(chunk)))
+            conn.execute(flow_run_tags.delete().where(flow_run_tags.c.flow_run_id.in_(chunk)))
+            conn.execute(flow_runs.delete().where(flow_runs.c.id.in_(chunk)))
+        return len(ids)
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
+        """Pause (the scheduler makes no new runs; made ones stay) or resume."""
+        with translated(self.url), self._write_conn() as conn:
+            result = conn.execute(
+                deployments.update()
+                .where(deployments.c.id == deployment_id)
+                .values(paused=paused, updated=time.time())
+            )
+            if not result.rowcount:
+                raise ObjectNotFound(f"no deployment with id {deployment_id!r}")
+            conn.commit()
+        return self.read_deployment(deployment_id)
+
+    def delete_deployment(self, deployment_id: str) -> int:
+        """Delete a deployment, its schedules and its runs that have not started; runs
+        that started stay, for their history. How many unstarted runs went with it."""
+        with translated(self.url), self._write_conn() as conn:
+            found = conn.execute(
+                sa.select(deployments.c.id).where(deployments.c.id == deployment_id)
+            ).first()
+            if found is None:
+                raise ObjectNotFound(f"no deployment with id {deployment_id!r}")
+            doomed = sa.select(flow_runs.c.id).where(
+                flow_runs.c.deployment_id == deployment_id,
+                flow_runs.c.state_type == StateType.SCHEDULED.value,
+            )
+            ids = list(conn.execute(doomed).scalars())
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(state_history.delete().where(state_history.c.flow_run_id.in_(chunk)))
+                conn.execute(flow_run_tags.delete().where(flow_run_tags.c.flow_run_id.in_(chunk)))
+                conn.execute(flow_runs.delete().where(flow_runs.c.id.in_(chunk)))
+            conn.execute(
+                deployment_schedules.delete().where(
+                    deployment_schedules.c.deployment_id == deployment_id
+                )
+            )
+            conn.execute(deployments.delete().where(deployments.c.id == deployment_id))
+            conn.commit()
+        return len(ids)
+
+    def create_deployment_run(
+        self,
+        deployment_id: str,
+        request: DeploymentRunRequest,
+        *,
+        schedule_id: str | None = None,
+    ) -> FlowRunRecord:
+        """A Scheduled run of the deployment, due at ``request.scheduled_time`` (now if
+        unset), its parameters checked against the flow's signature first. With an
+        idempotency key already used, the run made then is returned instead."""
+        deployment = self.read_deployment(deployment_id)
+        parameters = {**deployment.parameters, **request.parameters}
+        check_parameters(
+            deployment.parameter_schema,
+            parameters,
+            f"deployment {deployment.full_name} cannot run with these parameters",
+        )
+        now = time.time()
+        due = request.scheduled_time.timestamp() if request.scheduled_time else now
+        tags = list(dict.fromkeys([*deployment.tags, *request.tags]))
+        with translated(self.url), self._write_conn() as conn:
+            made = deployment_run_rows(
+                deployment,
+                flow_id=self._flow_id(conn, deployment.flow_name),
+                parameters=parameters,
+                tags=tags,
+                due=due,
+                now=now,
+                schedule_id=schedule_id,
+                idempotency_key=request.idempotency_key,
+            )
+            run_id = made.run["id"]
+            inserted = self._insert_if_absent(
+                conn,
+                flow_runs,
+                made.run,
+                ["idempotency_key"] if request.idempotency_key else ["id"],
+            )
+            if inserted:
+                conn.execute(state_history.insert().values(**made.history))
+                if made.tags:
+                    conn.execute(flow_run_tags.insert(), made.tags)
+            else:
+                run_id = str(
+                    conn.execute(
+                        sa.select(flow_runs.c.id).where(
+                            flow_runs.c.idempotency_key == request.idempotency_key
+                        )
+                    ).scalar_one()
+                )
+            conn.commit()
+        return self.read_flow_run(run_id)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def _schedules_of(self, conn: Connection, ids: list[str]) -> dict[str, list[ScheduleRecord]]:
+        found: dict[str, list[ScheduleRecord]] = {deployment_id: [] for deployment_id in ids}
+        if not ids:
+            return found
+        rows = conn.execute(
+            sa.select(deployment_schedules)
+            .where(deployment_schedules.c.deployment_id.in_(ids))
+            .order_by(deployment_schedules.c.deployment_id, deployment_schedules.c.position)
+        ).mappings()
+        for row in rows:
+            found[row["deployment_id"]].append(
+                ScheduleRecord(id=row["id"], schedule=row["schedule"], active=bool(row["active"]))
+            )
+        return found
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]:
+        """Deployments by flow name, then name."""
+        with translated(self.url), self.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(deployments)
+                    .order_by(deployments.c.flow_name, deployments.c.name)
+                    .limit(limit)
+                    .offset(offset)
+                ).mappings()
+            )
+            schedules = self._schedules_of(conn, [row["id"] for row in rows])
+        return [_record(row, schedules[row["id"]]) for row in rows]
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        """By id, by ``flow/name``, or by name alone when only one flow has it."""
+        reference = reference.strip()
+        with translated(self.url), self.engine.connect() as conn:
+            if "/" in reference:
+                flow_name, _, name = reference.partition("/")
+                where = sa.and_(deployments.c.flow_name == flow_name, deployments.c.name == name)
+            elif len(reference) == UUID_LENGTH and reference.count("-") == 4:
+                where = deployments.c.id == reference.lower()
+            else:
+                where = deployments.c.name == reference
+            rows = list(conn.execute(sa.select(deployments).where(where).limit(10)).mappings())
+            if len(rows) > 1:
+                names = ", ".join(f"{row['flow_name']}/{row['name']}" for row in rows)
+                raise ObjectNotFound(
+                    f"deployment name {reference!r} is ambiguous: {names}; "
+                    "name it as FLOW/DEPLOYMENT"
+                )
+            if not rows:
+                raise ObjectNotFound(
+                    f"no deployment {reference!r} (name it as FLOW/DEPLOYMENT, by its name "
+                    "alone, or by id; `legato deployment ls` lists them)"
+                )
+            row = rows[0]
+            schedules = self._schedules_of(conn, [row["id"]])
+        return _record(row, schedules[row["id"]])

@@ -1,0 +1,340 @@
+"""The scheduler's side of the store: what is schedulable, what was made, making slots in
+bulk, and marking overdue runs Late.
+
+Slots are inserted with ``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`` in
+multi-row statements (SQLAlchemy's insertmanyvalues), with ``RETURNING id`` telling which
+went in: only those get their history and tag rows. Two schedulers on one database may
+insert the same slots at once; the unique key lets one win and the other skip.
+
+Each deployment's slots are written in one transaction that first re-reads its schedules
+under the write lock (``BEGIN IMMEDIATE`` on SQLite; ``FOR SHARE`` on the deployment row
+on PostgreSQL, which a concurrent ``deploy`` holds ``FOR UPDATE``): a schedule that a
+re-deploy replaced or paused in the meantime gets no runs from a plan made before.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from legato.errors import ObjectNotFound, ScheduleError
+from legato.schemas.deployments import BackfillResult
+from legato.states import StateType
+from legato.store.database import translated
+from legato.store.deployments import _record, deployment_run_rows
+from legato.store.tables import (
+    deployment_schedules,
+    deployments,
+    flow_run_tags,
+    flow_runs,
+    state_history,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine.url import URL
+
+    from legato.schemas.deployments import DeploymentRecord
+
+LATE_BATCH = 5_000
+ID_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StoredSchedule:
+    id: str
+    schedule: dict[str, Any]
+    created: datetime
+    last_slot: datetime | None
+
+
+@dataclass(frozen=True)
+class Schedulable:
+    """An active deployment and its active schedules, with the last slot each has made."""
+
+    deployment: DeploymentRecord
+    schedules: list[StoredSchedule]
+
+
+@dataclass(frozen=True)
+class SlotRun:
+    """One slot to make a run for: its schedule, its time (epoch seconds) and its key."""
+
+    schedule_id: str
+    due: float
+    idempotency_key: str
+
+
+class SchedulingStore:
+    """The scheduler half of :class:`legato.store.Store` (mixed into it)."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+        url: URL
+
+        def _write_conn(self) -> Connection: ...
+        def _flow_id(self, conn: Connection, name: str) -> str: ...
+        def _schedules_of(self, conn: Connection, ids: list[str]) -> dict[str, list[Any]]: ...
+        def read_deployment(self, reference: str) -> DeploymentRecord: ...
+
+    # -- reads ----------------------------------------------------------------------
+
+    def read_schedulable(self, deployment_id: str | None = None) -> list[Schedulable]:
+        """Unpaused deployments with at least one active schedule (or the one asked for,
+        paused or not, with all its active schedules)."""
+        with translated(self.url), self.engine.connect() as conn:
+            query = (
+                sa.select(deployment_schedules)
+                .where(deployment_schedules.c.active.is_(True))
+                .order_by(deployment_schedules.c.deployment_id, deployment_schedules.c.position)
+            )
+            if deployment_id is not None:
+                query = query.where(deployment_schedules.c.deployment_id == deployment_id)
+            schedule_rows = list(conn.execute(query).mappings())
+            ids = list(dict.fromkeys(row["deployment_id"] for row in schedule_rows))
+            if not ids:
+                return []
+            deployment_rows: list[Any] = []
+            for start in range(0, len(ids), ID_CHUNK):
+                chunk = ids[start : start + ID_CHUNK]
+                where: sa.ColumnElement[bool] = deployments.c.id.in_(chunk)
+                if deployment_id is None:
+                    where = sa.and_(where, deployments.c.paused.is_(False))
+                deployment_rows.extend(conn.execute(sa.select(deployments).where(where)).mappings())
+            last = self._last_slots(conn, [row["id"] for row in deployment_rows])
+            all_schedules = self._schedules_of(conn, [row["id"] for row in deployment_rows])
+        by_deployment: dict[str, list[StoredSchedule]] = {}
+        for row in schedule_rows:
+            by_deployment.setdefault(row["deployment_id"], []).append(
+                StoredSchedule(
+                    id=row["id"],
+                    schedule=row["schedule"],
+                    created=datetime.fromtimestamp(row["created"], UTC),
+                    last_slot=last.get(row["id"]),
+                )
+            )
+        found = [
+            Schedulable(_record(row, all_schedules[row["id"]]), by_deployment[row["id"]])
+            for row in deployment_rows
+        ]
+        return sorted(found, key=lambda item: item.deployment.full_name)
+
+    def _last_slots(self, conn: Connection, deployment_ids: list[str]) -> dict[str, datetime]:
+        """The latest slot made per schedule of these deployments (through their index)."""
+        last: dict[str, datetime] = {}
+        for start in range(0, len(deployment_ids), ID_CHUNK):
+            chunk = deployment_ids[start : start + ID_CHUNK]
+            rows = conn.execute(
+                sa.select(flow_runs.c.schedule_id, sa.func.max(flow_runs.c.expected_start_time))
+                .where(flow_runs.c.deployment_id.in_(chunk), flow_runs.c.schedule_id.is_not(None))
+                .group_by(flow_runs.c.schedule_id)
+            )
+            for schedule_id, slot in rows:
+                if slot is not None:
+                    last[schedule_id] = datetime.fromtimestamp(slot, UTC)
+        return last
+
+    # -- writes ---------------------------------------------------------------------
+
+    def insert_scheduled_runs(
+        self,
+        deployment: DeploymentRecord,
+        slots: list[SlotRun],
+        *,
+        require_unpaused: bool = True,
+    ) -> list[str]:
+        """Make a Scheduled run for each slot that has none yet; the ids of those made.
+
+        Slots of schedules no longer active (a re-deploy since the plan) are dropped, and
+        with ``require_unpaused`` all of them when the deployment was paused meanwhile.
+        Parameters are the deployment's defaults, checked when it was deployed.
+        """
+        if not slots:
+            return []
+        now = time.time()
+        made: list[str] = []
+        with translated(self.url), self._write_conn() as conn:
+            query = sa.select(deployments.c.paused).where(deployments.c.id == deployment.id)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(read=True)
+            paused = conn.execute(query).scalar()
+            if paused is None:
+                raise ObjectNotFound(f"no deployment with id {deployment.id!r}")
+            if paused and require_unpaused:
+                conn.rollback()
+                return []
+            active = set(
+                conn.execute(
+                    sa.select(deployment_schedules.c.id).where(
+                        deployment_schedules.c.deployment_id == deployment.id,
+                        deployment_schedules.c.active.is_(True),
+                    )
+                ).scalars()
+            )
+            wanted = [slot for slot in slots if slot.schedule_id in active]
+            flow_id = self._flow_id(conn, deployment.flow_name)
+            tags = list(dict.fromkeys(deployment.tags))
+            for start in range(0, len(wanted), 1_000):
+                made += self._insert_slot_batch(
+                    conn, deployment, flow_id, tags, wanted[start : start + 1_000], now
+                )
+            conn.commit()
+        return made
+
+    def _insert_slot_batch(
+        self,
+        conn: Connection,
+        deployment: DeploymentRecord,
+        flow_id: str,
+        tags: list[str],
+        slots: list[SlotRun],
+        now: float,
+    ) -> list[str]:
+        built = [
+            deployment_run_rows(
+                deployment,
+                flow_id=flow_id,
+                parameters=deployment.parameters,
+                tags=tags,
+                due=slot.due,
+                now=now,
+                schedule_id=slot.schedule_id,
+                idempotency_key=slot.idempotency_key,
+            )
+            for slot in slots
+        ]
+        statement = self._insert_ignoring_keys().returning(flow_runs.c.id)
+        inserted = set(conn.execute(statement, [item.run for item in built]).scalars())
+        if not inserted:
+            return []
+        histories = [item.history for item in built if item.run["id"] in inserted]
+        conn.execute(state_history.insert(), histories)
+        tag_rows = [row for item in built if item.run["id"] in inserted for row in item.tags]
+        if tag_rows:
+            conn.execute(flow_run_tags.insert(), tag_rows)
+        return [item.run["id"] for item in built if item.run["id"] in inserted]
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime, *, now: datetime | None = None
+    ) -> BackfillResult:
+        """Runs for every slot of the deployment's active schedules in [start, end), each
+        due at its slot and keyed as the scheduler keys it (so neither duplicates the
+        other), paused or not. ``ScheduleError`` for a bad or too long range, or an end in
+        the future: upcoming slots are the scheduler's."""
+        from legato.schedules import schedule_from_dict
+        from legato.schedules.planning import backfill_slots, slot_key
+
+        now = now or datetime.now(UTC)
+        found = self.read_schedulable(deployment_id)
+        if not found:
+            deployment = self.read_deployment(deployment_id)  # ObjectNotFound when unknown
+            raise ScheduleError(
+                f"deployment {deployment.full_name} has no active schedule, so it has no "
+                "slots to backfill; give it one with `legato deploy ... --cron/--interval/--rrule`"
+            )
+        item = found[0]
+        if end.tzinfo is not None and end > now:
+            raise ScheduleError(
+                f"backfill end {end.isoformat()} is in the future; backfill makes runs for "
+                "past slots only (the scheduler makes the upcoming ones): end it at now or before"
+            )
+        slots = backfill_slots(
+            [(s.id, schedule_from_dict(s.schedule)) for s in item.schedules], start, end
+        )
+        slots.sort(key=lambda slot: (slot.time, slot.schedule_id))
+        made = self.insert_scheduled_runs(
+            item.deployment,
+            [
+                SlotRun(
+                    slot.schedule_id,
+                    slot.time.timestamp(),
+                    slot_key(deployment_id, slot.schedule_id, slot.time),
+                )
+                for slot in slots
+            ],
+            require_unpaused=False,
+        )
+        return BackfillResult(
+            deployment_id=deployment_id,
+            start=start,
+            end=end,
+            slots=len(slots),
+            created=len(made),
+            runs=made,
+        )
+
+    def _insert_ignoring_keys(self) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(flow_runs).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(flow_runs).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+    def mark_late_runs(self, *, before: float, now: float | None = None) -> int:
+        """Scheduled runs of deployments due before ``before`` (now minus the grace period)
+        that no worker has started become Late (still a SCHEDULED type, so workers still
+        claim them), each with a history row; how many did.
+
+        The update re-checks the state name, so two servers marking at once, or a worker
+        claiming the run meanwhile, never give one run two Late rows.
+        """
+        now = time.time() if now is None else now
+        total = 0
+        while True:
+            with translated(self.url), self._write_conn() as conn:
+                candidates = list(
+                    conn.execute(
+                        sa.select(flow_runs.c.id)
+                        .where(
+                            flow_runs.c.work_pool.is_not(None),
+                            flow_runs.c.state_type == StateType.SCHEDULED.value,
+                            flow_runs.c.expected_start_time < before,
+                            flow_runs.c.state_name == "Scheduled",
+                        )
+                        .limit(LATE_BATCH)
+                    ).scalars()
+                )
+                if not candidates:
+                    return total
+                changed: list[tuple[str, float | None]] = []
+                for start in range(0, len(candidates), ID_CHUNK):
+                    chunk = candidates[start : start + ID_CHUNK]
+                    changed.extend(
+                        (str(row[0]), row[1])
+                        for row in conn.execute(
+                            flow_runs.update()
+                            .where(
+                                flow_runs.c.id.in_(chunk),
+                                flow_runs.c.state_type == StateType.SCHEDULED.value,
+                                flow_runs.c.state_name == "Scheduled",
+                            )
+                            .values(state_name="Late", state_message=None, state_timestamp=now)
+                            .returning(flow_runs.c.id, flow_runs.c.expected_start_time)
+                        )
+                    )
+                if changed:
+                    conn.execute(
+                        state_history.insert(),
+                        [
+                            {
+                                "flow_run_id": run_id,
+                                "task_run_id": None,
+                                "type": StateType.SCHEDULED.value,
+                                "name": "Late",
+                                "message": None,
+                                "timestamp": now,
+                                "scheduled_time": due,
+                            }
+                            for run_id, due in changed
+                        ],
+                    )
+                conn.commit()
+            total += len(changed)
+            if len(candidates) < LATE_BATCH:
+                return total

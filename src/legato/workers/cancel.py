@@ -1,0 +1,50 @@
+"""Cancelling a flow run: at once if it has not started, through its worker if it has.
+
+A Scheduled, Pending or Paused run becomes Cancelled here. A Running run becomes
+Cancelling; the worker that holds it sees that on its next heartbeat, stops the
+process (SIGTERM, then SIGKILL after its grace period) and the run ends
+Cancelled. A run no worker holds (a flow started by ``python my_flow.py``) has
+nobody to stop it, so it is refused with what to do instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+from legato.errors import LegatoError, TransitionRefused
+from legato.orchestrator.protocol import Orchestrator
+from legato.schemas import FlowRunRecord
+from legato.states import TERMINAL_TYPES, State, StateType
+
+AT_ONCE = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
+
+
+def cancel_flow_run(orchestrator: Orchestrator, flow_run_id: str) -> FlowRunRecord:
+    """Cancel ``flow_run_id`` (see the module); its record after the change.
+
+    Raises LegatoError if it has ended already or no worker could stop it.
+    """
+    record = orchestrator.read_flow_run(flow_run_id)
+    state_type = StateType(record.state.type)
+    if state_type in TERMINAL_TYPES:
+        raise LegatoError(
+            f"flow run {flow_run_id} is {record.state.name} already; nothing to cancel"
+        )
+    if state_type is StateType.CANCELLING:
+        return record
+    now = time.time()
+    if state_type in AT_ONCE:
+        state = State(StateType.CANCELLED, "Cancelled", "cancelled before it ran", now)
+        fields = {"end_time": now}
+    else:
+        if not orchestrator.read_flow_run_row(flow_run_id).get("worker_name"):
+            raise LegatoError(
+                f"flow run {flow_run_id} is running in a process no legato worker started; "
+                "stop that process (Ctrl-C or SIGTERM) to end it"
+            )
+        state = State(StateType.CANCELLING, "Cancelling", "its worker is stopping it", now)
+        fields = {}
+    verdict = orchestrator.set_flow_run_state(flow_run_id, state, fields=fields or None)
+    if not verdict.allowed:
+        raise TransitionRefused(f"cannot cancel flow run {flow_run_id}: {verdict.reason}")
+    return orchestrator.read_flow_run(flow_run_id)

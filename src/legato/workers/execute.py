@@ -1,0 +1,97 @@
+"""Running an existing flow run (a deployment's run, claimed by a worker) in this process.
+
+Unlike a flow call, which creates its run, this takes a stored run and drives it
+from Pending to its final state under its own id, with its stored parameters
+checked against the flow's signature (a bad one ends the run Failed, naming it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from legato.engine.flow_engine import FlowCall
+from legato.errors import LegatoError
+from legato.orchestrator.protocol import Orchestrator
+from legato.states import State, StateType
+
+CONSOLE_FD_VARIABLE = "LEGATO_WORKER_CONSOLE_FD"
+"""Set by a worker: the file descriptor where run loggers print, apart from the flow's
+own stdout and stderr (those lines are stored already; the worker only echoes them)."""
+
+EXECUTABLE_TYPES = frozenset({StateType.SCHEDULED, StateType.PENDING})
+
+
+def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
+    """Run the stored flow run ``flow_run_id`` to its final state here; return that state.
+
+    Raises LegatoError, without touching the run, if it is not Scheduled or Pending
+    (it ran already, or runs elsewhere). A run whose flow cannot be imported ends
+    Failed with the reason, and the error is raised too.
+    """
+    from legato.orchestrator import get_orchestrator
+    from legato.sdk.entrypoints import load_flow
+    from legato.sdk.flows import run_flow_call
+    from legato.sdk.logging import install_print_capture
+
+    orch = orchestrator or get_orchestrator()
+    flow_run_id = orch.resolve_flow_run_id(flow_run_id)
+    record = orch.read_flow_run(flow_run_id)
+    state_type = StateType(record.state.type)
+    if state_type not in EXECUTABLE_TYPES:
+        raise LegatoError(
+            f"flow run {flow_run_id} is {record.state.name}; only a Scheduled or Pending "
+            "flow run can be executed (a finished one is run again with `legato runs retry`)"
+        )
+    if record.parent_flow_run_id is not None:
+        raise LegatoError(
+            f"flow run {flow_run_id} is a subflow run; it runs inside its parent flow run "
+            f"{record.parent_flow_run_id}"
+        )
+    try:
+        if not record.entrypoint:
+            raise LegatoError(
+                f"flow run {flow_run_id} has no stored entrypoint, so legato cannot import its flow"
+            )
+        flow = load_flow(record.entrypoint)
+    except LegatoError as exc:
+        now = time.time()
+        orch.set_flow_run_state(
+            flow_run_id,
+            State(StateType.FAILED, "Failed", f"cannot load the flow: {exc}", now),
+            fields={"end_time": now},
+        )
+        raise
+    if flow.log_prints:
+        install_print_capture()
+    call = FlowCall(
+        flow,
+        (),
+        dict(record.parameters),
+        orchestrator=orch,
+        resume_flow_run_id=flow_run_id,
+        first_attempt=True,
+    )
+    state = run_flow_call(call)
+    orch.flush()
+    return state
+
+
+def route_run_console_to_worker() -> None:
+    """Under a worker, print run loggers' lines on the descriptor it named, so that it
+    echoes them without storing them a second time."""
+    value = os.environ.get(CONSOLE_FD_VARIABLE)
+    if not value:
+        return
+    from legato.sdk.logging import FLOW_LOGGER, TASK_LOGGER, configure_run_logging
+
+    try:
+        stream = os.fdopen(int(value), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (OSError, ValueError):
+        return  # not handed down to us: print where we would anyway
+    configure_run_logging()
+    for name in (FLOW_LOGGER, TASK_LOGGER):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.setStream(stream)

@@ -1,0 +1,1 @@
+"""Where a claimed flow run is started: one module per kind of infrastructure."""

@@ -1,0 +1,114 @@
+"""The process launcher: each flow run in its own ``python -m legato flow-run execute ID``.
+
+The child runs in a new session, so a Ctrl-C meant for the worker does not reach
+it (the worker decides when to stop its runs). Every line the child writes is
+handed to ``on_line`` with the stream it came from: ``stdout`` and ``stderr``
+(the flow's own output) and ``console`` (run loggers' lines, which the child
+stores itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+from legato.workers.execute import CONSOLE_FD_VARIABLE
+
+LineSink = Callable[[str, str, str], None]
+"""``on_line(flow_run_id, stream, text)``."""
+
+
+@dataclass
+class LaunchedRun:
+    """One flow run's process, and the threads reading its output."""
+
+    flow_run_id: str
+    process: subprocess.Popen[bytes]
+    readers: list[threading.Thread] = field(default_factory=list)
+    signalled: str | None = None
+    """Why the worker signalled it (its stop), if it did."""
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def wait_for_output(self, timeout: float = 10.0) -> None:
+        """Wait until every line the process wrote has been handed on."""
+        for reader in self.readers:
+            reader.join(timeout)
+
+    def signal(self, signum: int, reason: str) -> None:
+        if self.process.poll() is None:
+            self.signalled = reason
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signum)
+
+    def terminate(self, reason: str) -> None:
+        self.signal(signal.SIGTERM, reason)
+
+    def kill(self, reason: str) -> None:
+        self.signal(signal.SIGKILL, reason)
+
+
+class ProcessLauncher:
+    """Starts flow runs as subprocesses of this worker, with ``env`` over its environment."""
+
+    def __init__(self, env: Mapping[str, str], on_line: LineSink):
+        self.env = dict(env)
+        self.on_line = on_line
+
+    def command(self, flow_run_id: str) -> list[str]:
+        return [sys.executable, "-m", "legato", "flow-run", "execute", flow_run_id]
+
+    def launch(self, flow_run_id: str) -> LaunchedRun:
+        console_read, console_write = os.pipe()
+        env = {
+            **os.environ,
+            **self.env,
+            "PYTHONUNBUFFERED": "1",
+            CONSOLE_FD_VARIABLE: str(console_write),
+        }
+        try:
+            process = subprocess.Popen(
+                self.command(flow_run_id),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                pass_fds=(console_write,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(console_read)
+            raise
+        finally:
+            os.close(console_write)
+        launched = LaunchedRun(flow_run_id, process)
+        assert process.stdout is not None and process.stderr is not None
+        streams: list[tuple[IO[bytes], str]] = [
+            (process.stdout, "stdout"),
+            (process.stderr, "stderr"),
+            (os.fdopen(console_read, "rb"), "console"),
+        ]
+        for stream, name in streams:
+            reader = threading.Thread(
+                target=self._read,
+                args=(flow_run_id, stream, name),
+                name=f"legato-worker-{name}-{flow_run_id[:8]}",
+                daemon=True,
+            )
+            reader.start()
+            launched.readers.append(reader)
+        return launched
+
+    def _read(self, flow_run_id: str, stream: IO[bytes], name: str) -> None:
+        with stream:
+            for raw in stream:
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                self.on_line(flow_run_id, name, text)

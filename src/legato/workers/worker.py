@@ -1,0 +1,216 @@
+"""The worker loop: claim due runs of one pool, launch them, heartbeat, reap, stop cleanly.
+
+One thread does everything but reading the children's output, every
+``poll_interval`` seconds: it reaps children that ended (a run its process left
+unfinished is marked Crashed with the exit code), heartbeats the runs it holds
+every ``heartbeat_interval`` seconds (a run found Cancelling is stopped:
+SIGTERM, then SIGKILL after ``grace_seconds``), and claims as many due runs as
+it has free slots. ``stop()`` (SIGTERM or SIGINT in ``legato worker start``)
+ends claiming; running children get ``grace_seconds`` to finish before they are
+terminated. A failure to reach the server is reported and retried on the next
+tick, never fatal.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from legato.errors import LegatoError
+from legato.orchestrator.protocol import Orchestrator
+from legato.states import TERMINAL_TYPES, State, StateType
+from legato.workers.launchers.process import LaunchedRun, ProcessLauncher
+
+STREAM_LEVELS = {"stdout": "INFO", "stderr": "WARNING"}
+"""Streams whose lines are stored as log lines of the run, at this level."""
+WORKER_LOGGER = "legato.worker"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    pool: str
+    name: str
+    limit: int = 10
+    poll_interval: float = 2.0
+    heartbeat_interval: float = 10.0
+    grace_seconds: float = 30.0
+
+
+def exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Worker:
+    """Runs due flow runs of ``options.pool`` through ``orchestrator`` (see the module)."""
+
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        options: WorkerOptions,
+        *,
+        env: dict[str, str] | None = None,
+        say: Say = print,
+        echo: Say = print,
+    ):
+        self.orch = orchestrator
+        self.options = options
+        self.say = say
+        self.echo = echo
+        self.launcher = ProcessLauncher(env or {}, self._on_line)
+        self.running: dict[str, LaunchedRun] = {}
+        self.names: dict[str, str] = {}
+        self._stopping = threading.Event()
+        self._hurry = threading.Event()
+        self._echo_lock = threading.Lock()
+        self._cancel_deadlines: dict[str, float] = {}
+
+    # -- control -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; a second call skips the grace period for running children."""
+        if self._stopping.is_set():
+            self._hurry.set()
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Claim and run until ``stop()``; then wait for (or end) the running children."""
+        options = self.options
+        self.say(
+            f"Worker {options.name!r} started: pool {options.pool!r}, up to {options.limit} "
+            f"run(s) at once, polling every {options.poll_interval:g}s"
+        )
+        next_beat = time.monotonic() + options.heartbeat_interval
+        while not self._stopping.is_set():
+            try:
+                self._reap()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + options.heartbeat_interval
+                    self._heartbeat()
+                self._enforce_cancels()
+                self._claim()
+            except LegatoError as exc:
+                self.say(f"Worker {options.name!r}: {exc} (trying again)")
+            self._stopping.wait(options.poll_interval)
+        self._drain()
+        self.say(f"Worker {options.name!r} stopped")
+
+    # -- one tick ------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        free = self.options.limit - len(self.running)
+        if free <= 0:
+            return
+        for record in self.orch.claim_flow_runs(self.options.pool, self.options.name, free):
+            self.say(f"Claimed flow run {record.name!r} ({record.id}) of flow {record.flow_name!r}")
+            self.names[record.id] = record.name
+            try:
+                self.running[record.id] = self.launcher.launch(record.id)
+            except OSError as exc:
+                self._end_unfinished(record.id, f"the worker could not start it: {exc}")
+
+    def _reap(self) -> None:
+        for flow_run_id, launched in list(self.running.items()):
+            code = launched.exit_code()
+            if code is None:
+                continue
+            launched.wait_for_output()
+            del self.running[flow_run_id]
+            self._cancel_deadlines.pop(flow_run_id, None)
+            self.orch.flush()  # the lines read off the process are stored before its end
+            detail = exit_description(code)
+            if launched.signalled:
+                detail = f"{detail} ({launched.signalled})"
+            self.say(f"Flow run {self.names.pop(flow_run_id, flow_run_id)!r} process {detail}")
+            self._end_unfinished(flow_run_id, f"the flow-run process {detail}")
+
+    def _end_unfinished(self, flow_run_id: str, detail: str) -> None:
+        """A run whose process is gone must not stay Pending or Running forever: Cancelled
+        if a cancel was asked for, else Crashed, saying how the process ended."""
+        record = self.orch.read_flow_run(flow_run_id)
+        state_type = StateType(record.state.type)
+        if state_type in TERMINAL_TYPES:
+            return
+        now = time.time()
+        if state_type is StateType.CANCELLING:
+            state = State(StateType.CANCELLED, "Cancelled", f"cancelled: {detail}", now)
+        else:
+            state = State(StateType.CRASHED, "Crashed", f"{detail} before the run ended", now)
+        self.orch.set_flow_run_state(flow_run_id, state, fields={"end_time": now})
+
+    def _heartbeat(self) -> None:
+        if not self.running:
+            return
+        states = self.orch.heartbeat(list(self.running), self.options.name)
+        for flow_run_id, state_type in states.items():
+            launched = self.running.get(flow_run_id)
+            if state_type != StateType.CANCELLING.value or launched is None:
+                continue
+            if flow_run_id not in self._cancel_deadlines:
+                self.say(f"Cancelling flow run {self.names.get(flow_run_id, flow_run_id)!r}")
+                launched.terminate("cancelled")
+                self._cancel_deadlines[flow_run_id] = time.monotonic() + self.options.grace_seconds
+
+    def _enforce_cancels(self) -> None:
+        now = time.monotonic()
+        for flow_run_id, deadline in list(self._cancel_deadlines.items()):
+            launched = self.running.get(flow_run_id)
+            if launched is not None and now >= deadline and launched.exit_code() is None:
+                launched.kill("cancelled; it did not stop within the grace period")
+
+    def _drain(self) -> None:
+        """After stop(): let running children finish within the grace period, then end them."""
+        if self.running:
+            self.say(
+                f"Waiting up to {self.options.grace_seconds:g}s for {len(self.running)} "
+                "running flow run(s)"
+            )
+        deadline = time.monotonic() + self.options.grace_seconds
+        terminated = False
+        while self.running:
+            try:
+                self._reap()
+            except LegatoError as exc:
+                self.say(f"Worker {self.options.name!r}: {exc}")
+            if not self.running:
+                break
+            now = time.monotonic()
+            if not terminated and (now >= deadline or self._hurry.is_set()):
+                for launched in self.running.values():
+                    launched.terminate("the worker was stopping")
+                terminated, deadline = True, now + self.options.grace_seconds
+            elif terminated and now >= deadline:
+                for launched in self.running.values():
+                    launched.kill("the worker was stopping")
+            time.sleep(0.05)
+        try:
+            self.orch.flush()
+        except LegatoError as exc:
+            self.say(f"Worker {self.options.name!r}: {exc}")
+
+    # -- output of the children ------------------------------------------------------
+
+    def _on_line(self, flow_run_id: str, stream: str, text: str) -> None:
+        level = STREAM_LEVELS.get(stream)
+        if level is not None:
+            row: dict[str, Any] = {
+                "flow_run_id": flow_run_id,
+                "task_run_id": None,
+                "timestamp": time.time(),
+                "level": level,
+                "logger": f"{WORKER_LOGGER}.{stream}",
+                "message": text,
+            }
+            self.orch.enqueue(("log", row))
+        with self._echo_lock:
+            self.echo(text)

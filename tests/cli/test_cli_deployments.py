@@ -1,0 +1,142 @@
+"""``legato deploy`` and ``legato deployment ...`` against the embedded store."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from cli_support import cli
+
+import legato
+
+FLOW_FILE = textwrap.dedent(
+    """
+    from legato import flow
+
+
+    @flow
+    def etl(n: int, label: str = "x") -> int:
+        return n
+
+
+    def not_a_flow():
+        pass
+    """
+)
+
+
+@pytest.fixture
+def flow_file(tmp_path: Path, isolated_home: Path) -> Path:
+    path = tmp_path / "etl.py"
+    path.write_text(FLOW_FILE)
+    return path
+
+
+def _deploy(flow_file: Path, *extra: str) -> dict[str, object]:
+    result = cli("deploy", f"{flow_file}:etl", "--name", "nightly", *extra, "--json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def test_deploy_stores_the_deployment_and_redeploy_updates_it(flow_file: Path) -> None:
+    first = _deploy(
+        flow_file,
+        "--pool",
+        "local",
+        "--cron",
+        "0 2 * * *",
+        "--timezone",
+        "Europe/London",
+        "--param",
+        "label=nightly",
+        "--tag",
+        "prod",
+    )
+    assert first["entrypoint"] == f"{flow_file}:etl"
+    assert first["parameters"] == {"label": "nightly"}
+    assert first["schedules"][0]["schedule"] == {  # type: ignore[index]
+        "kind": "cron",
+        "expr": "0 2 * * *",
+        "timezone": "Europe/London",
+        "day_or": True,
+    }
+    second = _deploy(flow_file, "--pool", "gpu", "--interval", "3600")
+    assert second["id"] == first["id"]
+    assert second["work_pool"] == "gpu"
+    assert second["schedules"][0]["schedule"]["kind"] == "interval"  # type: ignore[index]
+    listed = cli("deployment", "ls")
+    assert "etl/nightly" in listed.stdout and "gpu" in listed.stdout
+
+
+def test_deployment_run_creates_a_scheduled_run_and_refuses_bad_parameters(
+    flow_file: Path,
+) -> None:
+    _deploy(flow_file, "--param", "label=nightly")
+    bad = cli("deployment", "run", "etl/nightly", "--param", "n=abc")
+    assert bad.exit_code == 1
+    assert "parameter 'n': 'abc' is not of type 'integer'" in bad.stderr
+    missing = cli("deployment", "run", "nightly")
+    assert missing.exit_code == 1 and "'n' is required" in missing.stderr
+    unknown = cli("deployment", "run", "nightly", "--param", "n=1", "--param", "colour=red")
+    assert unknown.exit_code == 1 and "unknown parameter(s) 'colour'" in unknown.stderr
+    assert legato.get_client().read_flow_runs() == []
+
+    made = cli("deployment", "run", "nightly", "--param", "n=3", "--json")
+    assert made.exit_code == 0, made.output
+    run = json.loads(made.stdout)
+    assert run["state"]["name"] == "Scheduled"
+    assert run["parameters"] == {"label": "nightly", "n": 3}
+    assert run["work_pool"] == "default"
+    stored = legato.get_client().read_flow_run(run["id"])
+    assert stored.deployment_id == legato.get_client().read_deployment("etl/nightly").id
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--cron", "0 25 * * *"], "hour field '25' is out of range 0-23"),
+        (["--cron", "0 2 * * *", "--timezone", "Europe/Lodnon"], "Europe/London"),
+        (["--rrule", "FREQ=SOMETIMES"], "RRULE"),
+        (["--param", "n=abc"], "parameter 'n'"),
+        (["--param", "oops"], "--param 'oops' is not KEY=VALUE"),
+    ],
+)
+def test_deploy_refuses_bad_input_by_name(flow_file: Path, args: list[str], says: str) -> None:
+    result = cli("deploy", f"{flow_file}:etl", "--name", "nightly", *args)
+    assert result.exit_code == 1
+    assert says in result.stderr
+    assert legato.get_client().read_deployments() == []
+
+
+def test_deploy_of_something_that_is_not_a_flow(flow_file: Path) -> None:
+    result = cli("deploy", f"{flow_file}:not_a_flow", "--name", "x")
+    assert result.exit_code == 1
+    assert "not a @flow" in result.stderr
+
+
+def test_pause_resume_show_delete(flow_file: Path) -> None:
+    _deploy(flow_file, "--cron", "0 2 * * *")
+    assert cli("deployment", "pause", "nightly").stdout.strip() == "paused etl/nightly"
+    shown = json.loads(cli("deployment", "show", "etl/nightly", "--json").stdout)
+    assert shown["paused"] is True
+    assert "status      paused" in cli("deployment", "show", "nightly").stdout
+    assert cli("deployment", "resume", "nightly").stdout.strip() == "resumed etl/nightly"
+    cli("deployment", "run", "nightly", "--param", "n=1")
+    deleted = cli("deployment", "delete", "nightly")
+    assert deleted.stdout.strip() == "deleted etl/nightly and 1 unstarted run(s)"
+    gone = cli("deployment", "show", "nightly")
+    assert gone.exit_code == 1 and "no deployment 'nightly'" in gone.stderr
+
+
+def test_flow_deploy_from_python(flow_file: Path) -> None:
+    from legato.sdk.entrypoints import load_flow
+
+    etl = load_flow(f"{flow_file}:etl")
+    record = etl.deploy("hourly", work_pool="local", cron="0 * * * *", parameters={"n": 1})
+    assert record.full_name == "etl/hourly"
+    assert record.parameter_schema is not None
+    assert record.parameter_schema["required"] == ["n"]
+    assert record.entrypoint == f"{flow_file}:etl"

@@ -1,0 +1,134 @@
+"""Deployments over HTTP and in client mode, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from server_support import ServerProcess, backend_home, start_server
+
+FLOW_FILE = textwrap.dedent(
+    """
+    from legato import flow
+
+
+    @flow
+    def etl(n: int, label: str = "x") -> int:
+        return n
+    """
+)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    folder: Path = tmp_path_factory.mktemp(f"deployments-{request.param}")
+    with backend_home(request, folder) as (home, database_url):
+        started = start_server(home, folder / "server.log", database_url=database_url)
+        try:
+            yield started
+        finally:
+            assert started.stop() == 0, started.log()
+
+
+def legato_cli(
+    server: ServerProcess, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LEGATO_API_URL": server.url,
+        "LEGATO_HOME": str(tmp_path / "client-home"),
+    }
+    env.pop("LEGATO_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "legato", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+
+def test_deploy_and_run_through_the_server(server: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "etl.py").write_text(FLOW_FILE)
+    name = f"d-{tmp_path.name[-12:]}"
+    deployed = legato_cli(
+        server,
+        tmp_path,
+        "deploy",
+        "etl.py:etl",
+        "--name",
+        name,
+        "--cron",
+        "0 2 * * *",
+        "--param",
+        "label=nightly",
+        "--json",
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    record = json.loads(deployed.stdout)
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        assert api.get(f"/api/deployments/{record['id']}").json() == record
+        assert api.get("/api/deployments/lookup", params={"ref": f"etl/{name}"}).json() == record
+
+        bad = legato_cli(server, tmp_path, "deployment", "run", f"etl/{name}", "--param", "n=x")
+        assert bad.returncode == 1
+        assert "parameter 'n'" in bad.stderr and "HTTP 422" in bad.stderr
+        refused = api.post(f"/api/deployments/{record['id']}/runs", json={"parameters": {"n": "x"}})
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["loc"] == ["body", "parameters"]
+        runs = api.get("/api/flow_runs", params={"flow_name": "etl"}).json()
+        assert [r for r in runs if r["deployment_id"] == record["id"]] == []  # nothing stored
+
+        made = legato_cli(
+            server, tmp_path, "deployment", "run", f"etl/{name}", "--param", "n=4", "--json"
+        )
+        assert made.returncode == 0, made.stderr
+        run = json.loads(made.stdout)
+        stored = api.get(f"/api/flow_runs/{run['id']}").json()
+        assert stored["state"]["name"] == "Scheduled"
+        assert stored["deployment_id"] == record["id"]
+        assert stored["parameters"] == {"label": "nightly", "n": 4}
+
+        keyed = {"parameters": {"n": 1}, "idempotency_key": f"k-{name}"}
+        once = api.post(f"/api/deployments/{record['id']}/runs", json=keyed).json()
+        twice = api.post(f"/api/deployments/{record['id']}/runs", json=keyed).json()
+        assert once["id"] == twice["id"]
+
+        paused = api.post(f"/api/deployments/{record['id']}/pause").json()
+        assert paused["paused"] is True
+        deleted = api.delete(f"/api/deployments/{record['id']}")
+        assert deleted.json() == {"unstarted_runs_deleted": 2}
+        assert api.get(f"/api/deployments/{record['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"schedules": [{"schedule": {"kind": "cron", "expr": "61 * * * *"}}]}, "minute field"),
+        ({"schedules": [{"schedule": {"kind": "weekly"}}]}, "body field 'schedules.0.schedule'"),
+        ({"name": "a/b"}, "body field 'name'"),
+        ({"entrypoint": "no-colon"}, "body field 'entrypoint'"),
+        ({"colour": "red"}, "body field 'colour'"),
+    ],
+)
+def test_bad_deployments_are_422_naming_the_problem(
+    server: ServerProcess, body: dict[str, object], says: str
+) -> None:
+    spec = {"flow_name": "etl", "name": "refused", "entrypoint": "etl.py:etl", **body}
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        answer = api.put("/api/deployments", json=spec)
+        assert answer.status_code == 422, answer.text
+        assert says in answer.json()["detail"]
+        assert api.get("/api/deployments/lookup", params={"ref": "etl/refused"}).status_code == 404
