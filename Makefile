@@ -50,6 +50,7 @@ bench: venv
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/client_mode.py
 	$(BIN)/python bench/reads.py
+	$(BIN)/python bench/scheduler.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)
