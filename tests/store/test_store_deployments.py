@@ -183,3 +183,19 @@ def test_due_times_keep_their_zone(store: Store) -> None:
         deployment.id, DeploymentRunRequest(parameters={"n": 1}, scheduled_time=due)
     )
     assert run.expected_start_time == due
+
+
+def test_a_rescheduled_run_with_a_past_survives_new_schedules(store: Store) -> None:
+    """A run that started, crashed and waits for its retry is history, not a slot."""
+    deployment = store.deploy(spec())
+    run = store.create_deployment_run(
+        deployment.id,
+        DeploymentRunRequest(parameters={"n": 1}, idempotency_key="slot-x"),
+        schedule_id=deployment.schedules[0].id,
+    )
+    store.set_flow_run_state(run.id, State(StateType.PENDING, "Pending"), fields={"run_count": 1})
+    store.set_flow_run_state(run.id, State(StateType.SCHEDULED, "AwaitingRetry"))
+    store.deploy(spec(schedules=[DeploymentSchedule(schedule={"kind": "interval", "every": 60})]))
+    assert store.read_flow_run(run.id).state.name == "AwaitingRetry"
+    assert store.delete_deployment(deployment.id) == 0
+    assert store.read_flow_run(run.id).run_count == 1

@@ -273,7 +273,7 @@ class DeploymentStore:
                         deployment_schedules.c.deployment_id == deployment_id
                     )
                 )
-                self._drop_unstarted_scheduled_runs(conn, deployment_id)
+                self._drop_unstarted_runs(conn, deployment_id, made_by_schedules=True)
                 if wanted:
                     conn.execute(
                         deployment_schedules.insert(),
@@ -292,13 +292,21 @@ class DeploymentStore:
             conn.commit()
         return self.read_deployment(deployment_id)
 
-    def _drop_unstarted_scheduled_runs(self, conn: Connection, deployment_id: str) -> int:
-        """Runs a schedule made that no worker has started: they go with the schedule."""
+    def _drop_unstarted_runs(
+        self, conn: Connection, deployment_id: str, *, made_by_schedules: bool
+    ) -> int:
+        """Delete runs of the deployment that never started (Scheduled or Late, no
+        attempt yet), with their history; ``made_by_schedules``: only those a schedule
+        made, not those asked for by hand. A run rescheduled after a crash has a past
+        and stays."""
         doomed = sa.select(flow_runs.c.id).where(
             flow_runs.c.deployment_id == deployment_id,
-            flow_runs.c.schedule_id.is_not(None),
             flow_runs.c.state_type == StateType.SCHEDULED.value,
+            flow_runs.c.state_name.in_(("Scheduled", "Late")),
+            flow_runs.c.run_count == 0,
         )
+        if made_by_schedules:
+            doomed = doomed.where(flow_runs.c.schedule_id.is_not(None))
         ids = list(conn.execute(doomed).scalars())
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -329,16 +337,7 @@ class DeploymentStore:
             ).first()
             if found is None:
                 raise ObjectNotFound(f"no deployment with id {deployment_id!r}")
-            doomed = sa.select(flow_runs.c.id).where(
-                flow_runs.c.deployment_id == deployment_id,
-                flow_runs.c.state_type == StateType.SCHEDULED.value,
-            )
-            ids = list(conn.execute(doomed).scalars())
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                conn.execute(state_history.delete().where(state_history.c.flow_run_id.in_(chunk)))
-                conn.execute(flow_run_tags.delete().where(flow_run_tags.c.flow_run_id.in_(chunk)))
-                conn.execute(flow_runs.delete().where(flow_runs.c.id.in_(chunk)))
+            dropped = self._drop_unstarted_runs(conn, deployment_id, made_by_schedules=False)
             conn.execute(
                 deployment_schedules.delete().where(
                     deployment_schedules.c.deployment_id == deployment_id
@@ -346,7 +345,7 @@ class DeploymentStore:
             )
             conn.execute(deployments.delete().where(deployments.c.id == deployment_id))
             conn.commit()
-        return len(ids)
+        return dropped
 
     def create_deployment_run(
         self,
