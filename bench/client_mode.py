@@ -17,20 +17,17 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
+from support import clean_env, legato_server, postgres_database, postgres_url
+
 N_TASKS = 10_000
 STATES_PER_TASK = 3  # Pending, Running, Completed
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 CHILD = """
 import json, sys, time
@@ -62,32 +59,6 @@ else:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the legato server did not start within 30 s")
-
-
 def _child(mode: str, env: dict[str, str]) -> float:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(N_TASKS), mode],
@@ -101,52 +72,24 @@ def _child(mode: str, env: dict[str, str]) -> float:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
 
 
-def _postgres_database() -> str | None:
-    """A fresh database on the local PostgreSQL, or None when there is none."""
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    name = f"legato_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error:
-        return None
-    return name
-
-
-def _drop_postgres_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def measure(backend: str, repeat: int) -> dict[str, Any]:
-    database = None
-    with tempfile.TemporaryDirectory(prefix="legato-bench-") as root:
-        base = dict(os.environ, LEGATO_LOG_LEVEL="WARNING")
-        for name in ("LEGATO_API_URL", "LEGATO_DATABASE_URL"):
-            base.pop(name, None)
+    with (
+        tempfile.TemporaryDirectory(prefix="legato-bench-") as root,
+        postgres_database("legato_bench") as database,
+    ):
+        base = clean_env(LEGATO_LOG_LEVEL="WARNING")
         server_env = dict(base, LEGATO_HOME=str(Path(root) / "server"))
         if backend == "postgresql":
-            database = _postgres_database()
             if database is None:
                 return {"skipped": "no PostgreSQL server on 127.0.0.1:5432"}
-            server_env["LEGATO_DATABASE_URL"] = (
-                f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-            )
-        server, url = _start_server(server_env)
-        try:
+            server_env["LEGATO_DATABASE_URL"] = postgres_url(database)
+        # The server alone: no scheduler or built-in worker waking up beside it.
+        with legato_server(
+            server_env, Path(root) / "server.log", "--no-scheduler", "--no-worker"
+        ) as url:
             client_env = dict(base, LEGATO_HOME=str(Path(root) / "client"), LEGATO_API_URL=url)
             bare = statistics.median(_child("bare", client_env) for _ in range(repeat))
             runs = [_child("legato", client_env) for _ in range(repeat)]
-        finally:
-            server.terminate()
-            server.wait(30)
-            if database is not None:
-                _drop_postgres_database(database)
     legato_s = statistics.median(runs)
     overhead_us = (legato_s - bare) / N_TASKS * 1e6
     states_per_s = N_TASKS * STATES_PER_TASK / legato_s

@@ -23,12 +23,12 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from support import postgres_database, postgres_url, say
 
 from legato.schedules import Interval, schedule_from_dict
 from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots
@@ -37,50 +37,19 @@ from legato.server.services.scheduler import SchedulerConfig, schedule_once
 from legato.store import Store
 from legato.store.tables import deployment_schedules, flow_runs
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_SECONDS = 10.0
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _postgres_database() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    name = f"legato_bench_scheduler_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error:
-        return None
-    return name
-
-
-def _drop_postgres_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def measure(backend: str, missed: int) -> dict[str, Any]:
-    database = None
-    with tempfile.TemporaryDirectory(prefix="legato-bench-scheduler-") as root:
+    with (
+        tempfile.TemporaryDirectory(prefix="legato-bench-scheduler-") as root,
+        postgres_database("legato_bench_scheduler") as database,
+    ):
         if backend == "sqlite":
-            url = f"sqlite:///{Path(root) / 'store.db'}"
-        else:
-            database = _postgres_database()
-            if database is None:
-                return {"skipped": "no PostgreSQL server answered on 127.0.0.1:5432"}
-            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-        try:
-            return _measure(url, missed)
-        finally:
-            if database is not None:
-                _drop_postgres_database(database)
+            return _measure(f"sqlite:///{Path(root) / 'store.db'}", missed)
+        if database is None:
+            return {"skipped": "no PostgreSQL server answered on 127.0.0.1:5432"}
+        return _measure(postgres_url(database), missed)
 
 
 def _measure(url: str, missed: int) -> dict[str, Any]:
@@ -178,7 +147,7 @@ def main() -> None:
         if backend not in args.only.split(","):
             report[backend] = {"skipped": "not asked for (--only)"}
             continue
-        _say(f"{backend}: one scheduler pass over {args.missed:,} missed slots ...")
+        say(f"{backend}: one scheduler pass over {args.missed:,} missed slots ...")
         try:
             report[backend] = measure(backend, args.missed)
         except Exception as exc:  # keep the other backend's numbers; exit non-zero below
@@ -186,7 +155,7 @@ def main() -> None:
             report[backend] = {"error": f"{type(exc).__name__}: {exc}"}
     text = json.dumps(report, indent=2)
     print(text)
-    _say(summary(report))
+    say(summary(report))
     if args.out:
         Path(args.out).write_text(text + "\n")
     if failed:
