@@ -51,6 +51,7 @@ bench: venv
 	$(BIN)/python bench/client_mode.py
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/workers.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

@@ -87,7 +87,14 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(
         default=2.0,
         gt=0,
-        description="Seconds a worker waits between looking for due runs of its pool.",
+        description="Seconds a worker waits between looking for due runs of its pool (with a "
+        "server, the most a claim waits there: the server wakes it as soon as a run is due).",
+    )
+    worker_launcher: Literal["auto", "process", "fork"] = Field(
+        default="auto",
+        description="How a worker starts each flow run: 'process' (a new Python process), "
+        "'fork' (forked from a process that imported legato once; Linux), 'auto' (fork "
+        "where it works).",
     )
     worker_heartbeat_interval: float = Field(
         default=10.0,
@@ -98,6 +105,11 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="Seconds without a heartbeat after which a run's worker is taken for dead.",
+    )
+    reaper_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between the server reaper's passes (crashing runs of dead workers).",
     )
     server_max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
@@ -128,6 +140,19 @@ class Settings(BaseSettings):
         default=15.0,
         ge=0,
         description="Seconds past its slot after which an unstarted scheduled run is Late.",
+    )
+    concurrency_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds a task run's tag concurrency slot lasts unless renewed (it is renewed "
+            "while the task runs, so a dead process's slots free themselves after this)."
+        ),
+    )
+    concurrency_poll_max: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest wait between two tries of a task run waiting for a tag slot.",
     )
 
     @field_validator("log_level", mode="before")

@@ -146,18 +146,29 @@ class ServerProcess:
 
 
 def start_server(
-    home: Path, output: Path, port: int | None = None, database_url: str | None = None
+    home: Path,
+    output: Path,
+    port: int | None = None,
+    database_url: str | None = None,
+    *,
+    worker: bool = False,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """``python -m legato server start`` on 127.0.0.1; returns once /api/health answers.
 
-    The store is the SQLite file under ``home``, or ``database_url`` when given."""
+    The store is the SQLite file under ``home``, or ``database_url`` when given. The
+    server's own worker for the ``default`` pool runs only with ``worker``; ``env`` adds
+    to the environment (LEGATO_* settings)."""
     port = port or free_port()
-    env = {**os.environ, "LEGATO_HOME": str(home)}
+    env = {**os.environ, "LEGATO_HOME": str(home), **(env or {})}
     if database_url:
         env["LEGATO_DATABASE_URL"] = database_url
+    command = [sys.executable, "-m", "legato", "server", "start", "--port", str(port)]
+    if not worker:
+        command.append("--no-worker")
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],
+            command,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

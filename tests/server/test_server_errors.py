@@ -223,6 +223,17 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/deployments/{deployment_id}/runs",
         "/api/work_pools/{pool}/claim",
         "/api/workers/heartbeat",
+        "/api/flow_runs/{flow_run_id}/crash",
+        "/api/work_pools",
+        "/api/work_pools/{pool}/concurrency_limit",
+        "/api/work_pools/{pool}/pause",
+        "/api/work_pools/{pool}/resume",
+        "/api/concurrency_limits",
+        "/api/concurrency_limits/tags",
+        "/api/concurrency_limits/leases",
+        "/api/concurrency_limits/leases/renew",
+        "/api/concurrency_limits/leases/release",
+        "/api/concurrency_limits/{tag}",
     }
     post = spec["paths"]["/api/flow_runs/{flow_run_id}/state"]["post"]
     assert {"200", "404", "409", "413", "422"} <= set(post["responses"])

@@ -36,7 +36,8 @@ def test_claims_due_runs_of_the_pool_earliest_first(
     late = make_due(make_flow_run, NOW - 20, state=scheduled("Late"))
     make_due(make_flow_run, NOW + 60)  # not due yet
     make_due(make_flow_run, NOW - 40, pool="other")
-    make_due(make_flow_run, NOW - 50, state=scheduled("AwaitingRetry"))
+    # an in-process retry, still held by the worker whose process sleeps before it
+    make_due(make_flow_run, NOW - 50, state=scheduled("AwaitingRetry"), worker_name="w0")
     make_due(make_flow_run, NOW - 50, state=State(StateType.RUNNING, "Running"))
 
     first = store.claim_flow_runs("p", "w1", 2, now=NOW)

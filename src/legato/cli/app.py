@@ -12,6 +12,7 @@ import typer
 
 from legato.cli import (
     api_keys,
+    concurrency,
     config,
     deployments,
     flow_runs,
@@ -19,6 +20,7 @@ from legato.cli import (
     runs,
     schedule,
     server,
+    work_pools,
     worker,
 )
 
@@ -42,6 +44,8 @@ app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(worker.app, name="worker")
+app.add_typer(work_pools.app, name="work-pool")
+app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

@@ -2,8 +2,12 @@
 
 ``legato server start`` opens the store named by ``LEGATO_DATABASE_URL`` (default:
 the SQLite file under ``LEGATO_HOME``), migrating it if needed, and serves the API
-on uvicorn until SIGINT or SIGTERM; then it stops taking requests, lets in-flight
-ones finish, flushes the store's writer and exits 0.
+on uvicorn until SIGINT or SIGTERM; then it stops its worker, stops taking requests,
+lets in-flight ones finish, flushes the store's writer and exits 0.
+
+Beside the API it runs the scheduler, the reaper (runs of workers that stopped
+heartbeating end Crashed, and are retried where their deployment says so) and a
+worker for the ``default`` pool (:mod:`legato.server.services.local_worker`).
 
 Bound to an address other than loopback, the server refuses to start unless the
 store holds at least one API key (``legato api-key create``), or ``--insecure``
@@ -14,12 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from legato.cli.output import fail, reports_errors
+
+if TYPE_CHECKING:
+    from legato.server.services import Service
 
 app = typer.Typer(name="server", help="Run the legato server (REST API).", no_args_is_help=True)
 
@@ -48,8 +56,24 @@ def start(
             "(another server on the same database may do it).",
         ),
     ] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run a worker for the 'default' work pool beside the server (run "
+            "'legato worker start --pool default' elsewhere instead).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the API (docs at /api/docs) until interrupted."""
+    """Serve the API (docs at /api/docs) until interrupted.
+
+    Beside the API the server runs the scheduler, the reaper (a run whose worker stops
+    heartbeating for LEGATO_HEARTBEAT_TIMEOUT seconds is marked Crashed, and scheduled
+    again if its deployment has retries left; checked every LEGATO_REAPER_INTERVAL
+    seconds) and a worker for the 'default' work pool, whose lines are printed here
+    prefixed with [worker]. SIGINT/SIGTERM stop the worker first (its running flow runs
+    get 30 s to finish), then the server.
+    """
     import uvicorn
 
     from legato.server import create_app
@@ -69,16 +93,24 @@ def start(
                 "API key: create one with 'legato api-key create NAME' (clients send it as "
                 "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
             )
+        from legato.server.services.local_worker import LocalWorker
+        from legato.server.services.reaper import Reaper, ReaperConfig
         from legato.server.services.scheduler import Scheduler, SchedulerConfig
 
-        services = (
+        services: list[Service] = (
             [] if no_scheduler else [Scheduler(store, SchedulerConfig.from_settings(settings))]
         )
+        services.append(Reaper(store, ReaperConfig.from_settings(settings)))
+        worker = None
+        if not no_worker:
+            worker = LocalWorker(lambda: _own_url(server, host), env=_worker_env())
+            services.append(worker)
         app = create_app(store, max_body_bytes=settings.server_max_body_bytes, services=services)
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
         server = uvicorn.Server(config)
+        _stop_first(server, worker)
         try:
             with _signals_end_quietly():
                 server.run()
@@ -91,6 +123,52 @@ def start(
     finally:
         store.close()
     typer.echo("legato server: stopped")
+
+
+def _stop_first(server: Any, first: Service | None) -> None:
+    """Make SIGINT/SIGTERM stop ``first`` (the local worker) before the server stops
+    serving: the worker's flow runs report their ends to this server while they finish.
+    A second signal hurries the worker and stops serving at once."""
+    if first is None:
+        return
+    handle_exit = server.handle_exit  # what uvicorn installs as its signal handler
+    stopping = threading.Event()
+
+    def stop_then_exit(sig: int, frame: Any) -> None:
+        first.stop()
+        handle_exit(sig, frame)
+
+    def on_signal(sig: int, frame: Any) -> None:
+        if stopping.is_set():
+            threading.Thread(target=first.stop, daemon=True).start()
+            handle_exit(sig, frame)
+            return
+        stopping.set()
+        threading.Thread(
+            target=stop_then_exit, args=(sig, frame), name="legato-stop-worker", daemon=True
+        ).start()
+
+    server.handle_exit = on_signal
+
+
+def _own_url(server: Any, host: str) -> str | None:
+    """This server's URL as seen from this machine, once it is serving (None before)."""
+    if not server.started:
+        return None
+    port = server.servers[0].sockets[0].getsockname()[1]
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _worker_env() -> dict[str, str]:
+    """The server's environment for its worker (the URL is added once known)."""
+    import os
+
+    return {key: value for key, value in os.environ.items() if key != "LEGATO_API_URL"}
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,10 @@ from typing import Annotated
 import typer
 
 from legato.cli.output import reports_errors
+from legato.errors import LegatoError
+
+MAX_CLAIM_WAIT = 30.0
+"""The server's cap on a claim's wait (``legato.server.api.work_pools``)."""
 
 app = typer.Typer(
     name="worker",
@@ -41,6 +45,16 @@ def start(
             "cancelled one between SIGTERM and SIGKILL).",
         ),
     ] = 30.0,
+    launcher: Annotated[
+        str | None,
+        typer.Option(
+            "--launcher",
+            help="How each flow run is started: 'process' (a new Python process per run), "
+            "'fork' (forked from a process that imported legato once; Linux, much cheaper "
+            "per run) or 'auto' (fork where it works, else process). Default: "
+            "LEGATO_WORKER_LAUNCHER, else auto.",
+        ),
+    ] = None,
 ) -> None:
     """Claim due runs of POOL and run each in a subprocess until stopped (SIGTERM/Ctrl-C;
     a second one stops running flow runs at once)."""
@@ -49,9 +63,12 @@ def start(
 
     from legato.orchestrator.default import build_orchestrator
     from legato.settings import get_settings
-    from legato.workers.worker import Worker, WorkerOptions
+    from legato.workers.worker import LAUNCHERS, Worker, WorkerOptions
 
     settings = get_settings()
+    launcher = (launcher or settings.worker_launcher).lower()
+    if launcher not in LAUNCHERS:
+        raise LegatoError(f"unknown launcher {launcher!r}: use one of {', '.join(LAUNCHERS)}")
     options = WorkerOptions(
         pool=pool,
         name=name or f"{socket.gethostname()}-{os.getpid()}",
@@ -59,6 +76,10 @@ def start(
         poll_interval=settings.worker_poll_interval,
         heartbeat_interval=settings.worker_heartbeat_interval,
         grace_seconds=grace,
+        # Against a server a claim waits there until a run falls due (woken at once);
+        # the embedded store has nobody to wake it, so it is polled.
+        claim_wait=min(settings.worker_poll_interval, MAX_CLAIM_WAIT) if settings.api_url else 0,
+        launcher=launcher,
     )
     env: dict[str, str] = {}
     if settings.api_url:

@@ -66,6 +66,8 @@ class FlowRunContext:
     futures: list[Any] = field(default_factory=list)
     # cache key -> (result key, expiration) of results written in this process.
     cache_index: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    # Tag concurrency slots (engine.concurrency.TagSlots), made by the first tagged task.
+    tag_slots: Any = None
     _keys: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Generator
 from typing import Any
 
+from legato.engine.concurrency import ACQUIRE, RELEASE, limited_tags
+from legato.engine.concurrency import WAIT as WAIT_SLOTS
 from legato.engine.context import (
     FlowRunContext,
     PreviousTaskRun,
@@ -41,6 +43,8 @@ from legato.states import TERMINAL_TYPES, State, StateType
 CALL = "call"  # (CALL, args, kwargs): run the user's function, send back (ok, value)
 SLEEP = "sleep"  # (SLEEP, seconds)
 WAIT = "wait"  # (WAIT, futures): block until these are done
+SLOTS = "slots"  # (SLOTS, op, tags): take or give back tag concurrency slots; sends back
+# None, or (op ACQUIRE) why the task run must wait for them
 
 Action = tuple[Any, ...]
 _COMPLETED = StateType.COMPLETED
@@ -312,7 +316,13 @@ def task_machine(
                         )
                     )
 
+    limited = limited_tags(ctx, task.tags) if task.tags else None
     while True:
+        if limited:
+            waiting = yield (SLOTS, ACQUIRE, limited)
+            if waiting is not None:
+                move(State(_PENDING, "Pending", waiting, run_id=run_id))
+                yield (SLOTS, WAIT_SLOTS, limited)
         if task_run.run_count == 0:
             move(State(_RUNNING, "Running", run_id=run_id))
         else:
@@ -325,6 +335,8 @@ def task_machine(
                 )
             )
         ok, value = yield (CALL, args, kwargs)
+        if limited:
+            yield (SLOTS, RELEASE, limited)
         if ok:
             result_key: str | None = None
             if task.persist_result or task_run.cache_key is not None:
@@ -454,6 +466,8 @@ def finish(ctx: FlowRunContext, task: Any, task_run: TaskRun, state: State) -> N
 def _conclude(ctx: FlowRunContext, task: Any, prepared: Prepared, state: State) -> State:
     """The drivers' common end: bookkeeping, and a crash (a signal, an interrupt) goes on up."""
     finish(ctx, task, prepared.task_run, state)
+    if ctx.tag_slots is not None:  # slots left by a machine that did not end normally
+        ctx.tag_slots.release(prepared.task_run.id)
     if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
         raise state.exception
     return state
@@ -497,6 +511,10 @@ def run_task_sync(ctx: FlowRunContext, task: Any, prepared: Prepared) -> State:
                 elif kind is SLEEP:
                     time.sleep(action[1])
                     action = next(machine)
+                elif kind is SLOTS:
+                    action = machine.send(
+                        ctx.tag_slots.run(action[1], prepared.task_run, action[2])
+                    )
                 else:
                     for future in action[1]:
                         future.wait()
@@ -535,6 +553,9 @@ async def run_task_async(ctx: FlowRunContext, task: Any, prepared: Prepared) -> 
                 elif kind is SLEEP:
                     await asyncio.sleep(action[1])
                     action = next(machine)
+                elif kind is SLOTS:
+                    waiting = await ctx.tag_slots.run_async(action[1], prepared.task_run, action[2])
+                    action = machine.send(waiting)
                 else:
                     for future in action[1]:
                         await future.wait_async()

@@ -43,6 +43,11 @@ from legato.schemas import (
     StateRecord,
     TaskRunRecord,
 )
+from legato.schemas.concurrency import (
+    ConcurrencyLimitRecord,
+    LeaseAnswer,
+    WorkPoolRecord,
+)
 from legato.schemas.deployments import (
     BackfillRequest,
     BackfillResult,
@@ -431,11 +436,22 @@ class ClientOrchestrator(ListsFlowRuns):
         )
         return BackfillResult.model_validate(answer)
 
-    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
+    ) -> list[FlowRunRecord]:
+        body: dict[str, Any] = {"worker_name": worker_name, "limit": limit}
+        extra: dict[str, Any] = {}
+        if wait > 0:
+            body["wait"] = wait
+            usual = self._http.timeout
+            extra["timeout"] = httpx.Timeout(
+                connect=usual.connect,
+                read=wait + (usual.read or 10.0),
+                write=usual.write,
+                pool=usual.pool,
+            )
         rows = self._request(
-            "POST",
-            f"/api/work_pools/{quote(pool, safe='')}/claim",
-            json={"worker_name": worker_name, "limit": limit},
+            "POST", f"/api/work_pools/{quote(pool, safe='')}/claim", json=body, **extra
         )
         return [FlowRunRecord.model_validate(row) for row in rows]
 
@@ -446,6 +462,84 @@ class ClientOrchestrator(ListsFlowRuns):
             json={"worker_name": worker_name, "flow_run_ids": list(flow_run_ids)},
         )
         return {str(key): str(value) for key, value in answer["states"].items()}
+
+    def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
+        answer = self._request(
+            "POST",
+            f"/api/flow_runs/{flow_run_id}/crash",
+            json={"worker_name": worker_name, "message": message},
+        )
+        state_name = answer.get("state_name")
+        return None if state_name is None else str(state_name)
+
+    def create_work_pool(self, name: str, concurrency_limit: int | None = None) -> WorkPoolRecord:
+        answer = self._request(
+            "POST",
+            "/api/work_pools",
+            json={"name": name, "concurrency_limit": concurrency_limit},
+        )
+        return WorkPoolRecord.model_validate(answer)
+
+    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
+        answer = self._request(
+            "PUT",
+            f"/api/work_pools/{quote(name, safe='')}/concurrency_limit",
+            json={"concurrency_limit": concurrency_limit},
+        )
+        return WorkPoolRecord.model_validate(answer)
+
+    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
+        action = "pause" if paused else "resume"
+        answer = self._request("POST", f"/api/work_pools/{quote(name, safe='')}/{action}")
+        return WorkPoolRecord.model_validate(answer)
+
+    def read_work_pools(self) -> list[WorkPoolRecord]:
+        return [
+            WorkPoolRecord.model_validate(row) for row in self._request("GET", "/api/work_pools")
+        ]
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
+        answer = self._request("PUT", "/api/concurrency_limits", json={"tag": tag, "limit": limit})
+        return ConcurrencyLimitRecord.model_validate(answer)
+
+    def read_concurrency_limits(self) -> list[ConcurrencyLimitRecord]:
+        rows = self._request("GET", "/api/concurrency_limits")
+        return [ConcurrencyLimitRecord.model_validate(row) for row in rows]
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        self._response("DELETE", f"/api/concurrency_limits/{quote(tag, safe='')}")
+
+    def read_limited_tags(self) -> list[str]:
+        return [str(tag) for tag in self._request("GET", "/api/concurrency_limits/tags")]
+
+    def acquire_concurrency_slots(
+        self, tags: list[str], task_run_id: str, flow_run_id: str, holder: str, ttl: float
+    ) -> LeaseAnswer:
+        body = {
+            "tags": list(tags),
+            "task_run_id": task_run_id,
+            "flow_run_id": flow_run_id,
+            "holder": holder,
+            "ttl": ttl,
+        }
+        answer = self._request("POST", "/api/concurrency_limits/leases", json=body)
+        return LeaseAnswer.model_validate(answer)
+
+    def renew_concurrency_slots(self, task_run_ids: list[str], ttl: float) -> list[str]:
+        answer = self._request(
+            "POST",
+            "/api/concurrency_limits/leases/renew",
+            json={"task_run_ids": list(task_run_ids), "ttl": ttl},
+        )
+        return [str(task_run_id) for task_run_id in answer]
+
+    def release_concurrency_slots(self, task_run_ids: list[str]) -> int:
+        answer = self._request(
+            "POST",
+            "/api/concurrency_limits/leases/release",
+            json={"task_run_ids": list(task_run_ids)},
+        )
+        return int(answer["released"])
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         rows = self._request("GET", "/api/flows", params={"limit": limit, "offset": offset})

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         StateRecord,
         TaskRunRecord,
     )
+    from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
         BackfillResult,
         DeploymentRecord,
@@ -89,11 +90,52 @@ class LocalOrchestrator(ListsFlowRuns):
     ) -> BackfillResult:
         return self.store.backfill_deployment(deployment_id, start, end)
 
-    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
+    ) -> list[FlowRunRecord]:
         return self.store.claim_flow_runs(pool, worker_name, limit)
 
     def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         return self.store.heartbeat(flow_run_ids, worker_name)
+
+    def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
+        outcome = self.store.crash_flow_run(flow_run_id, message, worker_name=worker_name)
+        return None if outcome is None else outcome.state_name
+
+    def create_work_pool(self, name: str, concurrency_limit: int | None = None) -> WorkPoolRecord:
+        return self.store.create_work_pool(name, concurrency_limit)
+
+    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
+        return self.store.set_work_pool_limit(name, concurrency_limit)
+
+    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
+        return self.store.set_work_pool_paused(name, paused)
+
+    def read_work_pools(self) -> list[WorkPoolRecord]:
+        return self.store.read_work_pools()
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
+        return self.store.set_concurrency_limit(tag, limit)
+
+    def read_concurrency_limits(self) -> list[ConcurrencyLimitRecord]:
+        return self.store.read_concurrency_limits()
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        self.store.delete_concurrency_limit(tag)
+
+    def read_limited_tags(self) -> list[str]:
+        return self.store.read_limited_tags()
+
+    def acquire_concurrency_slots(
+        self, tags: list[str], task_run_id: str, flow_run_id: str, holder: str, ttl: float
+    ) -> LeaseAnswer:
+        return self.store.acquire_concurrency_slots(tags, task_run_id, flow_run_id, holder, ttl)
+
+    def renew_concurrency_slots(self, task_run_ids: list[str], ttl: float) -> list[str]:
+        return self.store.renew_concurrency_slots(task_run_ids, ttl)
+
+    def release_concurrency_slots(self, task_run_ids: list[str]) -> int:
+        return self.store.release_concurrency_slots(task_run_ids)
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         return self.store.read_flows(limit=limit, offset=offset)

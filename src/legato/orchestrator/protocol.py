@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         StateRecord,
         TaskRunRecord,
     )
+    from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
         BackfillResult,
         DeploymentRecord,
@@ -89,13 +90,63 @@ class Orchestrator(Protocol):
 
     # -- workers --
 
-    def claim_flow_runs(self, pool: str, worker_name: str, limit: int) -> list[FlowRunRecord]:
-        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker."""
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
+    ) -> list[FlowRunRecord]:
+        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker.
+
+        With ``wait``, a server holds an empty answer up to that many seconds, until a
+        run of the pool falls due (the embedded store answers at once: its caller polls).
+        """
         ...
 
     def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         """Keep the worker's claims alive; each held run's state type, by id."""
         ...
+
+    def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
+        """End a run held by ``worker_name`` whose process died: the state it got
+        (Crashed, AwaitingRetry when its deployment retries it, or Cancelled), or None
+        when the worker no longer holds it (nothing changed)."""
+        ...
+
+    # -- work pools and concurrency limits --
+
+    def create_work_pool(
+        self, name: str, concurrency_limit: int | None = None
+    ) -> WorkPoolRecord: ...
+
+    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
+        """Most active runs of the pool (None: no limit), enforced where runs are claimed."""
+        ...
+
+    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord: ...
+
+    def read_work_pools(self) -> list[WorkPoolRecord]: ...
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
+        """Create or change the limit of task runs carrying ``tag`` at once."""
+        ...
+
+    def read_concurrency_limits(self) -> list[ConcurrencyLimitRecord]: ...
+
+    def delete_concurrency_limit(self, tag: str) -> None: ...
+
+    def read_limited_tags(self) -> list[str]:
+        """The tags that have a limit (read once per flow run that has tagged tasks)."""
+        ...
+
+    def acquire_concurrency_slots(
+        self, tags: list[str], task_run_id: str, flow_run_id: str, holder: str, ttl: float
+    ) -> LeaseAnswer:
+        """One slot of each limited tag for the task run, or none (the full tags named)."""
+        ...
+
+    def renew_concurrency_slots(self, task_run_ids: list[str], ttl: float) -> list[str]:
+        """Extend the task runs' leases by ``ttl`` from now; those that still hold one."""
+        ...
+
+    def release_concurrency_slots(self, task_run_ids: list[str]) -> int: ...
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         """Flows by name."""

@@ -109,6 +109,14 @@ class Flow(Generic[P, R]):
 
         return deploy_flow(self, name=name, **options)
 
+    def serve(self, name: str, **options: Any) -> None:
+        """Deploy this flow as ``<flow>/<name>`` on a pool of its own and run its runs in
+        this process until Ctrl-C: see :func:`legato.sdk.serve.serve_flow` for the
+        options (cron, interval, rrule, timezone, parameters, tags, limit, ...)."""
+        from legato.sdk.serve import serve_flow
+
+        serve_flow(self, name=name, **options)
+
     @property
     def entrypoint(self) -> str | None:
         """``/path/to/file.py:function``, which ``legato runs retry`` imports to rerun it."""

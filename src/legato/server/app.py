@@ -15,6 +15,8 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from legato.server.api import (
+    concurrency,
+    crashes,
     deployments,
     flow_runs,
     flows,
@@ -81,7 +83,18 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health.router, prefix="/api")
-    for module in (flows, flow_runs, task_runs, logs, deployments, work_pools, ingest):
+    routers = (
+        flows,
+        flow_runs,
+        task_runs,
+        logs,
+        deployments,
+        work_pools,
+        crashes,
+        concurrency,
+        ingest,
+    )
+    for module in routers:
         app.include_router(
             module.router,
             prefix="/api",

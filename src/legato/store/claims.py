@@ -7,6 +7,10 @@ LOCKED``: concurrent claimers lock disjoint rows and none waits for another. On
 SQLite the write transaction is already exclusive (``BEGIN IMMEDIATE``), so the
 select-then-update is done by one writer at a time.
 
+A claim never takes a run that would put more than the concurrency limit of its
+work pool or of its deployment in Pending, Running or Cancelling; such runs stay
+Scheduled (Late when overdue) until a slot frees.
+
 Runs of a paused work pool are not claimed. Runs of a paused deployment are:
 pausing a deployment stops the scheduler from making new runs, and a run that
 exists was asked for (by hand, or before the pause).
@@ -21,7 +25,8 @@ import sqlalchemy as sa
 
 from legato.states import State, StateType
 from legato.store.database import translated
-from legato.store.tables import flow_runs, state_history, work_pools
+from legato.store.tables import deployments, flow_runs, state_history, work_pools
+from legato.store.work_pools import ACTIVE_TYPE_VALUES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,7 +37,16 @@ if TYPE_CHECKING:
     from legato.schemas import FlowRunRecord
 
 CLAIMABLE_STATE_NAMES = ("Scheduled", "Late")
-"""Scheduled-type states a worker may start; AwaitingRetry belongs to the process retrying."""
+"""Scheduled-type states a worker may start; AwaitingRetry belongs to the process retrying,
+unless no worker holds it (a crashed run rescheduled by :mod:`legato.store.reaping`)."""
+
+
+def claimable_state() -> sa.ColumnElement[bool]:
+    """The state names a worker may claim (with a SCHEDULED state type)."""
+    return sa.or_(
+        flow_runs.c.state_name.in_(CLAIMABLE_STATE_NAMES),
+        sa.and_(flow_runs.c.state_name == "AwaitingRetry", flow_runs.c.worker_name.is_(None)),
+    )
 
 
 class ClaimStore:
@@ -55,26 +69,16 @@ class ClaimStore:
         now = time.time() if now is None else now
         pending = State(StateType.PENDING, "Pending", f"claimed by worker {worker_name}", now)
         with translated(self.url), self._write_conn() as conn:
-            paused = conn.execute(
-                sa.select(work_pools.c.paused).where(work_pools.c.name == pool)
-            ).scalar()
-            if paused:
+            pool_row = conn.execute(
+                sa.select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
+                    work_pools.c.name == pool
+                )
+            ).first()
+            if pool_row is not None and pool_row.paused:
                 conn.rollback()
                 return []
-            query = (
-                sa.select(flow_runs.c.id)
-                .where(
-                    flow_runs.c.work_pool == pool,
-                    flow_runs.c.state_type == StateType.SCHEDULED.value,
-                    flow_runs.c.state_name.in_(CLAIMABLE_STATE_NAMES),
-                    flow_runs.c.expected_start_time <= now,
-                )
-                .order_by(flow_runs.c.expected_start_time, flow_runs.c.id)
-                .limit(limit)
-            )
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list(conn.execute(query).scalars())
+            pool_limit = None if pool_row is None else pool_row.concurrency_limit
+            ids = self._claimable_ids(conn, pool, limit, pool_limit, now)
             if ids:
                 conn.execute(
                     flow_runs.update()
@@ -105,6 +109,104 @@ class ClaimStore:
                 )
             conn.commit()
         return [self.read_flow_run(run_id) for run_id in ids]
+
+    def _claimable_ids(
+        self, conn: Connection, pool: str, limit: int, pool_limit: int | None, now: float
+    ) -> list[str]:
+        """The due runs to claim, earliest first, within the concurrency limits of the
+        pool and of each run's deployment.
+
+        The limits count the active (Pending, Running, Cancelling) runs: that count is
+        the lease, so a run that ends or crashes gives its slot back by leaving those
+        states. On PostgreSQL the rows that carry a limit (the pool, the limited
+        deployments with due runs) are locked first, in a fixed order, so claimers
+        counting against the same limit take turns.
+        """
+        postgres = self.engine.dialect.name == "postgresql"
+        due = sa.and_(
+            flow_runs.c.work_pool == pool,
+            flow_runs.c.state_type == StateType.SCHEDULED.value,
+            claimable_state(),
+            flow_runs.c.expected_start_time <= now,
+        )
+        active = flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES)
+        if pool_limit is not None:
+            if postgres:
+                conn.execute(
+                    sa.select(work_pools.c.name).where(work_pools.c.name == pool).with_for_update()
+                )
+            running = conn.execute(
+                sa.select(sa.func.count()).where(flow_runs.c.work_pool == pool, active)
+            ).scalar_one()
+            limit = min(limit, pool_limit - int(running))
+            if limit < 1:
+                return []
+        limited = sa.select(deployments.c.id, deployments.c.concurrency_limit).where(
+            deployments.c.concurrency_limit.is_not(None),
+            deployments.c.id.in_(sa.select(flow_runs.c.deployment_id).where(due).distinct()),
+        )
+        limits = {str(row.id): int(row.concurrency_limit) for row in conn.execute(limited)}
+        if limits and postgres:
+            conn.execute(
+                sa.select(deployments.c.id)
+                .where(deployments.c.id.in_(sorted(limits)))
+                .order_by(deployments.c.id)
+                .with_for_update()
+            )
+        counts: dict[str, int] = {}
+        if limits:
+            counts = {
+                str(key): int(count)
+                for key, count in conn.execute(
+                    sa.select(flow_runs.c.deployment_id, sa.func.count())
+                    .where(flow_runs.c.deployment_id.in_(sorted(limits)), active)
+                    .group_by(flow_runs.c.deployment_id)
+                )
+            }
+        room = {key: limit_ - counts.get(key, 0) for key, limit_ in limits.items()}
+        if not limits:
+            query = sa.select(flow_runs.c.id).where(due)
+        else:
+            # Each limited deployment gets at most its free slots, its earliest runs first.
+            ranked = (
+                sa.select(
+                    flow_runs.c.id,
+                    flow_runs.c.deployment_id,
+                    flow_runs.c.expected_start_time,
+                    sa.func.row_number()
+                    .over(
+                        partition_by=flow_runs.c.deployment_id,
+                        order_by=(flow_runs.c.expected_start_time, flow_runs.c.id),
+                    )
+                    .label("rank"),
+                )
+                .where(due)
+                .subquery()
+            )
+            within = sa.or_(
+                ranked.c.deployment_id.is_(None),
+                ranked.c.deployment_id.not_in(sorted(limits)),
+                *(
+                    sa.and_(ranked.c.deployment_id == key, ranked.c.rank <= free)
+                    for key, free in room.items()
+                    if free > 0
+                ),
+            )
+            chosen = list(
+                conn.execute(
+                    sa.select(ranked.c.id)
+                    .where(within)
+                    .order_by(ranked.c.expected_start_time, ranked.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+            if not chosen:
+                return []
+            query = sa.select(flow_runs.c.id).where(flow_runs.c.id.in_(chosen), due)
+        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(limit)
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        return [str(run_id) for run_id in conn.execute(query).scalars()]
 
     def heartbeat(
         self, flow_run_ids: Sequence[str], worker_name: str, now: float | None = None

@@ -20,8 +20,10 @@ from legato.schemas import FlowRunFilter, ListsFlowRuns
 from legato.states import State, StateType, Transition, check_transition
 from legato.store.bulk import placeholder, row_inserter
 from legato.store.claims import ClaimStore
+from legato.store.concurrency import ConcurrencyStore
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.deployments import DeploymentStore
+from legato.store.reaping import ReapingStore
 from legato.store.scheduling import SchedulingStore
 from legato.store.tables import (
     api_keys,
@@ -32,6 +34,7 @@ from legato.store.tables import (
     state_history,
     task_runs,
 )
+from legato.store.work_pools import WorkPoolStore
 from legato.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -110,7 +113,15 @@ class BulkStatements:
         return text
 
 
-class Store(DeploymentStore, ClaimStore, SchedulingStore, ListsFlowRuns):
+class Store(
+    DeploymentStore,
+    ClaimStore,
+    SchedulingStore,
+    ConcurrencyStore,
+    WorkPoolStore,
+    ReapingStore,
+    ListsFlowRuns,
+):
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):

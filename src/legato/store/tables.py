@@ -60,6 +60,8 @@ flow_runs = sa.Table(
     sa.UniqueConstraint("idempotency_key", name="uq_flow_runs_idempotency_key"),
     # Workers claim the due Scheduled runs of their pool, earliest first.
     sa.Index("ix_flow_runs_pool_state_expected", "work_pool", "state_type", "expected_start_time"),
+    # The scheduler asks for each schedule's last slot.
+    sa.Index("ix_flow_runs_schedule_id_expected", "schedule_id", "expected_start_time"),
 )
 
 deployments = sa.Table(
@@ -106,6 +108,30 @@ work_pools = sa.Table(
     sa.Column("paused", sa.Boolean, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
 )
+
+concurrency_limits = sa.Table(
+    "concurrency_limits",
+    metadata,
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+"""At most ``limit`` task runs carrying ``tag`` run their bodies at once."""
+
+concurrency_leases = sa.Table(
+    "concurrency_leases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tag", sa.String(255), nullable=False),
+    sa.Column("task_run_id", sa.String(36), nullable=False),
+    sa.Column("flow_run_id", sa.String(36), nullable=False),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+    sa.UniqueConstraint("tag", "task_run_id", name="uq_concurrency_leases_tag_task_run_id"),
+    sa.Index("ix_concurrency_leases_task_run_id", "task_run_id"),
+)
+"""One slot of a tag's limit, held by a task run until it ends or ``expires`` passes
+(its holder renews it while the task runs, so a dead process's slot frees itself)."""
 
 flow_run_tags = sa.Table(
     "flow_run_tags",

@@ -1,11 +1,14 @@
 """The worker loop: claim due runs of one pool, launch them, heartbeat, reap, stop cleanly.
 
-One thread does everything but reading the children's output, every
-``poll_interval`` seconds: it reaps children that ended (a run its process left
-unfinished is marked Crashed with the exit code), heartbeats the runs it holds
-every ``heartbeat_interval`` seconds (a run found Cancelling is stopped:
-SIGTERM, then SIGKILL after ``grace_seconds``), and claims as many due runs as
-it has free slots. ``stop()`` (SIGTERM or SIGINT in ``legato worker start``)
+A claimer thread takes as many due runs as there are free slots and hands them
+to the main thread. Against a server it asks with a long poll (``claim_wait``):
+the server answers as soon as a run of the pool falls due, so a triggered run
+starts at once; the embedded store is polled every ``poll_interval`` seconds. The
+main thread launches the claimed runs, reaps children that ended (a run its
+process left unfinished is marked Crashed with the exit code), heartbeats the
+runs it holds every ``heartbeat_interval`` seconds (a run found Cancelling is
+stopped: SIGTERM, then SIGKILL after ``grace_seconds``). It ticks every
+``TICK`` seconds while children run, so a finished child frees its slot at once. ``stop()`` (SIGTERM or SIGINT in ``legato worker start``)
 ends claiming; running children get ``grace_seconds`` to finish before they are
 terminated. A failure to reach the server is reported and retried on the next
 tick, never fatal.
@@ -22,14 +25,19 @@ from typing import Any
 
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import Orchestrator
+from legato.schemas import FlowRunRecord
 from legato.states import TERMINAL_TYPES, State, StateType
-from legato.workers.launchers.process import LaunchedRun, ProcessLauncher
+from legato.workers.launchers import Launcher, RunHandle
+from legato.workers.launchers.process import ProcessLauncher
 
 STREAM_LEVELS = {"stdout": "INFO", "stderr": "WARNING"}
 """Streams whose lines are stored as log lines of the run, at this level."""
 WORKER_LOGGER = "legato.worker"
 
 Say = Callable[[str], None]
+TICK = 0.02
+"""Seconds between the main thread's looks at running children."""
+LAUNCHERS = ("auto", "process", "fork")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,10 @@ class WorkerOptions:
     poll_interval: float = 2.0
     heartbeat_interval: float = 10.0
     grace_seconds: float = 30.0
+    claim_wait: float = 0.0
+    """Seconds a claim may wait on the server for a due run (0: poll instead)."""
+    launcher: str = "process"
+    """``process``, ``fork`` (Linux), or ``auto``: fork where it works, else process."""
 
 
 def exit_description(code: int) -> str:
@@ -67,13 +79,21 @@ class Worker:
         self.options = options
         self.say = say
         self.echo = echo
-        self.launcher = ProcessLauncher(env or {}, self._on_line)
-        self.running: dict[str, LaunchedRun] = {}
+        self.launcher, self.launcher_name = choose_launcher(
+            options.launcher, env or {}, self._on_line
+        )
+        self.running: dict[str, RunHandle] = {}
         self.names: dict[str, str] = {}
         self._stopping = threading.Event()
         self._hurry = threading.Event()
         self._echo_lock = threading.Lock()
         self._cancel_deadlines: dict[str, float] = {}
+        self._wake = threading.Event()
+        self._slot_freed = threading.Event()
+        self._claim_lock = threading.Lock()
+        self._claimed: list[FlowRunRecord] = []
+        self._held = 0
+        """Runs claimed and not yet reaped (what the claimer counts against the limit)."""
 
     # -- control -------------------------------------------------------------------
 
@@ -82,42 +102,109 @@ class Worker:
         if self._stopping.is_set():
             self._hurry.set()
         self._stopping.set()
+        self._wake.set()
+        self._slot_freed.set()
 
     def run(self) -> None:
         """Claim and run until ``stop()``; then wait for (or end) the running children."""
         options = self.options
+        waking = "woken by the server" if options.claim_wait > 0 else "polling"
         self.say(
             f"Worker {options.name!r} started: pool {options.pool!r}, up to {options.limit} "
-            f"run(s) at once, polling every {options.poll_interval:g}s"
+            f"run(s) at once, {waking} every {options.poll_interval:g}s at most, "
+            f"{self.launcher_name} launcher"
         )
+        claimer = threading.Thread(target=self._claim_loop, name="legato-claimer", daemon=True)
+        claimer.start()
         next_beat = time.monotonic() + options.heartbeat_interval
-        while not self._stopping.is_set():
-            try:
-                self._reap()
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + options.heartbeat_interval
-                    self._heartbeat()
-                self._enforce_cancels()
-                self._claim()
-            except LegatoError as exc:
-                self.say(f"Worker {options.name!r}: {exc} (trying again)")
-            self._stopping.wait(options.poll_interval)
-        self._drain()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._launch_claimed()
+                    held = len(self.running)
+                    self._reap()
+                    self._release(held - len(self.running))
+                    if time.monotonic() >= next_beat:
+                        next_beat = time.monotonic() + options.heartbeat_interval
+                        self._heartbeat()
+                    self._enforce_cancels()
+                except LegatoError as exc:
+                    self.say(f"Worker {options.name!r}: {exc} (trying again)")
+                self._wake.wait(TICK if self.running else options.poll_interval)
+                self._wake.clear()
+            self._launch_claimed()  # claimed before the stop: ours to run or end
+            self._drain()
+            self._give_back(claimer)
+        finally:
+            self.launcher.close()
         self.say(f"Worker {options.name!r} stopped")
 
     # -- one tick ------------------------------------------------------------------
 
-    def _claim(self) -> None:
-        free = self.options.limit - len(self.running)
-        if free <= 0:
-            return
-        for record in self.orch.claim_flow_runs(self.options.pool, self.options.name, free):
+    def _claim_loop(self) -> None:
+        """The claimer thread: keep the free slots filled (see the module)."""
+        options = self.options
+        while not self._stopping.is_set():
+            with self._claim_lock:
+                free = options.limit - self._held
+            if free <= 0:
+                self._slot_freed.wait(options.poll_interval)
+                self._slot_freed.clear()
+                continue
+            try:
+                records = self.orch.claim_flow_runs(
+                    options.pool, options.name, free, wait=options.claim_wait
+                )
+            except LegatoError as exc:
+                self.say(f"Worker {options.name!r}: {exc} (trying again)")
+                self._stopping.wait(options.poll_interval)
+                continue
+            except Exception as exc:  # never let claiming stop for good
+                self.say(f"Worker {options.name!r}: claiming failed: {exc!r} (trying again)")
+                self._stopping.wait(options.poll_interval)
+                continue
+            if records:
+                with self._claim_lock:
+                    self._claimed.extend(records)
+                    self._held += len(records)
+                self._wake.set()
+            elif options.claim_wait <= 0:
+                self._stopping.wait(options.poll_interval)
+
+    def _launch_claimed(self) -> None:
+        with self._claim_lock:
+            records, self._claimed = self._claimed, []
+        for record in records:
             self.say(f"Claimed flow run {record.name!r} ({record.id}) of flow {record.flow_name!r}")
             self.names[record.id] = record.name
             try:
                 self.running[record.id] = self.launcher.launch(record.id)
             except OSError as exc:
+                self._release(1)
                 self._end_unfinished(record.id, f"the worker could not start it: {exc}")
+
+    def _release(self, slots: int) -> None:
+        if slots > 0:
+            with self._claim_lock:
+                self._held -= slots
+            self._slot_freed.set()
+
+    def _give_back(self, claimer: threading.Thread) -> None:
+        """Runs the claimer got after the worker had drained go back to Scheduled, for
+        another worker (a claim still waiting on the server ends with the connection)."""
+        claimer.join(timeout=0.5)
+        with self._claim_lock:
+            records, self._claimed = self._claimed, []
+        for record in records:
+            now = time.time()
+            state = State(
+                StateType.SCHEDULED, "Scheduled", "its worker stopped before starting it", now
+            )
+            try:
+                self.orch.set_flow_run_state(record.id, state)
+                self.orch.flush()
+            except LegatoError as exc:
+                self.say(f"Worker {self.options.name!r}: {exc}")
 
     def _reap(self) -> None:
         for flow_run_id, launched in list(self.running.items()):
@@ -136,17 +223,23 @@ class Worker:
 
     def _end_unfinished(self, flow_run_id: str, detail: str) -> None:
         """A run whose process is gone must not stay Pending or Running forever: Cancelled
-        if a cancel was asked for, else Crashed, saying how the process ended."""
+        if a cancel was asked for, else Crashed, saying how the process ended (and back to
+        Scheduled when its deployment's retries allow: the server decides, as its reaper
+        does for a dead worker)."""
         record = self.orch.read_flow_run(flow_run_id)
         state_type = StateType(record.state.type)
         if state_type in TERMINAL_TYPES:
             return
-        now = time.time()
         if state_type is StateType.CANCELLING:
+            now = time.time()
             state = State(StateType.CANCELLED, "Cancelled", f"cancelled: {detail}", now)
-        else:
-            state = State(StateType.CRASHED, "Crashed", f"{detail} before the run ended", now)
-        self.orch.set_flow_run_state(flow_run_id, state, fields={"end_time": now})
+            self.orch.set_flow_run_state(flow_run_id, state, fields={"end_time": now})
+            return
+        ended = self.orch.crash_flow_run(
+            flow_run_id, f"{detail} before the run ended", self.options.name
+        )
+        if ended == "AwaitingRetry":
+            self.say(f"Flow run {record.name!r} crashed; it is scheduled again for a retry")
 
     def _heartbeat(self) -> None:
         if not self.running:
@@ -214,3 +307,23 @@ class Worker:
             self.orch.enqueue(("log", row))
         with self._echo_lock:
             self.echo(text)
+
+
+def choose_launcher(
+    kind: str, env: dict[str, str], on_line: Callable[[str, str, str], None]
+) -> tuple[Launcher, str]:
+    """The launcher named ``kind`` and the name it goes by; ``auto`` is ``fork`` where the
+    fork server starts (Linux), else ``process``."""
+    if kind not in LAUNCHERS:
+        raise LegatoError(f"unknown launcher {kind!r}: use one of {', '.join(LAUNCHERS)}")
+    if kind in ("auto", "fork"):
+        from legato.workers.launchers.forkserver import fork_launcher_works
+
+        forked = fork_launcher_works(env, on_line)
+        if forked is not None:
+            return forked, "fork"
+        if kind == "fork":
+            raise LegatoError(
+                "the fork launcher cannot start here (it needs Linux); use --launcher process"
+            )
+    return ProcessLauncher(env, on_line), "process"

@@ -23,6 +23,7 @@ from legato.schemas.deployments import (
 )
 from legato.server.api.flow_runs import MAX_OFFSET, NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, StoreDep
+from legato.server.notify import notifier_for
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -84,8 +85,11 @@ def delete_deployment(store: StoreDep, deployment_id: DeploymentId) -> Deleted:
 def run_deployment(
     store: StoreDep, deployment_id: DeploymentId, request: DeploymentRunRequest
 ) -> FlowRunRecord:
-    """A run of the deployment, Scheduled for now (or ``scheduled_time``)."""
-    return store.create_deployment_run(deployment_id.lower(), request)
+    """A run of the deployment, Scheduled for now (or ``scheduled_time``); workers
+    waiting on its pool are woken."""
+    record = store.create_deployment_run(deployment_id.lower(), request)
+    notifier_for(store).poke(record.work_pool)
+    return record
 
 
 @router.post("/{deployment_id}/backfill")
@@ -95,4 +99,6 @@ def backfill_deployment(
     """Runs for the past slots of its active schedules in [start, end), each due at its
     slot; slots that have a run already (from the scheduler or an earlier backfill) are
     skipped. 422 for start >= end, an end in the future, or more than 10,000 slots."""
-    return store.backfill_deployment(deployment_id.lower(), request.start, request.end)
+    result = store.backfill_deployment(deployment_id.lower(), request.start, request.end)
+    notifier_for(store).poke(store.read_deployment(deployment_id.lower()).work_pool)
+    return result

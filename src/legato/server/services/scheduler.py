@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from legato.schedules import schedule_from_dict
 from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots, slot_key
-from legato.store.scheduling import SlotRun
+from legato.store.scheduling import Schedulable, SlotRun
 
 if TYPE_CHECKING:
     from legato.settings import Settings
@@ -56,54 +56,82 @@ class TickResult:
     catching_up: list[str] = field(default_factory=list)
     """Deployments with missed slots left over for the next tick."""
     failed: list[str] = field(default_factory=list)
+    pools: set[str] = field(default_factory=set)
+    """Work pools that got new runs (their waiting workers are woken)."""
 
 
-def schedule_once(store: Store, config: SchedulerConfig, now: datetime | None = None) -> TickResult:
-    """One pass: make the planned runs of every active deployment, then mark Late runs."""
+def schedule_once(
+    store: Store,
+    config: SchedulerConfig,
+    now: datetime | None = None,
+    *,
+    deployment_id: str | None = None,
+) -> TickResult:
+    """One pass: make the planned runs of every active deployment (or only of
+    ``deployment_id``, for ``flow.serve()``), then mark Late runs."""
     now = now or datetime.now(UTC)
     result = TickResult()
     for item in store.read_schedulable():
-        deployment = item.deployment
-        try:
-            states = [
-                ScheduleState(
-                    schedule_id=stored.id,
-                    schedule=schedule_from_dict(stored.schedule),
-                    created=stored.created,
-                    last_slot=stored.last_slot,
-                )
-                for stored in item.schedules
-            ]
-            plan = plan_slots(states, now=now, catchup=deployment.catchup, limits=config.limits)
-            made = store.insert_scheduled_runs(
-                deployment,
-                [
-                    SlotRun(
-                        slot.schedule_id,
-                        slot.time.timestamp(),
-                        slot_key(deployment.id, slot.schedule_id, slot.time),
-                    )
-                    for slot in plan.slots
-                ],
-            )
-        except Exception:
-            logger.exception("scheduler: could not make the runs of %s", deployment.full_name)
-            result.failed.append(deployment.full_name)
-            continue
-        result.created += len(made)
-        if plan.catching_up:
-            result.catching_up.append(deployment.full_name)
-            logger.warning(
-                "scheduler: %s has more than %d missed slots; made the oldest %d, the rest "
-                "follow on the next passes",
-                deployment.full_name,
-                config.limits.max_catchup,
-                len(plan.slots),
-            )
+        if deployment_id is None or item.deployment.id == deployment_id:
+            schedule_deployment(store, item, config, now, result)
     result.late = store.mark_late_runs(
         before=now.timestamp() - config.late_after, now=now.timestamp()
     )
     return result
+
+
+def schedule_deployment(
+    store: Store, item: Schedulable, config: SchedulerConfig, now: datetime, result: TickResult
+) -> None:
+    """Make the planned runs of one deployment; a failure is logged into ``result``."""
+    deployment = item.deployment
+    try:
+        states = [
+            ScheduleState(
+                schedule_id=stored.id,
+                schedule=schedule_from_dict(stored.schedule),
+                created=stored.created,
+                last_slot=stored.last_slot,
+            )
+            for stored in item.schedules
+        ]
+        plan = plan_slots(states, now=now, catchup=deployment.catchup, limits=config.limits)
+        made = store.insert_scheduled_runs(
+            deployment,
+            [
+                SlotRun(
+                    slot.schedule_id,
+                    slot.time.timestamp(),
+                    slot_key(deployment.id, slot.schedule_id, slot.time),
+                )
+                for slot in plan.slots
+            ],
+        )
+    except Exception:
+        logger.exception("scheduler: could not make the runs of %s", deployment.full_name)
+        result.failed.append(deployment.full_name)
+        return
+    result.created += len(made)
+    if made:
+        result.pools.add(deployment.work_pool)
+    if plan.catching_up:
+        result.catching_up.append(deployment.full_name)
+        logger.warning(
+            "scheduler: %s has more than %d missed slots; made the oldest %d, the rest "
+            "follow on the next passes",
+            deployment.full_name,
+            config.limits.max_catchup,
+            len(plan.slots),
+        )
+
+
+def wake_pools(store: Store, pools: set[str]) -> None:
+    """Wake the workers waiting on ``pools`` (a run due later wakes them to note its time)."""
+    from legato.server.notify import notifier_for
+
+    notifier = notifier_for(store)
+    for pool in sorted(pools):
+        notifier.poke(pool)
 
 
 class Scheduler:
@@ -138,6 +166,7 @@ class Scheduler:
             except Exception:
                 logger.exception("scheduler: the pass failed; trying again next tick")
             else:
+                wake_pools(self.store, result.pools)
                 if result.created or result.late:
                     logger.info(
                         "scheduler: made %d run(s), marked %d Late", result.created, result.late

@@ -107,6 +107,9 @@ class ProcessLauncher:
             launched.readers.append(reader)
         return launched
 
+    def close(self) -> None:
+        """Nothing to stop: each run's process is its own."""
+
     def _read(self, flow_run_id: str, stream: IO[bytes], name: str) -> None:
         with stream:
             for raw in stream:

@@ -1,0 +1,95 @@
+"""The reaper service: every ``reaper_interval`` seconds, crash the runs of dead workers.
+
+A worker heartbeats the runs it holds; one killed outright (kill -9, a lost machine)
+stops, and its runs would stay Pending or Running forever. The reaper finds runs whose
+heartbeat is older than ``heartbeat_timeout`` and hands each to
+:meth:`legato.store.reaping.ReapingStore.crash_flow_run`: Crashed, or Cancelled if a
+cancel was asked for, and back to Scheduled for another worker when the deployment's
+``retries`` allow. Rows are locked one by one (``SKIP LOCKED`` on PostgreSQL), so two
+servers reaping one database never write the same crash twice.
+
+A pass that fails (the database is down) is logged and retried on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from legato.settings import Settings
+    from legato.store import Store
+    from legato.store.reaping import CrashOutcome
+
+logger = logging.getLogger("legato.reaper")
+
+
+@dataclass(frozen=True)
+class ReaperConfig:
+    interval: float = 5.0
+    heartbeat_timeout: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReaperConfig:
+        return cls(interval=settings.reaper_interval, heartbeat_timeout=settings.heartbeat_timeout)
+
+
+def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> list[CrashOutcome]:
+    """One pass: crash (or retry) every run whose worker has gone quiet; wake the workers
+    of the pools that got a run back."""
+    outcomes = store.reap_stale_flow_runs(timeout=config.heartbeat_timeout, now=now)
+    for outcome in outcomes:
+        logger.warning(
+            "reaper: flow run %s is %s: %s",
+            outcome.flow_run_id,
+            outcome.state_name,
+            outcome.message,
+        )
+    pools = {o.work_pool for o in outcomes if o.state_name == "AwaitingRetry" and o.work_pool}
+    if pools:
+        from legato.server.notify import notifier_for
+
+        notifier = notifier_for(store)
+        for pool in sorted(pools):
+            notifier.poke(pool)
+    return outcomes
+
+
+class Reaper:
+    """Runs :func:`reap_once` on a daemon thread every ``config.interval`` seconds."""
+
+    def __init__(self, store: Store, config: ReaperConfig):
+        self.store = store
+        self.config = config
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="legato-reaper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _run(self) -> None:
+        logger.info(
+            "reaper: started, a pass every %s s (heartbeat timeout %s s)",
+            self.config.interval,
+            self.config.heartbeat_timeout,
+        )
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                reap_once(self.store, self.config)
+            except Exception:
+                logger.exception("reaper: the pass failed; trying again next tick")
+            self._stop.wait(max(0.0, self.config.interval - (time.monotonic() - began)))

@@ -1,0 +1,110 @@
+"""Workers are woken by the server: with a poll interval of 30 s, a run triggered now, or
+due in a moment, starts long before the worker's next poll would have found it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from server_support import start_server
+
+from legato.orchestrator.client import ClientOrchestrator
+from legato.schemas.deployments import DeploymentRunRequest
+from legato.states import TERMINAL_TYPES
+
+POLL = 30.0
+FLOWS = textwrap.dedent(
+    """
+    from legato import flow
+
+    @flow
+    def hello() -> str:
+        print("hello from the flow", flush=True)
+        return "hi"
+    """
+)
+
+
+def wait_final(client: ClientOrchestrator, run_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while client.read_flow_run(run_id).state.type not in TERMINAL_TYPES:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_triggered_run_starts_before_the_next_poll(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    server = start_server(tmp_path / "server-home", tmp_path / "server.log")
+    env = {
+        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("LEGATO_")},
+        "LEGATO_HOME": str(tmp_path / "client-home"),
+        "LEGATO_API_URL": server.url,
+        "LEGATO_WORKER_POLL_INTERVAL": str(POLL),
+    }
+    log = tmp_path / "worker.log"
+
+    def legato(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    legato("deploy", "flows.py:hello", "--name", "d", "--pool", "p")
+    client = ClientOrchestrator(server.url)
+    with log.open("wb") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--name", "w"],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "started: pool" not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert f"woken by the server every {POLL:g}s at most" in log.read_text()
+        time.sleep(1.0)  # its first claim found nothing and now waits on the server
+
+        triggered = time.time()
+        run_id = json.loads(legato("deployment", "run", "hello/d", "--json"))["id"]
+        wait_final(client, run_id)
+        run = client.read_flow_run(run_id)
+        assert run.state.name == "Completed"
+        assert run.start_time is not None
+        assert run.start_time.timestamp() - triggered < POLL, "found by polling, not woken"
+
+        # A run due shortly: the waiting claim wakes at its due time, not at the next poll.
+        deployment = client.read_deployment("hello/d")
+        due = datetime.now(UTC) + timedelta(seconds=2)
+        later = client.create_deployment_run(
+            deployment.id, DeploymentRunRequest(scheduled_time=due)
+        )
+        wait_final(client, later.id)
+        record = client.read_flow_run(later.id)
+        assert record.state.name == "Completed"
+        assert record.start_time is not None
+        assert record.start_time >= due - timedelta(seconds=0.5)  # not before it was due
+        assert record.start_time.timestamp() - due.timestamp() < POLL
+        logs = [line.message for line in client.read_logs(later.id)]
+        assert "hello from the flow" in logs
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=120)
+        client.close()
+        assert server.stop() == 0, server.log()
+    assert code == 0, log.read_text()
+    assert "Worker 'w' stopped" in log.read_text()

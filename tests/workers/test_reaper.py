@@ -1,0 +1,275 @@
+"""Crash detection end to end, with real processes: a worker killed with kill -9 mid-run
+is found by the server's reaper once its heartbeats stop, its run ends Crashed and, with
+deployment retries, runs again under the same id on another worker; a flow process
+killed under a living worker goes the same way through the worker. Then the worker that
+`legato server start` runs for the `default` pool."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from server_support import ServerProcess, start_server
+
+from legato.orchestrator.client import ClientOrchestrator
+from legato.schemas import FlowRunRecord
+from legato.states import TERMINAL_TYPES
+
+FLOWS = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from legato import flow
+
+
+    @flow
+    def first_sleeps(marker: str) -> str:
+        # The first attempt writes its pid and sleeps until killed; a retry finds the
+        # marker and completes.
+        path = Path(marker)
+        if path.exists():
+            return "done on retry"
+        path.write_text(str(os.getpid()))
+        print("sleeping", flush=True)
+        time.sleep(600)
+        return "never"
+
+
+    @flow
+    def greet() -> str:
+        print("hello from the built-in worker", flush=True)
+        return "hi"
+    """
+)
+
+FAST = {
+    "LEGATO_HEARTBEAT_TIMEOUT": "2",
+    "LEGATO_WORKER_HEARTBEAT_INTERVAL": "0.3",
+    "LEGATO_REAPER_INTERVAL": "0.3",
+    "LEGATO_WORKER_POLL_INTERVAL": "0.1",
+}
+
+
+@dataclass
+class Setup:
+    folder: Path
+    env: dict[str, str]
+    server: ServerProcess
+    orchestrator: ClientOrchestrator
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    """Flow processes left behind by a killed worker, ended after the test."""
+
+    def legato(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=self.env,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        output = self.folder / f"{name}.log"
+        with output.open("wb") as sink:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--name", name],
+                env=self.env,
+                cwd=self.folder,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        self.workers.append(worker)
+        return worker
+
+    def run_sleeper(self, deployment: str, retries: int) -> tuple[str, int]:
+        """Deploy and run ``first_sleeps``; the run's id and its flow process's pid once
+        it is Running."""
+        marker = self.folder / f"{deployment}.marker"
+        self.legato(
+            "deploy",
+            "flows.py:first_sleeps",
+            "--name",
+            deployment,
+            "--pool",
+            "p",
+            "--retries",
+            str(retries),
+            f"--param=marker={marker}",
+        )
+        run = json.loads(self.legato("deployment", "run", deployment, "--json").stdout)
+        deadline = time.monotonic() + 120
+        while self.orchestrator.read_flow_run(run["id"]).state.name != "Running" or not (
+            marker.exists() and marker.read_text()
+        ):
+            assert time.monotonic() < deadline, self.orchestrator.read_flow_run(run["id"]).state
+            time.sleep(0.05)
+        pid = int(marker.read_text())
+        self.pids.append(pid)
+        return str(run["id"]), pid
+
+    def history(self, run_id: str) -> list[str]:
+        return [s.name for s in self.orchestrator.read_state_history(run_id)]
+
+
+def wait_final(orchestrator: ClientOrchestrator, run_id: str) -> FlowRunRecord:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        record = orchestrator.read_flow_run(run_id)
+        if record.state.type in TERMINAL_TYPES:
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"flow run {run_id} did not end: {record.state}")
+
+
+def wait_until(predicate: object, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    server = start_server(tmp_path / "server-home", tmp_path / "server.log", env=FAST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    env = {
+        **env,
+        **FAST,
+        "LEGATO_HOME": str(tmp_path / "client-home"),
+        "LEGATO_API_URL": server.url,
+    }
+    orchestrator = ClientOrchestrator(server.url)
+    made = Setup(tmp_path, env, server, orchestrator)
+    try:
+        yield made
+    finally:
+        for worker in made.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.send_signal(signal.SIGTERM)  # hurry: stop running flows at once
+            worker.wait(timeout=120)
+        for pid in made.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        orchestrator.close()
+        assert server.stop(timeout=120) == 0, server.log()
+
+
+def test_a_killed_worker_s_run_is_crashed_retried_and_completed(setup: Setup) -> None:
+    worker = setup.start_worker("doomed")
+    run_id, _pid = setup.run_sleeper("retried", retries=1)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=60)
+    wait_until(
+        lambda: "AwaitingRetry" in setup.history(run_id), "the reaper did not reschedule the run"
+    )
+    setup.start_worker("rescuer")
+    run = wait_final(setup.orchestrator, run_id)
+    assert run.id == run_id
+    assert run.state.name == "Completed", run.state
+    history = setup.history(run_id)
+    assert history[:3] == ["Scheduled", "Pending", "Running"]
+    crashed = history.index("Crashed")
+    assert history[crashed : crashed + 3] == ["Crashed", "AwaitingRetry", "Pending"]
+    assert history[-1] == "Completed"
+    states = setup.orchestrator.read_state_history(run_id)
+    assert states[crashed].message is not None
+    assert states[crashed].message.startswith("worker doomed stopped sending heartbeats")
+    row = setup.orchestrator.read_flow_run_row(run_id)
+    assert row["worker_name"] == "rescuer"
+
+
+def test_without_retries_the_run_stays_crashed_naming_the_worker(setup: Setup) -> None:
+    worker = setup.start_worker("lost")
+    run_id, _pid = setup.run_sleeper("once", retries=0)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=60)
+    run = wait_final(setup.orchestrator, run_id)
+    assert run.state.name == "Crashed"
+    assert run.state.message is not None
+    assert run.state.message.startswith("worker lost stopped sending heartbeats (last ")
+    assert setup.history(run_id)[-1] == "Crashed"
+    assert "AwaitingRetry" not in setup.history(run_id)
+
+
+def test_a_killed_flow_process_is_crashed_by_its_worker_and_retried(setup: Setup) -> None:
+    setup.start_worker("steady")
+    run_id, pid = setup.run_sleeper("flowdies", retries=1)
+    os.kill(pid, signal.SIGKILL)
+    run = wait_final(setup.orchestrator, run_id)
+    assert run.state.name == "Completed", run.state
+    states = setup.orchestrator.read_state_history(run_id)
+    names = [s.name for s in states]
+    crashed = names.index("Crashed")
+    assert names[crashed : crashed + 2] == ["Crashed", "AwaitingRetry"]
+    assert states[crashed].message == (
+        "the flow-run process was killed by signal SIGKILL before the run ended"
+    )
+    assert names.count("Crashed") == 1
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["with-worker", "no-worker"])
+def test_the_server_runs_a_worker_for_the_default_pool(tmp_path: Path, worker: bool) -> None:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    server = start_server(
+        tmp_path / "home",
+        tmp_path / "server.log",
+        worker=worker,
+        env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    env = {**env, "LEGATO_HOME": str(tmp_path / "client-home"), "LEGATO_API_URL": server.url}
+    orchestrator = ClientOrchestrator(server.url)
+
+    def legato(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    try:
+        assert legato("deploy", "flows.py:greet", "--name", "d").returncode == 0
+        if worker:
+            done = legato("deployment", "run", "d", "--watch")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "Completed" in done.stdout
+            [run] = orchestrator.read_flow_runs(flow_name="greet")
+            assert run.state.name == "Completed" and run.work_pool == "default"
+        else:
+            created = legato("deployment", "run", "d", "--json")
+            run_id = json.loads(created.stdout)["id"]
+            time.sleep(3)  # many worker polls
+            assert orchestrator.read_flow_run(run_id).state.name == "Scheduled"
+    finally:
+        orchestrator.close()
+        code = server.stop(timeout=120)
+    log = server.log()
+    assert code == 0, log
+    if worker:
+        assert "[worker] Worker " in log and "started: pool 'default'" in log
+        assert "[worker] hello from the built-in worker" in log
+        assert "[worker] Worker " in log and " stopped" in log
+    else:
+        assert "[worker]" not in log
