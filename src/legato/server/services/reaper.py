@@ -14,10 +14,10 @@ A pass that fails (the database is down) is logged and retried on the next tick.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from legato.server.services.periodic import PeriodicService
 
 if TYPE_CHECKING:
     from legato.settings import Settings
@@ -58,38 +58,13 @@ def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> l
     return outcomes
 
 
-class Reaper:
-    """Runs :func:`reap_once` on a daemon thread every ``config.interval`` seconds."""
+class Reaper(PeriodicService):
+    """Runs :func:`reap_once` every ``config.interval`` seconds."""
 
     def __init__(self, store: Store, config: ReaperConfig):
         self.store = store
         self.config = config
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("reaper", config.interval, self._pass, logger)
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="legato-reaper", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
-
-    def _run(self) -> None:
-        logger.info(
-            "reaper: started, a pass every %s s (heartbeat timeout %s s)",
-            self.config.interval,
-            self.config.heartbeat_timeout,
-        )
-        while not self._stop.is_set():
-            began = time.monotonic()
-            try:
-                reap_once(self.store, self.config)
-            except Exception:
-                logger.exception("reaper: the pass failed; trying again next tick")
-            self._stop.wait(max(0.0, self.config.interval - (time.monotonic() - began)))
+    def _pass(self) -> None:
+        reap_once(self.store, self.config)

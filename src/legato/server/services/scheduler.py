@@ -13,14 +13,13 @@ next tick; one deployment's bad schedule is logged and does not stop the others.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from legato.schedules import schedule_from_dict
 from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots, slot_key
+from legato.server.services.periodic import PeriodicService
 from legato.store.scheduling import Schedulable, SlotRun
 
 if TYPE_CHECKING:
@@ -134,43 +133,18 @@ def wake_pools(store: Store, pools: set[str]) -> None:
         notifier.poke(pool)
 
 
-class Scheduler:
-    """Runs :func:`schedule_once` on a daemon thread every ``config.interval`` seconds."""
+class Scheduler(PeriodicService):
+    """Runs :func:`schedule_once` every ``config.interval`` seconds (at once again while
+    a deployment still has missed slots to catch up)."""
 
     def __init__(self, store: Store, config: SchedulerConfig):
         self.store = store
         self.config = config
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("scheduler", config.interval, self._pass, logger)
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="legato-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
-
-    def _run(self) -> None:
-        logger.info("scheduler: started, a pass every %s s", self.config.interval)
-        while not self._stop.is_set():
-            began = time.monotonic()
-            wait = self.config.interval
-            try:
-                result = schedule_once(self.store, self.config)
-            except Exception:
-                logger.exception("scheduler: the pass failed; trying again next tick")
-            else:
-                wake_pools(self.store, result.pools)
-                if result.created or result.late:
-                    logger.info(
-                        "scheduler: made %d run(s), marked %d Late", result.created, result.late
-                    )
-                if result.catching_up:
-                    wait = 0.0  # missed slots are left: go on at once
-            self._stop.wait(max(0.0, wait - (time.monotonic() - began)))
+    def _pass(self) -> float | None:
+        result = schedule_once(self.store, self.config)
+        wake_pools(self.store, result.pools)
+        if result.created or result.late:
+            logger.info("scheduler: made %d run(s), marked %d Late", result.created, result.late)
+        return 0.0 if result.catching_up else None
