@@ -140,3 +140,20 @@ def test_flow_deploy_from_python(flow_file: Path) -> None:
     assert record.parameter_schema is not None
     assert record.parameter_schema["required"] == ["n"]
     assert record.entrypoint == f"{flow_file}:etl"
+
+
+def test_pause_one_schedule(flow_file: Path) -> None:
+    from legato.schedules import Cron, Interval
+    from legato.sdk.entrypoints import load_flow
+
+    load_flow(f"{flow_file}:etl").deploy(
+        "twice", schedules=[Cron("0 2 * * *"), Interval(3600)], parameters={"n": 1}
+    )
+    done = cli("deployment", "pause", "twice", "--schedule", "2")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == "paused schedule 2 of etl/twice"
+    shown = cli("deployment", "show", "twice").stdout
+    assert "1. cron '0 2 * * *' (UTC)" in shown
+    assert "2. every 3600.0 s (UTC) (paused)" in shown
+    bad = cli("deployment", "resume", "twice", "--schedule", "5")
+    assert bad.exit_code == 1 and "has no schedule '5'; it has 2" in bad.stderr

@@ -221,6 +221,8 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/deployments/{deployment_id}/pause",
         "/api/deployments/{deployment_id}/resume",
         "/api/deployments/{deployment_id}/runs",
+        "/api/deployments/{deployment_id}/schedules/{schedule}/pause",
+        "/api/deployments/{deployment_id}/schedules/{schedule}/resume",
         "/api/work_pools/{pool}/claim",
         "/api/workers/heartbeat",
         "/api/flow_runs/{flow_run_id}/crash",

@@ -199,3 +199,35 @@ def test_a_rescheduled_run_with_a_past_survives_new_schedules(store: Store) -> N
     assert store.read_flow_run(run.id).state.name == "AwaitingRetry"
     assert store.delete_deployment(deployment.id) == 0
     assert store.read_flow_run(run.id).run_count == 1
+
+
+def test_pausing_removes_unstarted_schedule_runs_but_not_runs_asked_for(store: Store) -> None:
+    deployment = store.deploy(
+        spec(
+            schedules=[
+                DeploymentSchedule(schedule={"kind": "cron", "expr": "0 2 * * *"}),
+                DeploymentSchedule(schedule={"kind": "interval", "every": 3600}),
+            ]
+        )
+    )
+    first, second = (item.id for item in deployment.schedules)
+
+    def slot(schedule_id: str, key: str) -> str:
+        request = DeploymentRunRequest(parameters={"n": 1}, idempotency_key=key)
+        return store.create_deployment_run(deployment.id, request, schedule_id=schedule_id).id
+
+    a = slot(first, "a")
+    slot(second, "b")
+    by_hand = store.create_deployment_run(
+        deployment.id, DeploymentRunRequest(parameters={"n": 2})
+    ).id
+
+    paused = store.set_schedule_active(deployment.id, "2", False)
+    assert [item.active for item in paused.schedules] == [True, False]
+    assert {r.id for r in store.read_flow_runs()} == {a, by_hand}
+    assert store.set_schedule_active(deployment.id, second, True).schedules[1].active
+    with pytest.raises(ObjectNotFound, match="no schedule '3'; it has 2"):
+        store.set_schedule_active(deployment.id, "3", False)
+
+    store.set_deployment_paused(deployment.id, True)
+    assert [r.id for r in store.read_flow_runs()] == [by_hand]

@@ -93,8 +93,8 @@ def _print_deployment(record: DeploymentRecord) -> None:
     if record.description:
         grid.add_row("description", record.description)
     schedules = [
-        _schedule_text(item.schedule) + ("" if item.active else " (paused)")
-        for item in record.schedules
+        f"{number}. " + _schedule_text(item.schedule) + ("" if item.active else " (paused)")
+        for number, item in enumerate(record.schedules, start=1)
     ]
     grid.add_row("schedules", "\n".join(schedules) or "none (runs only when asked)")
     if record.concurrency_limit:
@@ -207,21 +207,42 @@ def show_deployment(name: NameArgument, as_json: JsonOption = False) -> None:
     _print_deployment(record)
 
 
+ScheduleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--schedule",
+        metavar="N",
+        help="Only this schedule: its number in `deployment show` (1, 2, ...) or its id.",
+    ),
+]
+
+
 @app.command("pause")
 @reports_errors
-def pause_deployment(name: NameArgument) -> None:
-    """Stop making scheduled runs (runs made already stay)."""
+def pause_deployment(name: NameArgument, schedule: ScheduleOption = None) -> None:
+    """Stop making scheduled runs; the unstarted runs its schedules made are removed
+    (runs asked for by hand stay). With --schedule, only that schedule."""
     client = _client()
-    record = client.set_deployment_paused(client.read_deployment(name).id, True)
+    deployment = client.read_deployment(name)
+    if schedule is not None:
+        client.set_schedule_active(deployment.id, schedule, False)
+        stdout_console().print(f"paused schedule {schedule} of {deployment.full_name}")
+        return
+    record = client.set_deployment_paused(deployment.id, True)
     stdout_console().print(f"paused {record.full_name}")
 
 
 @app.command("resume")
 @reports_errors
-def resume_deployment(name: NameArgument) -> None:
-    """Make scheduled runs again."""
+def resume_deployment(name: NameArgument, schedule: ScheduleOption = None) -> None:
+    """Make scheduled runs again (with --schedule, from that schedule)."""
     client = _client()
-    record = client.set_deployment_paused(client.read_deployment(name).id, False)
+    deployment = client.read_deployment(name)
+    if schedule is not None:
+        client.set_schedule_active(deployment.id, schedule, True)
+        stdout_console().print(f"resumed schedule {schedule} of {deployment.full_name}")
+        return
+    record = client.set_deployment_paused(deployment.id, False)
     stdout_console().print(f"resumed {record.full_name}")
 
 

@@ -411,6 +411,16 @@ class ClientOrchestrator(ListsFlowRuns):
         answer = self._request("POST", f"/api/deployments/{deployment_id}/{action}")
         return DeploymentRecord.model_validate(answer)
 
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        action = "resume" if active else "pause"
+        answer = self._request(
+            "POST",
+            f"/api/deployments/{deployment_id}/schedules/{quote(schedule, safe='')}/{action}",
+        )
+        return DeploymentRecord.model_validate(answer)
+
     def delete_deployment(self, deployment_id: str) -> int:
         answer = self._request("DELETE", f"/api/deployments/{deployment_id}")
         return int(answer["unstarted_runs_deleted"])

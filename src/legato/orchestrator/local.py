@@ -77,6 +77,11 @@ class LocalOrchestrator(ListsFlowRuns):
     def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
         return self.store.set_deployment_paused(deployment_id, paused)
 
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        return self.store.set_schedule_active(deployment_id, schedule, active)
+
     def delete_deployment(self, deployment_id: str) -> int:
         return self.store.delete_deployment(deployment_id)
 

@@ -73,6 +73,12 @@ class Orchestrator(Protocol):
 
     def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord: ...
 
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        """Pause or resume one schedule (by id, or 1-based position)."""
+        ...
+
     def delete_deployment(self, deployment_id: str) -> int: ...
 
     def create_deployment_run(

@@ -293,7 +293,12 @@ class DeploymentStore:
         return self.read_deployment(deployment_id)
 
     def _drop_unstarted_runs(
-        self, conn: Connection, deployment_id: str, *, made_by_schedules: bool
+        self,
+        conn: Connection,
+        deployment_id: str,
+        *,
+        made_by_schedules: bool,
+        schedule_id: str | None = None,
     ) -> int:
         """Delete runs of the deployment that never started (Scheduled or Late, no
         attempt yet), with their history; ``made_by_schedules``: only those a schedule
@@ -307,6 +312,8 @@ class DeploymentStore:
         )
         if made_by_schedules:
             doomed = doomed.where(flow_runs.c.schedule_id.is_not(None))
+        if schedule_id is not None:
+            doomed = doomed.where(flow_runs.c.schedule_id == schedule_id)
         ids = list(conn.execute(doomed).scalars())
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -316,7 +323,9 @@ class DeploymentStore:
         return len(ids)
 
     def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
-        """Pause (the scheduler makes no new runs; made ones stay) or resume."""
+        """Pause: the scheduler makes no runs, and the runs its schedules made that have
+        not started are removed (as Prefect does; resuming makes them again). Runs asked
+        for by hand stay. Resume: scheduling goes on."""
         with translated(self.url), self._write_conn() as conn:
             result = conn.execute(
                 deployments.update()
@@ -325,8 +334,42 @@ class DeploymentStore:
             )
             if not result.rowcount:
                 raise ObjectNotFound(f"no deployment with id {deployment_id!r}")
+            if paused:
+                self._drop_unstarted_runs(conn, deployment_id, made_by_schedules=True)
             conn.commit()
         return self.read_deployment(deployment_id)
+
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        """Pause or resume one schedule of a deployment, named by its id or by its
+        position (1 for the first, as ``legato deployment show`` numbers them). Pausing
+        removes the runs it made that have not started."""
+        deployment = self.read_deployment(deployment_id)
+        ids = [item.id for item in deployment.schedules]
+        if schedule.isdigit() and 1 <= int(schedule) <= len(ids):
+            schedule_id = ids[int(schedule) - 1]
+        elif schedule.lower() in ids:
+            schedule_id = schedule.lower()
+        else:
+            raise ObjectNotFound(
+                f"deployment {deployment.full_name} has no schedule {schedule!r}; it has "
+                f"{len(ids)} (name one by its number, 1 to {len(ids)}, or its id)"
+                if ids
+                else f"deployment {deployment.full_name} has no schedules"
+            )
+        with translated(self.url), self._write_conn() as conn:
+            conn.execute(
+                deployment_schedules.update()
+                .where(deployment_schedules.c.id == schedule_id)
+                .values(active=active)
+            )
+            if not active:
+                self._drop_unstarted_runs(
+                    conn, deployment.id, made_by_schedules=True, schedule_id=schedule_id
+                )
+            conn.commit()
+        return self.read_deployment(deployment.id)
 
     def delete_deployment(self, deployment_id: str) -> int:
         """Delete a deployment, its schedules and its runs that have not started; runs

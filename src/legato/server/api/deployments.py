@@ -76,6 +76,31 @@ def resume_deployment(store: StoreDep, deployment_id: DeploymentId) -> Deploymen
     return store.set_deployment_paused(deployment_id.lower(), False)
 
 
+ScheduleRef = Annotated[
+    str,
+    Path(
+        max_length=36,
+        pattern=r"^[0-9a-fA-F-]+$",
+        description="A schedule's id, or its position (1 for the first).",
+    ),
+]
+
+
+@router.post("/{deployment_id}/schedules/{schedule}/pause")
+def pause_schedule(
+    store: StoreDep, deployment_id: DeploymentId, schedule: ScheduleRef
+) -> DeploymentRecord:
+    """No new runs from this schedule; its unstarted runs are removed."""
+    return store.set_schedule_active(deployment_id.lower(), schedule, False)
+
+
+@router.post("/{deployment_id}/schedules/{schedule}/resume")
+def resume_schedule(
+    store: StoreDep, deployment_id: DeploymentId, schedule: ScheduleRef
+) -> DeploymentRecord:
+    return store.set_schedule_active(deployment_id.lower(), schedule, True)
+
+
 @router.delete("/{deployment_id}")
 def delete_deployment(store: StoreDep, deployment_id: DeploymentId) -> Deleted:
     return Deleted(unstarted_runs_deleted=store.delete_deployment(deployment_id.lower()))
