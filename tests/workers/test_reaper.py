@@ -273,3 +273,54 @@ def test_the_server_runs_a_worker_for_the_default_pool(tmp_path: Path, worker: b
         assert "[worker] Worker " in log and " stopped" in log
     else:
         assert "[worker]" not in log
+
+
+def test_the_built_in_worker_gets_in_when_keys_are_required(tmp_path: Path) -> None:
+    """The store holds an API key (so every request needs one); the server's own worker
+    is let in by a key the server holds in memory, and nothing new is stored."""
+    from legato.store import Store
+
+    (tmp_path / "flows.py").write_text(FLOWS)
+    store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
+    try:
+        _, key = store.create_api_key("operator")
+    finally:
+        store.close()
+    server = start_server(
+        tmp_path / "home",
+        tmp_path / "server.log",
+        worker=True,
+        env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    env = {
+        **env,
+        "LEGATO_HOME": str(tmp_path / "client-home"),
+        "LEGATO_API_URL": server.url,
+        "LEGATO_API_KEY": key,
+    }
+
+    def legato(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    try:
+        assert legato("deploy", "flows.py:greet", "--name", "d").returncode == 0
+        done = legato("deployment", "run", "d", "--watch")
+        assert done.returncode == 0, done.stdout + done.stderr + server.log()
+        assert "Completed" in done.stdout
+    finally:
+        code = server.stop(timeout=120)
+    assert code == 0, server.log()
+    assert "401" not in server.log()
+    store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
+    try:
+        assert [record.name for record in store.list_api_keys()] == ["operator"]
+    finally:
+        store.close()

@@ -102,10 +102,21 @@ def start(
         )
         services.append(Reaper(store, ReaperConfig.from_settings(settings)))
         worker = None
+        internal_keys: list[str] = []
         if not no_worker:
-            worker = LocalWorker(lambda: _own_url(server, host), env=_worker_env())
+            import secrets
+
+            # Its own key, held in memory by this server only: the built-in worker gets
+            # in whether or not the store requires API keys, and no key is stored.
+            internal_keys.append(secrets.token_urlsafe(32))
+            worker = LocalWorker(lambda: _own_url(server, host), env=_worker_env(internal_keys[-1]))
             services.append(worker)
-        app = create_app(store, max_body_bytes=settings.server_max_body_bytes, services=services)
+        app = create_app(
+            store,
+            max_body_bytes=settings.server_max_body_bytes,
+            services=services,
+            internal_keys=internal_keys,
+        )
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
@@ -164,11 +175,13 @@ def _own_url(server: Any, host: str) -> str | None:
     return f"http://{shown}:{port}"
 
 
-def _worker_env() -> dict[str, str]:
+def _worker_env(api_key: str) -> dict[str, str]:
     """The server's environment for its worker (the URL is added once known)."""
     import os
 
-    return {key: value for key, value in os.environ.items() if key != "LEGATO_API_URL"}
+    env = {key: value for key, value in os.environ.items() if key != "LEGATO_API_URL"}
+    env["LEGATO_API_KEY"] = api_key
+    return env
 
 
 def is_loopback(host: str) -> bool:

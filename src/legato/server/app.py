@@ -50,11 +50,14 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     services: Sequence[Service] = (),
+    internal_keys: Sequence[str] = (),
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
     Once the store holds an API key, every route but health needs one (see
     :mod:`legato.server.auth`). ``services`` (the scheduler, ...) run while the app does.
+    ``internal_keys`` are accepted like stored read-write keys, for the server's own
+    processes (its built-in worker); they live only as long as this app.
     """
 
     @asynccontextmanager
@@ -79,7 +82,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
-    app.state.api_keys = ApiKeyGate(store)
+    app.state.api_keys = ApiKeyGate(store, internal_keys=internal_keys)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health.router, prefix="/api")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -26,10 +28,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from legato.errors import StoreError
+from legato.schemas import ApiKeyRecord
 from legato.server.errors import ErrorBody
 
 if TYPE_CHECKING:
-    from legato.schemas import ApiKeyRecord
     from legato.store import Store
 
 logger = logging.getLogger("legato.server")
@@ -55,12 +57,26 @@ bearer = HTTPBearer(
 )
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ApiKeyGate:
     """The server's view of the store's API keys, cached for ``ttl`` seconds."""
 
-    def __init__(self, store: Store, *, ttl: float = CACHE_SECONDS):
+    def __init__(
+        self, store: Store, *, ttl: float = CACHE_SECONDS, internal_keys: Collection[str] = ()
+    ):
         self.store = store
         self.ttl = ttl
+        # Keys of the server's own processes (its built-in worker): held in memory only,
+        # never stored, gone when the server stops.
+        self._internal = {
+            key: ApiKeyRecord(
+                id="internal", name="the server's own worker", read_only=False, created=_now()
+            )
+            for key in internal_keys
+        }
         self._lock = threading.Lock()
         self._required: tuple[bool, float] | None = None
         self._keys: dict[str, tuple[ApiKeyRecord | None, float]] = {}
@@ -84,6 +100,9 @@ class ApiKeyGate:
         return False, None
 
     def lookup(self, key: str) -> ApiKeyRecord | None:
+        internal = self._internal.get(key)
+        if internal is not None:
+            return internal
         record = self.store.find_api_key(key)
         with self._lock:
             if len(self._keys) >= MAX_CACHED_KEYS:
