@@ -324,3 +324,40 @@ def test_the_built_in_worker_gets_in_when_keys_are_required(tmp_path: Path) -> N
         assert [record.name for record in store.list_api_keys()] == ["operator"]
     finally:
         store.close()
+
+
+def test_a_frozen_worker_that_wakes_up_kills_the_run_it_lost(setup: Setup) -> None:
+    """A worker stalls (SIGSTOP) past the heartbeat timeout: the reaper takes its run
+    back. When the worker runs again, its next heartbeat shows the run is not its own any
+    more, and it kills that copy - without a word to the server, so the Crashed state the
+    reaper wrote stays as it is."""
+    worker = setup.start_worker("frozen")
+    run_id, pid = setup.run_sleeper("stalled", retries=0)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: "Crashed" in setup.history(run_id), "the reaper did not crash it")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(gone, "the woken worker did not kill the run it lost")
+    log = (setup.folder / "frozen.log").read_text()
+    wait_until(
+        lambda: (
+            "no longer held by this worker; killing it" in (setup.folder / "frozen.log").read_text()
+        ),
+        "the worker did not say why",
+    )
+    time.sleep(1.0)  # room for any late write from the worker or the killed process
+    history = setup.history(run_id)
+    assert history.count("Crashed") == 1, history
+    run = setup.orchestrator.read_flow_run(run_id)
+    assert run.state.name == "Crashed"
+    assert run.state.message is not None
+    assert run.state.message.startswith("worker frozen stopped sending heartbeats"), log

@@ -28,7 +28,8 @@ A *flow run* object::
      "run_count",                   # attempts started (retries and resumes count)
      "parent_flow_run_id", "parent_task_run_id",   # set for subflow runs
      "entrypoint", "created", "start_time", "end_time", "duration_seconds",
-     "deployment_id", "work_pool", "expected_start_time"}   # runs of a deployment
+     "deployment_id", "work_pool", "expected_start_time",
+     "worker_name"}                 # runs of a deployment
 
 A *task run* object::
 

@@ -80,6 +80,8 @@ class FlowRunRecord(BaseModel):
     work_pool: str | None = None
     expected_start_time: datetime | None = None
     """When it was due: its schedule slot, or when it was asked for."""
+    worker_name: str | None = None
+    """The worker that claimed it (runs of deployments)."""
 
 
 class LogRecord(BaseModel):

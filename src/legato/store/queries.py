@@ -74,6 +74,7 @@ def _flow_run(row: RowMapping) -> FlowRunRecord:
         deployment_id=row["deployment_id"],
         work_pool=row["work_pool"],
         expected_start_time=_dt(row["expected_start_time"]),
+        worker_name=row["worker_name"],
     )
 
 

@@ -39,6 +39,11 @@ TICK = 0.02
 """Seconds between the main thread's looks at running children."""
 LAUNCHERS = ("auto", "process", "fork")
 
+TERMINAL_VALUES = frozenset(state.value for state in TERMINAL_TYPES)
+FINAL_LINGER = 5.0
+"""Seconds a flow-run process may outlive its run's final state (it reported the state,
+then exits); past that it is killed as no longer the worker's."""
+
 
 @dataclass(frozen=True)
 class WorkerOptions:
@@ -88,6 +93,7 @@ class Worker:
         self._hurry = threading.Event()
         self._echo_lock = threading.Lock()
         self._cancel_deadlines: dict[str, float] = {}
+        self._final_since: dict[str, float] = {}  # runs final in the store, process alive
         self._wake = threading.Event()
         self._slot_freed = threading.Event()
         self._claim_lock = threading.Lock()
@@ -214,6 +220,7 @@ class Worker:
             launched.wait_for_output()
             del self.running[flow_run_id]
             self._cancel_deadlines.pop(flow_run_id, None)
+            self._final_since.pop(flow_run_id, None)
             self.orch.flush()  # the lines read off the process are stored before its end
             detail = exit_description(code)
             if launched.signalled:
@@ -228,8 +235,8 @@ class Worker:
         does for a dead worker)."""
         record = self.orch.read_flow_run(flow_run_id)
         state_type = StateType(record.state.type)
-        if state_type in TERMINAL_TYPES:
-            return
+        if state_type in TERMINAL_TYPES or record.worker_name != self.options.name:
+            return  # ended, or taken back by the server (another worker may hold it now)
         if state_type is StateType.CANCELLING:
             now = time.time()
             state = State(StateType.CANCELLED, "Cancelled", f"cancelled: {detail}", now)
@@ -245,14 +252,29 @@ class Worker:
         if not self.running:
             return
         states = self.orch.heartbeat(list(self.running), self.options.name)
-        for flow_run_id, state_type in states.items():
-            launched = self.running.get(flow_run_id)
-            if state_type != StateType.CANCELLING.value or launched is None:
+        now = time.monotonic()
+        for flow_run_id, launched in list(self.running.items()):
+            state_type = states.get(flow_run_id)
+            if flow_run_id in self._cancel_deadlines:
                 continue
-            if flow_run_id not in self._cancel_deadlines:
-                self.say(f"Cancelling flow run {self.names.get(flow_run_id, flow_run_id)!r}")
+            name = self.names.get(flow_run_id, flow_run_id)
+            if state_type is None or (
+                state_type in TERMINAL_VALUES
+                and now - self._final_since.setdefault(flow_run_id, now) >= FINAL_LINGER
+            ):
+                # Not ours any more (the server took it back: this worker's heartbeats did
+                # not reach it in time, and it may run elsewhere now), or final for a while
+                # with its process still alive (crashed by the server's reaper). SIGKILL,
+                # not SIGTERM: a terminated flow reports itself Crashed, which would land
+                # on whatever the run is now.
+                self.say(f"Flow run {name!r} is no longer held by this worker; killing it")
+                launched.kill("no longer held by this worker")
+            elif state_type == StateType.CANCELLING.value:
+                self.say(f"Cancelling flow run {name!r}")
                 launched.terminate("cancelled")
-                self._cancel_deadlines[flow_run_id] = time.monotonic() + self.options.grace_seconds
+            else:
+                continue
+            self._cancel_deadlines[flow_run_id] = now + self.options.grace_seconds
 
     def _enforce_cancels(self) -> None:
         now = time.monotonic()
