@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.engine.results import ResultStore
@@ -48,6 +49,9 @@ class FlowRunContext:
     log_prints: bool
     attempt: int = 1
     parameters: dict[str, Any] = field(default_factory=dict)
+    # The slot a run of a deployment stands for (its schedule's time, a backfilled
+    # slot's time, or when it was asked for); None for a flow called from code.
+    scheduled_time: datetime | None = None
     previous: dict[tuple[str, int], PreviousTaskRun] = field(default_factory=dict)
     # Task runs not yet final (to mark Crashed if the flow run dies under them).
     active: set[TaskRun] = field(default_factory=set)

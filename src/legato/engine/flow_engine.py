@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Generator, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
@@ -122,11 +123,14 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         problem = invalid
 
     previous: dict[tuple[str, int], PreviousTaskRun] = {}
+    scheduled_time: datetime | None = None
     if call.resume_flow_run_id is not None:
         flow_run_id = call.resume_flow_run_id
         call.flow_run_id = flow_run_id
         row = orch.read_flow_run_row(flow_run_id)
         run_count = row["run_count"]
+        if row.get("expected_start_time") is not None:
+            scheduled_time = datetime.fromtimestamp(row["expected_start_time"], UTC)
         name = row["name"]
         if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
             message = None if call.first_attempt else f"resumed: attempt {run_count + 1}"
@@ -210,6 +214,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                 attempt=attempt,
                 parameters=parameters,
                 previous=previous,
+                scheduled_time=scheduled_time,
             )
             flow.logger_for(ctx).info(
                 "Beginning flow run %r for flow %r%s",
