@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from legato.errors import LegatoError, ObjectNotFound
 from legato.states import ACTIVE_TYPES, State, StateType, check_transition
 from legato.store.database import translated
+from legato.store.flow_run_states import write_flow_run_state
 from legato.store.tables import deployments, flow_runs, state_history
 
 if TYPE_CHECKING:
@@ -226,28 +227,7 @@ def _move(
     verdict = check_transition(current, state.type, rerun=rerun)
     if not verdict.allowed:  # the rules above only ask for allowed moves
         raise LegatoError(f"flow run {flow_run_id}: {verdict.reason}")
-    conn.execute(
-        flow_runs.update()
-        .where(flow_runs.c.id == flow_run_id)
-        .values(
-            state_type=state.type.value,
-            state_name=state.name,
-            state_message=state.message,
-            state_timestamp=state.timestamp,
-            **fields,
-        )
-    )
-    conn.execute(
-        state_history.insert().values(
-            flow_run_id=flow_run_id,
-            task_run_id=None,
-            type=state.type.value,
-            name=state.name,
-            message=state.message,
-            timestamp=state.timestamp,
-            scheduled_time=state.scheduled_time,
-        )
-    )
+    write_flow_run_state(conn, flow_run_id, state, fields)
 
 
 def _crash_count(conn: Connection, flow_run_id: str) -> int:

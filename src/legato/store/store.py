@@ -23,6 +23,7 @@ from legato.store.claims import ClaimStore
 from legato.store.concurrency import ConcurrencyStore
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.deployments import DeploymentStore
+from legato.store.flow_run_states import history_row, write_flow_run_state
 from legato.store.reaping import ReapingStore
 from legato.store.scheduling import SchedulingStore
 from legato.store.tables import (
@@ -268,18 +269,7 @@ class Store(
             if not verdict.allowed:
                 conn.rollback()
                 return verdict
-            conn.execute(
-                flow_runs.update()
-                .where(flow_runs.c.id == flow_run_id)
-                .values(
-                    state_type=state.type.value,
-                    state_name=state.name,
-                    state_message=state.message,
-                    state_timestamp=state.timestamp,
-                    **(fields or {}),
-                )
-            )
-            conn.execute(state_history.insert().values(**history_row(flow_run_id, None, state)))
+            write_flow_run_state(conn, flow_run_id, state, fields)
             conn.commit()
         return verdict
 
@@ -498,15 +488,3 @@ class Store(
     def has_api_keys(self) -> bool:
         with translated(self.url), self.engine.connect() as conn:
             return conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None
-
-
-def history_row(flow_run_id: str, task_run_id: str | None, state: State) -> dict[str, Any]:
-    return {
-        "flow_run_id": flow_run_id,
-        "task_run_id": task_run_id,
-        "type": state.type.value,
-        "name": state.name,
-        "message": state.message,
-        "timestamp": state.timestamp,
-        "scheduled_time": state.scheduled_time,
-    }
