@@ -7,7 +7,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from legato.cli.output import fail, format_time, print_json, reports_errors, stdout_console
+from legato.cli.output import (
+    JsonOption,
+    fail,
+    format_time,
+    print_json,
+    reports_errors,
+    stdout_console,
+)
 
 app = typer.Typer(
     name="concurrency-limit",
@@ -21,9 +28,6 @@ app = typer.Typer(
 
 TagArgument = Annotated[
     str, typer.Argument(metavar="TAG", help="A task tag, as in @task(tags=...).")
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document instead of text.")
 ]
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from legato.cli.output import (
+    JsonOption,
     format_time,
     print_json,
     reports_errors,
@@ -35,9 +36,6 @@ app = typer.Typer(
 
 NameArgument = Annotated[
     str, typer.Argument(metavar="NAME", help="FLOW/NAME, a name only one flow uses, or an id.")
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document instead of text.")
 ]
 ParamOption = Annotated[
     list[str] | None,

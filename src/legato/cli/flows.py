@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from legato.cli.output import format_time, print_json, reports_errors, stdout_console
+from legato.cli.output import JsonOption, format_time, print_json, reports_errors, stdout_console
 
 app = typer.Typer(name="flows", help="List the flows that have run.", no_args_is_help=True)
 
@@ -16,9 +16,7 @@ app = typer.Typer(name="flows", help="List the flows that have run.", no_args_is
 @reports_errors
 def list_flows(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many flows.")] = 200,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document instead of text.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List flows by name (``legato runs ls --flow NAME`` lists one flow's runs)."""
     from legato import get_client

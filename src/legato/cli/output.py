@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -86,6 +86,11 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 # -- JSON ----------------------------------------------------------------------------
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document instead of text.")
+]
+"""The ``--json`` flag every listing and show command takes."""
 
 
 def print_json(data: Any) -> None:

@@ -79,6 +79,7 @@ from rich.table import Table
 from rich.text import Text
 
 from legato.cli.output import (
+    JsonOption,
     format_duration,
     format_time,
     level_text,
@@ -100,9 +101,6 @@ app = typer.Typer(
 
 IdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="A flow run id, or a unique prefix of one.")
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document instead of text.")
 ]
 
 

@@ -8,7 +8,14 @@ import typer
 from rich.table import Table
 
 from legato.cli.concurrency import check_limit
-from legato.cli.output import fail, format_time, print_json, reports_errors, stdout_console
+from legato.cli.output import (
+    JsonOption,
+    fail,
+    format_time,
+    print_json,
+    reports_errors,
+    stdout_console,
+)
 
 app = typer.Typer(
     name="work-pool",
@@ -20,9 +27,6 @@ app = typer.Typer(
 )
 
 PoolArgument = Annotated[str, typer.Argument(metavar="POOL", help="A work pool name.")]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document instead of text.")
-]
 LimitOption = Annotated[
     int | None,
     typer.Option("--limit", metavar="N", help="Most active runs of the pool (>= 1)."),
