@@ -48,6 +48,15 @@ flow_runs = sa.Table(
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("worker_name", sa.String(255), nullable=True),
     sa.Column("heartbeat", sa.Float, nullable=True),
+    # Who owns the run now (see migration 0006). token_hash: sha256 of the token of the
+    # attempt a worker claimed; every state proposal of that attempt must carry it, and
+    # taking the run back clears it, so a process that lost its run is refused.
+    sa.Column("token_hash", sa.String(64), nullable=True),
+    # A run called from code (no worker): the process running it, so that a later
+    # command can tell it died (host name, pid, the process's start time).
+    sa.Column("process_host", sa.String(255), nullable=True),
+    sa.Column("process_pid", sa.Integer, nullable=True),
+    sa.Column("process_started", sa.Float, nullable=True),
     # Listings go newest first by (created, id); each filter's index ends with both,
     # so a page is a walk down one index, never a sort.
     sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created", "id"),

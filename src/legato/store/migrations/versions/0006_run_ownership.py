@@ -1,0 +1,35 @@
+"""Who owns a flow run now: the attempt token of a claimed run, the process of a local one.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+_RUN_COLUMNS = [
+    ("token_hash", sa.String(64)),
+    ("process_host", sa.String(255)),
+    ("process_pid", sa.Integer),
+    ("process_started", sa.Float),
+]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("flow_runs") as batch:
+        for name, kind in _RUN_COLUMNS:
+            batch.add_column(sa.Column(name, kind, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("flow_runs") as batch:
+        for name, _ in reversed(_RUN_COLUMNS):
+            batch.drop_column(name)
