@@ -52,6 +52,7 @@ bench: venv
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/reliability.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)
