@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from legato.errors import LegatoError
+from legato.files import private_dir
 
 ENV_PREFIX = "LEGATO_"
 CONFIG_FILE_NAME = "config.toml"
@@ -402,7 +403,7 @@ def write_config_file(path: Path, data: dict[str, Any]) -> None:
     import tomli_w
 
     text = FILE_HEADER + tomli_w.dumps(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     # mkstemp makes the file 0600: it may hold the API key.
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from legato.errors import ResultNotAvailable, SerializationError
+from legato.files import PRIVATE_FILE_MODE, private_dir
 
 
 class ResultStore:
@@ -51,10 +53,11 @@ class ResultStore:
         path = self._path(key)
         fs = self.fs
         if "file" in fs.protocol:
-            directory = os.path.dirname(path)
-            os.makedirs(directory, exist_ok=True)
+            # Results may hold anything a flow computed: folders 0700, files 0600.
+            private_dir(Path(os.path.dirname(path)))
             tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open(tmp, "wb") as handle:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
             os.replace(tmp, path)
         else:

@@ -9,6 +9,8 @@ check passes, so a bad store is never made worse.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import StoreError
+from legato.files import PRIVATE_FILE_MODE, create_private_file, open_to_others, private_dir
+
+logger = logging.getLogger("legato.store")
 
 HEAD_REVISION = "0006"
 """The newest migration this code knows; a test checks it equals the Alembic head."""
@@ -86,16 +91,47 @@ def create_engine(url_text: str, *, lock_timeout: float) -> Engine:
         ) from None
 
 
+def _private_database_files(path: Path) -> None:
+    """Make the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm
+    files the database file's mode). A store made by an older legato, readable by others,
+    is tightened to 0600 with a warning: it holds parameters, logs and API key hashes."""
+    try:
+        if create_private_file(path):
+            return
+    except OSError:
+        return  # SQLite's own open reports a folder it cannot write
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        mode = open_to_others(file)
+        if mode is None:
+            continue
+        try:
+            os.chmod(file, PRIVATE_FILE_MODE)
+        except OSError as exc:  # not ours: say so, and go on
+            logger.warning(
+                "%s is readable by other users (mode %o) and could not be made private: %s",
+                file,
+                mode,
+                exc,
+            )
+            continue
+        logger.warning(
+            "%s was readable by other users (mode %o); it is now readable by its owner only (0600)",
+            file,
+            mode,
+        )
+
+
 def _sqlite_engine(url: sa.URL, lock_timeout: float) -> Engine:
     if url.database and url.database != ":memory:":
         path = Path(url.database).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the folder {path.parent} for the legato database ({exc}); "
                 "set LEGATO_HOME to a writable folder"
             ) from None
+        _private_database_files(path)
         url = url.set(database=str(path))
     engine = sa.create_engine(
         url,
