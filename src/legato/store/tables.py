@@ -57,6 +57,8 @@ flow_runs = sa.Table(
     sa.Column("process_host", sa.String(255), nullable=True),
     sa.Column("process_pid", sa.Integer, nullable=True),
     sa.Column("process_started", sa.Float, nullable=True),
+    # Commands and reapers look for the unfinished local runs of their own host.
+    sa.Index("ix_flow_runs_process_host_state", "process_host", "state_type"),
     # Listings go newest first by (created, id); each filter's index ends with both,
     # so a page is a walk down one index, never a sort.
     sa.Index("ix_flow_runs_flow_name_created", "flow_name", "created", "id"),
@@ -71,6 +73,8 @@ flow_runs = sa.Table(
     sa.Index("ix_flow_runs_pool_state_expected", "work_pool", "state_type", "expected_start_time"),
     # The scheduler asks for each schedule's last slot.
     sa.Index("ix_flow_runs_schedule_id_expected", "schedule_id", "expected_start_time"),
+    # Taking a run back clears the hash on the run and the subflows it made.
+    sa.Index("ix_flow_runs_token_hash", "token_hash"),
 )
 
 deployments = sa.Table(
@@ -237,4 +241,7 @@ api_keys = sa.Table(
     sa.Column("read_only", sa.Boolean, nullable=False),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("last_used", sa.Float, nullable=True),
+    # A key of a running server's own processes (its built-in worker): made when the
+    # server starts, deleted when it stops; listed and revocable like any other.
+    sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),
 )

@@ -1,4 +1,5 @@
-"""Who owns a flow run now: the attempt token of a claimed run, the process of a local one.
+"""Who owns a flow run now: the attempt token of a claimed run, the process of a local one;
+API keys of a running server's own processes (internal).
 
 Revision ID: 0006
 Revises: 0005
@@ -27,9 +28,19 @@ def upgrade() -> None:
     with op.batch_alter_table("flow_runs") as batch:
         for name, kind in _RUN_COLUMNS:
             batch.add_column(sa.Column(name, kind, nullable=True))
+        batch.create_index("ix_flow_runs_token_hash", ["token_hash"])
+        batch.create_index("ix_flow_runs_process_host_state", ["process_host", "state_type"])
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(
+            sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("internal")
     with op.batch_alter_table("flow_runs") as batch:
+        batch.drop_index("ix_flow_runs_process_host_state")
+        batch.drop_index("ix_flow_runs_token_hash")
         for name, _ in reversed(_RUN_COLUMNS):
             batch.drop_column(name)
