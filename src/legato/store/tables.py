@@ -219,7 +219,10 @@ logs = sa.Table(
     sa.Column("level", sa.String(16), nullable=False),
     sa.Column("logger", sa.String(255), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Index("ix_logs_flow_run_id_timestamp", "flow_run_id", "timestamp"),
+    # Lines are read in the order stored (by id), a page at a time after the last id
+    # read: a run's lines, or one task run's, are a walk down one of these.
+    sa.Index("ix_logs_flow_run_id_id", "flow_run_id", "id"),
+    sa.Index("ix_logs_task_run_id_id", "task_run_id", "id"),
 )
 
 ingested_batches = sa.Table(

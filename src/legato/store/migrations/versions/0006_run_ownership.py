@@ -1,5 +1,5 @@
 """Who owns a flow run now: the attempt token of a claimed run, the process of a local one;
-API keys of a running server's own processes (internal).
+API keys of a running server's own processes (internal); log lines indexed for paging by id.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +30,10 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, kind, nullable=True))
         batch.create_index("ix_flow_runs_token_hash", ["token_hash"])
         batch.create_index("ix_flow_runs_process_host_state", ["process_host", "state_type"])
+    # Log lines are paged by id (keyset), for a flow run or one task run.
+    op.drop_index("ix_logs_flow_run_id_timestamp", table_name="logs")
+    op.create_index("ix_logs_flow_run_id_id", "logs", ["flow_run_id", "id"])
+    op.create_index("ix_logs_task_run_id_id", "logs", ["task_run_id", "id"])
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(
             sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false())
@@ -37,6 +41,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_logs_task_run_id_id", table_name="logs")
+    op.drop_index("ix_logs_flow_run_id_id", table_name="logs")
+    op.create_index("ix_logs_flow_run_id_timestamp", "logs", ["flow_run_id", "timestamp"])
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("internal")
     with op.batch_alter_table("flow_runs") as batch:
