@@ -12,6 +12,7 @@ everything is read back. Every test runs on SQLite and on PostgreSQL (see
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -24,9 +25,10 @@ from store_helpers import FlowRunFactory
 from legato.engine.task_run import TaskRun
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
+from legato.ops import Ticket
 from legato.states import State, StateType
 from legato.store import Store
-from legato.store.tables import logs, state_history, task_run_inputs, task_runs
+from legato.store.tables import state_history
 
 S = StateType
 
@@ -478,33 +480,125 @@ def test_many_ops_across_batches_are_all_written(store: Store, flow_run_id: str)
 # -- a failed batch ----------------------------------------------------------------------
 
 
-def test_failed_batch_is_reported_by_flush_and_written_not_at_all(
+def test_failed_batch_costs_only_the_bad_record_and_flush_names_it(
     store: Store, flow_run_id: str
 ) -> None:
     task_run = make_task_run(flow_run_id)
     store.writer.put(task_run.insert_op())
     store.writer.flush()
-    before = {
-        t.name: count_rows(store, t) for t in (task_runs, state_history, logs, task_run_inputs)
-    }
 
     duplicate = make_task_run(flow_run_id, task_run_id=task_run.id, name="again")
+    other = make_task_run(flow_run_id, name="other-0")
     store.writer.put(log_op(flow_run_id, None, "in the failed batch", 1.0))
     store.writer.put(duplicate.insert_op())
+    store.writer.put(other.insert_op())
+    move(store, other, State(S.RUNNING, "Running", timestamp=2.0))
     with pytest.raises(StoreError) as info:
         store.writer.flush()
-    assert "database" in str(info.value)
+    assert f"task run {task_run.id} ('again')" in str(info.value)
+    assert "every other record was stored" in str(info.value)
+    assert store.writer.lost == 1
 
-    after = {
-        t.name: count_rows(store, t) for t in (task_runs, state_history, logs, task_run_inputs)
-    }
-    assert after == before  # the whole batch was rolled back
+    # the duplicate was dropped; the rest of its batch was stored
     assert store.read_task_run(task_run.id).name == "extract-0"
+    assert store.read_task_run(other.id).state.name == "Running"
+    assert [r.message for r in store.read_logs(flow_run_id)] == ["in the failed batch"]
 
     # the error is reported once; later batches are written again
     store.writer.put(log_op(flow_run_id, None, "after the failure", 2.0))
     store.writer.flush()
-    assert [r.message for r in store.read_logs(flow_run_id)] == ["after the failure"]
+    assert [r.message for r in store.read_logs(flow_run_id)] == [
+        "in the failed batch",
+        "after the failure",
+    ]
+
+
+def test_bad_records_among_many_are_found_and_only_they_are_lost(
+    store: Store, flow_run_id: str
+) -> None:
+    existing = make_task_run(flow_run_id)
+    store.writer.put(existing.insert_op())
+    store.writer.flush()
+    for i in range(500):
+        if i in (17, 333):
+            store.writer.put(make_task_run(flow_run_id, task_run_id=existing.id).insert_op())
+        store.writer.put(log_op(flow_run_id, None, f"line {i}", float(i)))
+    with pytest.raises(StoreError) as info:
+        store.writer.flush()
+    assert str(info.value).startswith("2 run record(s) could not be stored")
+    assert [r.message for r in store.read_logs(flow_run_id)] == [f"line {i}" for i in range(500)]
+
+
+def test_text_that_is_not_unicode_is_stored_cleaned_with_its_batch(
+    store: Store, flow_run_id: str
+) -> None:
+    """A lone surrogate (a non-UTF-8 file name) in a log line, a task run's name or a
+    state message: the batch is stored whole, each bad character replaced."""
+    bad = os.fsdecode(b"caf\xe9.csv")
+    task_run = make_task_run(flow_run_id, name=f"load {bad}", tags=[bad])
+    store.writer.put(task_run.insert_op())
+    move(store, task_run, State(S.FAILED, "Failed", message=f"no file {bad}", timestamp=2.0))
+    store.writer.put(log_op(flow_run_id, task_run.id, f"reading {bad}\x00", 1.0))
+    store.writer.put(log_op(flow_run_id, task_run.id, "a good line", 3.0))
+    store.writer.flush()
+
+    record = store.read_task_run(task_run.id)
+    assert record.name == "load caf\ufffd.csv"
+    assert record.tags == ["caf\ufffd.csv"]
+    assert record.state.message == "no file caf\ufffd.csv"
+    assert [h.message for h in store.read_state_history(task_run.id)][-1] == (
+        "no file caf\ufffd.csv"
+    )
+    assert [r.message for r in store.read_logs(flow_run_id)] == [
+        "reading caf\ufffd.csv\ufffd",
+        "a good line",
+    ]
+    assert store.writer.lost == 0
+
+
+def test_each_group_hears_its_own_error_and_the_others_are_stored(
+    store: Store, flow_run_id: str
+) -> None:
+    """Groups (client requests) committed in one transaction: one with a duplicate id
+    fails alone; every other group is stored and its waiter hears success."""
+    existing = make_task_run(flow_run_id)
+    store.writer.put(existing.insert_op())
+    store.writer.flush()
+
+    tickets: list[Ticket] = []
+    good: list[TaskRun] = []
+    for i in range(6):
+        ops: list[tuple[Any, ...]] = []
+        if i == 3:
+            ops.append(make_task_run(flow_run_id, task_run_id=existing.id).insert_op())
+        fresh = make_task_run(flow_run_id, name=f"group-{i}")
+        ops.append(fresh.insert_op())
+        ops.append(log_op(flow_run_id, fresh.id, f"group {i}", float(i)))
+        (good.append(fresh) if i != 3 else None)
+        ticket = Ticket()
+        tickets.append(ticket)
+        store.writer.put(("group", ops, ticket))  # queued before the writer drains: one batch
+    commits = count_commits(store)
+    store.writer.flush()
+    assert all(t.is_set() for t in tickets)
+    assert [t.error is not None for t in tickets] == [i == 3 for i in range(6)]
+    assert commits[0] >= 2  # the shared transaction failed; the groups were written again
+    stored = {r.name for r in store.read_task_runs(flow_run_id)}
+    assert stored == {"extract-0"} | {f"group-{i}" for i in range(6) if i != 3}
+    assert [r.message for r in store.read_logs(flow_run_id)] == [
+        f"group {i}" for i in range(6) if i != 3
+    ]
+
+
+def test_submit_raises_for_its_own_ops_only(store: Store, flow_run_id: str) -> None:
+    existing = make_task_run(flow_run_id)
+    store.writer.submit([existing.insert_op()])
+    with pytest.raises(StoreError, match="task_runs"):
+        store.writer.submit([make_task_run(flow_run_id, task_run_id=existing.id).insert_op()])
+    store.writer.flush()  # nothing of the failed group is reported to anyone else
+    other = make_task_run(flow_run_id, name="other")
+    store.writer.submit([other.insert_op()])
+    assert {r.name for r in store.read_task_runs(flow_run_id)} == {"extract-0", "other"}
 
 
 # -- find_cached_result ---------------------------------------------------------------------

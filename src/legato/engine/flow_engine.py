@@ -10,13 +10,14 @@ after the batched writer has made all its task states durable.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from legato.errors import (
 )
 from legato.ids import new_id
 from legato.orchestrator.protocol import Orchestrator
+from legato.processes import this_process
 from legato.states import FAILURE_TYPES, State, StateType
 
 if TYPE_CHECKING:
@@ -83,6 +85,10 @@ class FlowCall:
         # deployment's run, started by a worker): it is started, not rerun.
         self.first_attempt = first_attempt
         self.flow_run_id: str | None = None  # known once the machine created or found it
+        # A subflow's task run in its parent, and the stand-in task it runs as: ended
+        # from here when the machine cannot end them itself (see _crash_on_escape).
+        self.parent_task_run: Any = None
+        self.subflow_task: SubflowTask | None = None
 
 
 class SubflowTask:
@@ -112,6 +118,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         parent_prepared = prepare_task_run(parent, subflow_task, (), {}, name=flow.name)
         if parent_prepared.reused is not None:
             return parent_prepared.reused
+        call.parent_task_run, call.subflow_task = parent_prepared.task_run, subflow_task
         if parent_prepared.task_run.subflow_run_id and call.resume_flow_run_id is None:
             call.resume_flow_run_id = parent_prepared.task_run.subflow_run_id
 
@@ -124,6 +131,9 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
 
     previous: dict[tuple[str, int], PreviousTaskRun] = {}
     scheduled_time: datetime | None = None
+    # The process running a run no worker holds is recorded with it, with the first
+    # state this process proposes, so that a command can tell later that it died.
+    owner: dict[str, Any] = {}
     if call.resume_flow_run_id is not None:
         flow_run_id = call.resume_flow_run_id
         call.flow_run_id = flow_run_id
@@ -132,13 +142,16 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         if row.get("expected_start_time") is not None:
             scheduled_time = datetime.fromtimestamp(row["expected_start_time"], UTC)
         name = row["name"]
+        owner = _local_owner(call.first_attempt, row.get("worker_name"))
         if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
             message = None if call.first_attempt else f"resumed: attempt {run_count + 1}"
             verdict = orch.set_flow_run_state(
                 flow_run_id,
                 State(StateType.PENDING, "Pending", message),
                 rerun=not call.first_attempt,
+                fields=owner or None,
             )
+            owner = {}
             if not verdict.allowed:
                 raise TransitionRefused(f"cannot resume flow run {flow_run_id}: {verdict.reason}")
         for (key, dyn), prev in orch.read_task_runs_by_key(flow_run_id).items():
@@ -172,6 +185,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                 "created": time.time(),
                 "start_time": None,
                 "end_time": None,
+                **this_process().fields(),
             },
             State(StateType.PENDING, "Pending"),
         )
@@ -196,7 +210,8 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         while True:
             attempt += 1
             now = time.time()
-            fields: dict[str, Any] = {"run_count": attempt, "end_time": None}
+            fields: dict[str, Any] = {"run_count": attempt, "end_time": None, **owner}
+            owner = {}
             if attempt == 1:
                 fields["start_time"] = now
             propose(
@@ -326,6 +341,18 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         orch.enqueue(parent_task_run.state_op())
         finish(parent, subflow_task, parent_task_run, mirrored)
     return final
+
+
+def _local_owner(first_attempt: bool, worker_name: str | None) -> dict[str, Any]:
+    """The columns to set when this process starts a stored run: none for a worker's run
+    (its worker answers for it); this process for any other, and a rerun by hand of a
+    worker's run is no longer held by that worker."""
+    if first_attempt and worker_name is not None:
+        return {}
+    owner = this_process().fields()
+    if worker_name is not None:
+        owner.update(worker_name=None, heartbeat=None)
+    return owner
 
 
 def _cancelling(orch: Orchestrator, flow_run_id: str) -> bool:
@@ -460,9 +487,18 @@ def _call_body_sync(flow: Any, ctx: FlowRunContext, parameters: dict[str, Any]) 
 @contextlib.contextmanager
 def _crash_on_escape(call: FlowCall) -> Iterator[None]:
     """An error in legato itself (or a signal outside the body) must not leave the flow
-    run Running forever: record it Crashed, then let the error go on."""
+    run Running forever: record it Crashed, then let the error go on.
+
+    A RecursionError (a flow calling itself as a subflow without end) escapes from
+    wherever the stack ran out, often between creating the run and starting it, and
+    the same stack has no room left to record anything: the run, and its task run in
+    the parent, are ended Failed from a new thread, whose stack is empty.
+    """
     try:
         yield
+    except RecursionError as out_of_stack:
+        _on_fresh_stack(functools.partial(_end_out_of_stack, call, out_of_stack))
+        raise
     except BaseException as exc:
         if call.flow_run_id is not None:
             now = time.time()
@@ -474,6 +510,58 @@ def _crash_on_escape(call: FlowCall) -> Iterator[None]:
                     fields={"end_time": now},
                 )
         raise
+
+
+def _on_fresh_stack(work: Callable[[], None]) -> None:
+    """Run ``work`` in a new thread and wait for it (its errors are logged, not raised).
+
+    The recursion limit is raised a little meanwhile, for this thread to start that one.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 200)
+    try:
+        worker = threading.Thread(target=_logged, args=(work,), name="legato-flow-end")
+        worker.start()
+        worker.join()
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _logged(work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:
+        logger.exception("could not record the end of a flow run that ran out of stack")
+
+
+def _end_out_of_stack(call: FlowCall, exc: RecursionError) -> None:
+    """End the run of ``call`` Failed (unless it ended already), and its task run in the
+    parent flow run the way the run ended."""
+    message = (
+        f"{describe_error(exc)}: the flow run ran out of stack (does a flow call itself "
+        "as a subflow without end?)"
+    )
+    ended = State(StateType.FAILED, "Failed", message, exception=exc)
+    if call.flow_run_id is not None:
+        orch = call.orchestrator
+        verdict = orch.set_flow_run_state(
+            call.flow_run_id, ended, fields={"end_time": ended.timestamp}
+        )
+        if not verdict.allowed:  # it had ended: the parent's task run mirrors that
+            row = orch.read_flow_run_row(call.flow_run_id)
+            ended = State(
+                StateType(row["state_type"]),
+                row["state_name"],
+                row["state_message"],
+                exception=exc,
+            )
+    task_run = call.parent_task_run
+    if task_run is None or task_run.state.is_final() or call.parent is None:
+        return
+    mirrored = State(ended.type, ended.name, ended.message, exception=exc, run_id=task_run.id)
+    task_run.move_to(mirrored)
+    call.orchestrator.enqueue(task_run.state_op())
+    finish(call.parent, call.subflow_task, task_run, mirrored)
 
 
 def run_flow_sync(call: FlowCall) -> State:

@@ -1,9 +1,17 @@
-"""The in-process orchestrator: the engine's calls go straight to the store."""
+"""The in-process orchestrator: the engine's calls go straight to the store.
+
+Its reads of flow runs first crash the unfinished local runs of this host whose
+process is gone (:meth:`LocalOrchestrator.reap_gone_local_runs`): that is how
+``legato runs ls/show/retry/cancel`` and ``legato.retry_flow_run`` see a flow that
+was killed outright as Crashed, and can resume it.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from legato.errors import LegatoError
 from legato.schemas import ListsFlowRuns
 from legato.store import Store
 
@@ -27,6 +35,9 @@ if TYPE_CHECKING:
         DeploymentSpec,
     )
     from legato.states import State, Transition
+
+
+logger = logging.getLogger("legato.orchestrator")
 
 
 class LocalOrchestrator(ListsFlowRuns):
@@ -156,10 +167,28 @@ class LocalOrchestrator(ListsFlowRuns):
         offset: int = 0,
         cursor: str | None = None,
     ) -> FlowRunPage:
+        self.reap_gone_local_runs()
         return self.store.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor)
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord:
+        self.reap_gone_local_runs()
         return self.store.read_flow_run(flow_run_id)
+
+    def reap_gone_local_runs(self) -> None:
+        """Crash the unfinished runs of this host whose process no longer exists (one
+        indexed query when there are none). A store that cannot be written (read-only,
+        locked) still answers the read: the runs are left for the next command."""
+        from legato.processes import host_name, process_start_time
+
+        try:
+            outcomes = self.store.reap_gone_local_runs(host_name(), process_start_time)
+        except LegatoError as exc:
+            logger.warning("could not check for flow runs whose process died: %s", exc)
+            return
+        for outcome in outcomes:
+            logger.info(
+                "flow run %s is %s: %s", outcome.flow_run_id, outcome.state_name, outcome.message
+            )
 
     def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
         return self.store.read_task_runs(flow_run_id)

@@ -24,6 +24,7 @@ from legato.store.concurrency import ConcurrencyStore
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.deployments import DeploymentStore
 from legato.store.flow_run_states import history_row, write_flow_run_state
+from legato.store.local_runs import LocalRunStore
 from legato.store.reaping import ReapingStore
 from legato.store.scheduling import SchedulingStore
 from legato.store.tables import (
@@ -121,6 +122,7 @@ class Store(
     ConcurrencyStore,
     WorkPoolStore,
     ReapingStore,
+    LocalRunStore,
     ListsFlowRuns,
 ):
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""

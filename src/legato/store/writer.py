@@ -6,7 +6,15 @@ drains the queue every ``linger`` seconds (at once when someone flushes),
 folds each task run's state changes into a single row update, and commits the
 lot in one transaction. ``flush()`` is the durability barrier: when it returns,
 everything put before it is committed - the flow engine calls it before it
-reports a flow run final.
+reports a flow run final. ``submit(ops)`` is the same for one caller's ops (a
+client's request): stored all together, or the caller hears why not.
+
+A batch that fails for a reason retrying cannot fix (a duplicate id, text the
+database cannot hold) costs only what is wrong in it: the writer writes it again
+with its text cleaned, then in halves, down to the records that fail alone. Those
+are dropped and named - to the log, and to each waiter whose records they were
+(``flush`` and ``submit`` raise); everything else is stored. The fast path pays
+nothing for this.
 
 The ops and how a batch is sorted are described in :mod:`legato.ops`; a task
 run travels as the engine's object itself (``legato.engine.task_run.TaskRun``, or
@@ -22,7 +30,19 @@ import time
 from collections.abc import Callable
 
 from legato.errors import StoreError
-from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, release_markers, sort_ops
+from legato.ops import (
+    FLUSH,
+    GROUP,
+    MARKERS,
+    STOP,
+    Op,
+    SortedBatch,
+    Ticket,
+    release,
+    release_markers,
+    sort_ops,
+)
+from legato.text import clean_text
 
 MAX_BATCH = 50_000
 
@@ -31,13 +51,18 @@ BatchSink = Callable[[SortedBatch], None]
 logger = logging.getLogger("legato.store")
 
 
+URGENT = (FLUSH, STOP, GROUP)
+"""Ops someone waits on: their batch is written at once, without lingering."""
+
+
 class BatchWriter:
     """Owns one daemon thread that commits queued ops through ``sink``.
 
     ``sink(sorted_batch)`` writes one batch (:class:`legato.ops.SortedBatch`) in one
-    transaction. A batch that fails is retried a few times
-    (a lock held by another process); if it still fails the error is kept and the
-    next ``flush()`` raises it, so records are never dropped silently.
+    transaction. A batch that fails is retried a few times (a lock held by another
+    process); one that fails for another reason is split down to the records that
+    cannot be stored (see the module docstring). Whoever waits on a lost record hears
+    of it, so records are never dropped silently.
     """
 
     def __init__(self, sink: BatchSink, *, linger: float = 0.05, name: str = "legato-writer"):
@@ -45,10 +70,12 @@ class BatchWriter:
         self._linger = linger
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._error: BaseException | None = None
+        self._unreported: list[tuple[Op, BaseException]] = []  # lost, no waiter told yet
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._name = name
+        self.lost = 0
+        """Records dropped since this writer started (each was named in the log)."""
         self.put = self._queue.put
 
     def start(self) -> None:
@@ -60,16 +87,33 @@ class BatchWriter:
     def flush(self, timeout: float | None = None) -> None:
         """Block until every op put before this call is committed.
 
-        Raises StoreError if a batch could not be written, or if the writer does not
-        finish within ``timeout`` seconds.
+        Raises StoreError if records put before it could not be stored (each is named;
+        the others were stored), or if the writer does not finish within ``timeout``
+        seconds.
         """
+        self._wait((FLUSH, Ticket()), timeout)
+
+    def submit(self, ops: list[Op], timeout: float | None = None) -> None:
+        """Commit ``ops`` (record ops, no markers) all together, and everything put before.
+
+        Raises StoreError, having stored none of ``ops``, if they cannot be stored (a
+        task run whose id exists already, ...); other callers' records are not affected.
+        """
+        self._wait((GROUP, ops, Ticket()), timeout)
+
+    def _wait(self, op: Op, timeout: float | None) -> None:
+        ticket: Ticket = op[-1]
         self.start()
-        done = threading.Event()
-        self._queue.put((FLUSH, done))
+        self._queue.put(op)
         self._wake.set()
-        if not done.wait(timeout):
+        if not ticket.wait(timeout):
             raise StoreError(f"the state store did not accept writes within {timeout} seconds")
-        self._raise_error()
+        error = ticket.error
+        if error is None:
+            return
+        if isinstance(error, StoreError):
+            raise StoreError(str(error)) from error
+        raise StoreError(f"writing run records failed: {error}") from error
 
     def close(self, timeout: float | None = 30.0) -> None:
         thread = self._thread
@@ -80,19 +124,12 @@ class BatchWriter:
         self._wake.set()
         done.wait(timeout)
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            if isinstance(error, StoreError):
-                raise StoreError(str(error))
-            raise StoreError(f"writing run records failed: {error}") from error
-
     def _run(self) -> None:
         get = self._queue.get
         get_nowait = self._queue.get_nowait
         while True:
             first = get()
-            if self._linger and first[0] not in MARKERS:
+            if self._linger and first[0] not in URGENT:
                 self._wake.wait(self._linger)
             self._wake.clear()
             batch = [first]
@@ -103,29 +140,138 @@ class BatchWriter:
                 pass
             try:
                 stop = self._write(batch)
-            except BaseException as exc:  # a malformed op: report it, never die silently
+            except BaseException as exc:  # a fault of the writer itself: report, never die
                 logger.error("legato could not write %d run records: %s", len(batch), exc)
-                self._error = exc
-                stop = release_markers(batch)
+                stop = release_markers(batch, exc)
             if stop:
                 return
 
     def _write(self, batch: list[Op]) -> bool:
-        sorted_batch = sort_ops(batch)
-        if sorted_batch.has_records():
-            for attempt in range(5):
-                try:
-                    self._sink(sorted_batch)
-                    break
-                except BaseException as exc:
-                    if attempt == 4 or not _is_transient(exc):
-                        logger.error("legato could not write %d run records: %s", len(batch), exc)
-                        self._error = exc
-                        break
-                    time.sleep(0.2 * (attempt + 1))
-        for waiter in sorted_batch.waiters:
-            waiter.set()
-        return sorted_batch.stop
+        try:
+            sorted_batch = sort_ops(batch)
+        except Exception as exc:  # a malformed op: found and dropped alone below
+            error: BaseException | None = exc
+        else:
+            error = self._commit(sorted_batch)
+            if error is None:
+                if self._unreported:
+                    return self._release(batch, {})
+                for waiter in sorted_batch.waiters:
+                    waiter.set()
+                return sorted_batch.stop
+        assert error is not None
+        if _is_transient(error):  # still locked after the retries: nothing was written
+            logger.error("legato could not write %d run records: %s", len(batch), error)
+            return release_markers(batch, error)
+        return self._salvage(batch)
+
+    def _commit(self, sorted_batch: SortedBatch) -> BaseException | None:
+        """Write one batch, retrying while the database is locked; the error, if any."""
+        if not sorted_batch.has_records():
+            return None
+        for attempt in range(5):
+            try:
+                self._sink(sorted_batch)
+                return None
+            except Exception as exc:
+                if attempt == 4 or not _is_transient(exc):
+                    return exc
+                time.sleep(0.2 * (attempt + 1))
+        return None  # not reached
+
+    # -- a batch that failed ------------------------------------------------------------
+
+    def _salvage(self, batch: list[Op]) -> bool:
+        """Store what can be stored of a failed batch; tell each waiter what it lost."""
+        records = [op for op in batch if op[0] not in MARKERS]
+        lost: list[tuple[Op, BaseException]] = []
+        self._isolate(records, lost)
+        for op, exc in lost:
+            if op[0] != GROUP:
+                self.lost += 1
+                logger.error(
+                    "legato could not store %s, and dropped it (the other records were stored): %s",
+                    describe_op(op),
+                    exc,
+                )
+        failed_groups = {id(op): exc for op, exc in lost if op[0] == GROUP}
+        return self._release(batch, failed_groups, [item for item in lost if item[0][0] != GROUP])
+
+    def _isolate(self, records: list[Op], lost: list[tuple[Op, BaseException]]) -> None:
+        """Write ``records`` with their text cleaned; if that fails, each half alone,
+        down to the single records (a group is one) that cannot be stored."""
+        if not records:
+            return
+        try:
+            sorted_batch = sort_ops(records)
+            sorted_batch.scrub = True
+            error = self._commit(sorted_batch)
+        except Exception as exc:
+            error = exc
+        if error is None:
+            return
+        if len(records) == 1 or _is_transient(error):
+            lost.extend((op, error) for op in records)
+            return
+        middle = len(records) // 2
+        self._isolate(records[:middle], lost)
+        self._isolate(records[middle:], lost)
+
+    def _release(
+        self,
+        batch: list[Op],
+        failed_groups: dict[int, BaseException],
+        lost: list[tuple[Op, BaseException]] | None = None,
+    ) -> bool:
+        """Wake the waiters of ``batch``: a group hears its own error; a flush or stop
+        hears of the loose records lost before it (in this batch or an earlier one)."""
+        lost_by_id = {id(op): (op, exc) for op, exc in lost or ()}
+        stop = False
+        for op in batch:
+            kind = op[0]
+            if kind == GROUP:
+                release(op[2], failed_groups.get(id(op)))
+            elif kind in MARKERS:
+                unreported, self._unreported = self._unreported, []
+                release(op[1], _lost_error(unreported) if unreported else None)
+                stop = stop or kind == STOP
+            elif id(op) in lost_by_id:
+                self._unreported.append(lost_by_id[id(op)])
+        return stop
+
+
+def _lost_error(lost: list[tuple[Op, BaseException]]) -> StoreError:
+    named = "; ".join(f"{describe_op(op)} ({exc})" for op, exc in lost[:3])
+    more = f"; and {len(lost) - 3} more" if len(lost) > 3 else ""
+    return StoreError(
+        f"{len(lost)} run record(s) could not be stored and were dropped (every other "
+        f"record was stored): {named}{more}"
+    )
+
+
+def describe_op(op: Op) -> str:
+    """A record op as people read it in an error message."""
+    kind = op[0] if op else None
+    try:
+        if kind == "task_run":
+            return f"task run {op[1].id} ({clean_text(str(op[1].name))!r})"
+        if kind == "state":
+            return f"the {clean_text(str(op[2].name))} state of task run {op[1].id}"
+        if kind == "update":
+            return f"an update of task run {op[1].id}"
+        if kind == "log":
+            text = clean_text(str(op[1]["message"]))
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            return f"a log line of flow run {op[1]['flow_run_id']} ({shown!r})"
+        if kind == "input":
+            return f"a graph edge of task run {op[1]['task_run_id']}"
+        if kind == "batch":
+            return f"the id of client batch {op[1]['id']}"
+        if kind == GROUP:
+            return f"a batch of {len(op[1])} records"
+    except Exception:
+        pass
+    return f"a malformed record op {clean_text(repr(op)[:80])}"
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -4,7 +4,8 @@ A Scheduled, Pending or Paused run becomes Cancelled here. A Running run becomes
 Cancelling; the worker that holds it sees that on its next heartbeat, stops the
 process (SIGTERM, then SIGKILL after its grace period) and the run ends
 Cancelled. A run no worker holds (a flow started by ``python my_flow.py``) has
-nobody to stop it, so it is refused with what to do instead.
+nobody to stop it, so it is refused with what to do instead - unless its process is
+gone, which reading it through the local orchestrator finds: it is Crashed then.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def cancel_flow_run(orchestrator: Orchestrator, flow_run_id: str) -> FlowRunReco
     record = orchestrator.read_flow_run(flow_run_id)
     state_type = StateType(record.state.type)
     if state_type in TERMINAL_TYPES:
+        why = f" ({record.state.message})" if record.state.message else ""
         raise LegatoError(
-            f"flow run {flow_run_id} is {record.state.name} already; nothing to cancel"
+            f"flow run {flow_run_id} is {record.state.name} already{why}; nothing to cancel"
         )
     if state_type is StateType.CANCELLING:
         return record

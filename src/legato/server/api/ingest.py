@@ -10,6 +10,7 @@ a client retries when an answer is lost (a server restarted mid-request).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -25,8 +26,10 @@ from legato.errors import ObjectNotFound, StoreError
 from legato.schemas import StateRecord
 from legato.server.api.flow_runs import NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
+from legato.server.errors import ErrorBody
 from legato.states import State, StateType
 from legato.store import Store
+from legato.text import clean_json
 
 router = APIRouter(tags=["orchestrator"])
 logger = logging.getLogger("legato.server")
@@ -85,6 +88,11 @@ class FlowRunRow(_Strict):
     created: Time
     start_time: Time | None = None
     end_time: Time | None = None
+    # The client process running it (see legato.processes): a server on that host
+    # crashes the run once that process is gone.
+    process_host: Name | None = None
+    process_pid: Count | None = None
+    process_started: Time | None = None
 
 
 class FlowRunCreate(_Strict):
@@ -96,6 +104,12 @@ class FlowRunFields(_Strict):
     start_time: Time | None = None
     end_time: Time | None = None
     run_count: Count | None = None
+    process_host: Name | None = None
+    process_pid: Count | None = None
+    process_started: Time | None = None
+    # Only cleared, by a rerun in a process of its own: no worker holds the run then.
+    worker_name: None = None
+    heartbeat: None = None
 
 
 class FlowRunStateProposal(_Strict):
@@ -306,13 +320,52 @@ def _parse_bulk(content_type: str | None, raw: bytes) -> Bulk:
     try:
         return Bulk.model_validate_json(raw)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        for error in errors:
-            error["loc"] = ("body", *error["loc"])
-        raise RequestValidationError(errors) from None
+        if _lone_surrogate(exc):
+            return _parse_bulk_cleaned(raw)
+        raise _located(exc) from None
 
 
-@router.post("/bulk", openapi_extra=_BULK_BODY)
+def _located(exc: ValidationError) -> RequestValidationError:
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        error["loc"] = ("body", *error["loc"])
+    return RequestValidationError(errors)
+
+
+def _lone_surrogate(exc: ValidationError) -> bool:
+    return any(
+        e["type"] == "json_invalid" and "surrogate" in str(e.get("ctx", {}).get("error", ""))
+        for e in exc.errors(include_url=False)
+    )
+
+
+def _parse_bulk_cleaned(raw: bytes) -> Bulk:
+    """A batch whose JSON escapes a lone surrogate (``"\\udce9"``: text made from a
+    file name that is not UTF-8): its text is stored with each such character
+    replaced, as legato's own client sends it, instead of refusing the batch."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}"}]
+        ) from None
+    try:
+        return Bulk.model_validate(clean_json(value))
+    except ValidationError as exc:
+        raise _located(exc) from None
+
+
+@router.post(
+    "/bulk",
+    openapi_extra=_BULK_BODY,
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "The batch inserts task runs that are stored already; nothing "
+            "of it was stored.",
+        }
+    },
+)
 async def bulk(store: StoreDep, request: Request) -> Accepted:
     """Write a batch of task runs, states, edges and logs; answered once committed."""
     raw = await request.body()
@@ -343,13 +396,18 @@ def _ingest(store: Store, content_type: str | None, raw: bytes) -> Accepted:
             return accepted
         try:
             _write(store, body, rows, body.task_runs, batch_id)
-        except StoreError:
+        except StoreError as exc:
+            # Nothing of this batch was stored (other requests' batches were). The usual
+            # cause: task runs it inserts exist already.
+            stored = [row.id for row in body.task_runs if _task_run_exists(store, row.id)]
+            if not stored:
+                raise
+            if batch_id is not None:
+                raise HTTPException(409, detail=_duplicates(stored)) from exc
             # A batch without an id sent again after its answer was lost: its task runs
             # exist already (its states and logs cannot be told apart: clients send ids).
-            new = [row for row in body.task_runs if not _task_run_exists(store, row.id)]
-            if len(new) == len(body.task_runs):
-                raise
-            logger.warning("bulk: %d task runs were already stored", len(body.task_runs) - len(new))
+            logger.warning("bulk: %d task runs were already stored", len(stored))
+            new = [row for row in body.task_runs if row.id not in set(stored)]
             _write(store, body, rows, new, batch_id)
     _prune_ingested_batches(store)
     return accepted
@@ -403,7 +461,12 @@ def _write(
     new: list[TaskRunRow],
     batch_id: str | None,
 ) -> None:
-    put = store.writer.put
+    """Commit the batch all together, or raise StoreError having stored none of it.
+
+    Submitted as one group: the writer commits it with other requests' batches, but
+    one request's bad row costs only that request (see legato.store.writer)."""
+    ops: list[tuple[Any, ...]] = []
+    put = ops.append
     if batch_id is not None:
         put(("batch", {"id": batch_id, "received": time.time()}))
     inserted = {row.id for row in new}
@@ -418,7 +481,16 @@ def _write(
         put(("input", edge.model_dump()))
     for line in body.logs:
         put(("log", line.model_dump()))
-    store.writer.flush(timeout=60)
+    store.writer.submit(ops, timeout=60)
+
+
+def _duplicates(task_run_ids: list[str]) -> str:
+    shown = ", ".join(task_run_ids[:10])
+    more = f" and {len(task_run_ids) - 10} more" if len(task_run_ids) > 10 else ""
+    return (
+        f"task runs already stored: {shown}{more}. A task run is inserted once (under "
+        "task_runs); send later changes of it under updates. Nothing of this batch was stored."
+    )
 
 
 def _task_run_exists(store: Store, task_run_id: str) -> bool:

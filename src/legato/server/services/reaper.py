@@ -8,6 +8,10 @@ cancel was asked for, and back to Scheduled for another worker when the deployme
 ``retries`` allow. Rows are locked one by one (``SKIP LOCKED`` on PostgreSQL), so two
 servers reaping one database never write the same crash twice.
 
+The same pass crashes the unfinished local runs of this host (flows called from code,
+no worker) whose process is gone (:mod:`legato.store.local_runs`); runs recorded by
+other hosts are left to the commands and servers of those hosts.
+
 A pass that fails (the database is down) is logged and retried on the next tick.
 """
 
@@ -38,9 +42,13 @@ class ReaperConfig:
 
 
 def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> list[CrashOutcome]:
-    """One pass: crash (or retry) every run whose worker has gone quiet; wake the workers
-    of the pools that got a run back."""
+    """One pass: crash (or retry) every run whose worker has gone quiet, and every local
+    run of this host whose process is gone; wake the workers of the pools that got a
+    run back."""
+    from legato.processes import host_name, process_start_time
+
     outcomes = store.reap_stale_flow_runs(timeout=config.heartbeat_timeout, now=now)
+    outcomes += store.reap_gone_local_runs(host_name(), process_start_time, now=now)
     for outcome in outcomes:
         logger.warning(
             "reaper: flow run %s is %s: %s",

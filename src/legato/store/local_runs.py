@@ -1,0 +1,147 @@
+"""Local runs whose process died: found on their host, marked Crashed, made retryable.
+
+A flow run called from code (``python my_flow.py``, no worker) records the process
+that runs it (:mod:`legato.processes`). Nobody heartbeats it, so when that process is
+killed outright (kill -9, the OOM killer) the run would stay Running forever, and
+``legato runs retry`` would refuse it. Any legato command or server on the same host
+calls :meth:`LocalRunStore.reap_gone_local_runs`: one indexed query for the unfinished
+local runs of the host, a look-up of each one's process, and for each whose process is
+gone the same crash as a dead worker's run (Crashed, or Cancelled if it was
+Cancelling; rescheduled if its deployment retries it), with its unfinished task runs
+ending the same way. Runs of other hosts are never touched: a pid means nothing there.
+
+The crash is written on the locked row after checking that it still names the same
+process and is still unfinished and held by no worker, so a run that was retried by
+another process meanwhile (which records itself) is left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from legato.processes import NON_FINAL_VALUES, StartTimeLookup, gone_reason
+from legato.states import State, StateType
+from legato.store.database import translated
+from legato.store.flow_run_states import history_row
+from legato.store.tables import flow_runs, state_history, task_runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine.url import URL
+
+    from legato.store.reaping import CrashOutcome
+
+_PROCESS_COLUMNS = ("process_host", "process_pid", "process_started")
+
+
+class LocalRunStore:
+    """The local-run half of crash detection (mixed into :class:`legato.store.Store`)."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+        url: URL
+
+        def _write_conn(self) -> Connection: ...
+
+        def _crash_locked(
+            self, conn: Connection, flow_run_id: str, row: Any, message: str, now: float
+        ) -> CrashOutcome: ...
+
+    def read_local_runs(self, host: str) -> list[dict[str, Any]]:
+        """The unfinished runs held by no worker whose process was recorded on ``host``
+        (one query on the (process_host, state_type) index)."""
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    flow_runs.c.id,
+                    flow_runs.c.state_type,
+                    flow_runs.c.worker_name,
+                    *(flow_runs.c[name] for name in _PROCESS_COLUMNS),
+                ).where(
+                    flow_runs.c.process_host == host,
+                    flow_runs.c.state_type.in_(NON_FINAL_VALUES),
+                    flow_runs.c.worker_name.is_(None),
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def reap_gone_local_runs(
+        self, host: str, start_time_of: StartTimeLookup, *, now: float | None = None
+    ) -> list[CrashOutcome]:
+        """Crash every unfinished local run of ``host`` whose process is gone (see the
+        module); what became of each."""
+        outcomes: list[CrashOutcome] = []
+        for row in self.read_local_runs(host):
+            reason = gone_reason(row, host, start_time_of)
+            if reason is None:
+                continue
+            outcome = self.crash_local_run(row, reason, now=now)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def crash_local_run(
+        self, recorded: Mapping[str, Any], message: str, *, now: float | None = None
+    ) -> CrashOutcome | None:
+        """Crash the local run ``recorded`` (its id and process columns as read) and its
+        unfinished task runs, if the row still names that process, is unfinished and is
+        held by no worker; None (nothing written) otherwise."""
+        now = time.time() if now is None else now
+        flow_run_id = str(recorded["id"])
+        with translated(self.url), self._write_conn() as conn:
+            # Every column: the crash shared with workers' runs reads what it needs.
+            query = sa.select(flow_runs).where(flow_runs.c.id == flow_run_id)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            row = conn.execute(query).first()
+            unchanged = (
+                row is not None
+                and row.state_type in NON_FINAL_VALUES
+                and row.worker_name is None
+                and all(getattr(row, name) == recorded[name] for name in _PROCESS_COLUMNS)
+            )
+            if not unchanged:
+                conn.rollback()
+                return None
+            outcome = self._crash_locked(conn, flow_run_id, row, message, now)
+            ending = StateType.CANCELLED if outcome.state_name == "Cancelled" else StateType.CRASHED
+            _end_task_runs(
+                conn,
+                flow_run_id,
+                State(ending, ending.value.title(), f"the flow run crashed: {message}", now),
+            )
+            if outcome.state_name == "AwaitingRetry":  # rescheduled: no process runs it now
+                conn.execute(
+                    flow_runs.update()
+                    .where(flow_runs.c.id == flow_run_id)
+                    .values(dict.fromkeys(_PROCESS_COLUMNS))
+                )
+            conn.commit()
+        return outcome
+
+
+def _end_task_runs(conn: Connection, flow_run_id: str, state: State) -> None:
+    """Give the flow run's unfinished task runs ``state``, each with a history row."""
+    unfinished = (
+        task_runs.c.flow_run_id == flow_run_id,
+        task_runs.c.state_type.in_(NON_FINAL_VALUES),
+    )
+    ids = conn.execute(sa.select(task_runs.c.id).where(*unfinished)).scalars().all()
+    if not ids:
+        return
+    conn.execute(
+        task_runs.update()
+        .where(*unfinished)
+        .values(
+            state_type=state.type.value,
+            state_name=state.name,
+            state_message=state.message,
+            state_timestamp=state.timestamp,
+            end_time=state.timestamp,
+        )
+    )
+    conn.execute(state_history.insert(), [history_row(flow_run_id, str(i), state) for i in ids])
