@@ -6,6 +6,7 @@
     +-- ObjectNotFound           an id or name that is not stored
     +-- TransitionRefused        a state change the rules forbid (leaving a terminal state, ...)
     +-- ParameterValidationError a flow parameter does not fit the flow's signature
+    +-- ParameterSchemaError     a deployment's parameter schema legato cannot use safely
     +-- ScheduleError            a cron, interval, RRULE or time zone that cannot be a schedule
     +-- SettingsError            a bad setting: damaged config.toml, unknown key, value out of
     |                            range (defined in legato.settings, which names the variable)
@@ -41,6 +42,11 @@ class TransitionRefused(LegatoError):
 
 class ParameterValidationError(LegatoError, TypeError):
     """A flow was called with a parameter its type hints do not accept."""
+
+
+class ParameterSchemaError(LegatoError, ValueError):
+    """A deployment's parameter schema is malformed, refers outside itself or to nothing,
+    holds a pattern RE2 cannot match, or is too large or complex to check parameters with."""
 
 
 class ScheduleError(LegatoError, ValueError):

@@ -46,11 +46,15 @@ def build_schedules(
 
 
 def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any] | None:
-    """JSON Schema of the flow's parameters, or None when a type has no JSON form
-    (then the flow process checks parameters when the run starts)."""
+    """JSON Schema of the flow's parameters, or None when a type has no JSON form or the
+    schema is one the server would refuse (a pattern RE2 cannot match, say): then the
+    flow process checks parameters when the run starts."""
+    from legato.schemas.json_schema import check_schema
+
     try:
         schema: dict[str, Any] = flow.parameter_model.model.model_json_schema()
-    except Exception:
+        check_schema(schema)
+    except Exception:  # no JSON form (pydantic) or refused (ParameterSchemaError)
         return None
     return schema
 

@@ -8,6 +8,7 @@ process exits (the caller owns the store and closes it).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,9 @@ from legato.settings import DEFAULT_MAX_BODY_BYTES
 from legato.store import Store
 
 
+@functools.cache
 def server_version() -> str:
+    """The installed version, read once (health answers it without I/O)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

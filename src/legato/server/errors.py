@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from legato.errors import ObjectNotFound, ParameterValidationError, ScheduleError, StoreError
+from legato.errors import (
+    ObjectNotFound,
+    ParameterSchemaError,
+    ParameterValidationError,
+    ScheduleError,
+    StoreError,
+)
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN
 from legato.states import STATE_NAMES, StateType
 
@@ -102,6 +108,8 @@ async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
     where: list[str | int] = ["body"]
     if isinstance(exc, ParameterValidationError):
         where.append("parameters")
+    elif isinstance(exc, ParameterSchemaError):
+        where.append("parameter_schema")
     body = ValidationErrorBody(
         detail=str(exc), errors=[FieldError(loc=where, msg=str(exc), type="value_error")]
     )
@@ -123,5 +131,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ObjectNotFound, _not_found)
     app.add_exception_handler(ParameterValidationError, _refused_value)
     app.add_exception_handler(ScheduleError, _refused_value)
+    app.add_exception_handler(ParameterSchemaError, _refused_value)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(Exception, _internal_error)

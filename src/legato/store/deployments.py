@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from legato.errors import ObjectNotFound, ParameterValidationError
+from legato.errors import ObjectNotFound, ParameterSchemaError, ParameterValidationError
 from legato.schemas.deployments import (
     DeploymentRecord,
     DeploymentRunRequest,
@@ -66,30 +66,38 @@ def check_parameters(
     (``partial``: missing required ones are fine, as for a deployment's defaults)."""
     if not schema:
         return
-    import jsonschema
+    from legato.schemas.json_schema import parameter_errors
 
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = sorted(
-        (
-            problem
-            for problem in validator.iter_errors(parameters)
-            if not (partial and problem.validator == "required" and not problem.path)
-        ),
-        key=lambda problem: [str(part) for part in problem.path],
-    )
+    try:
+        found = parameter_errors(schema, parameters)
+    except ParameterSchemaError as exc:  # stored before schemas were checked, or too costly
+        raise ParameterValidationError(
+            f"{where}: {exc} (deploy it again with a parameter schema legato accepts)"
+        ) from None
+    problems = [
+        problem
+        for problem in found
+        if not (partial and problem.validator == "required" and not problem.path)
+    ]
     if not problems:
         return
-    known = ", ".join(schema.get("properties", {})) or "none"
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        properties = {}
+    known = ", ".join(properties) or "none"
     messages = []
     for problem in problems[:5]:
         if problem.validator == "additionalProperties":
-            extra = sorted(set(parameters) - set(schema.get("properties", {})))
+            extra = sorted(set(parameters) - set(properties))
             messages.append(f"unknown parameter(s) {', '.join(map(repr, extra))}")
         elif problem.validator == "required" and not problem.path:
             messages.append(problem.message.replace("is a required property", "is required"))
         else:
             name = ".".join(str(part) for part in problem.path) or "parameters"
-            messages.append(f"parameter {name!r}: {problem.message}")
+            message = problem.message
+            if len(message) > 300:  # it quotes the value, which may be large
+                message = message[:297] + "..."
+            messages.append(f"parameter {name!r}: {message}")
     raise ParameterValidationError(f"{where}: {'; '.join(messages)} (the flow takes: {known})")
 
 
@@ -197,6 +205,10 @@ class DeploymentStore:
         scheduler makes the new ones); runs asked for by hand are kept.
         """
         schedules = canonical_schedules(spec)
+        if spec.parameter_schema is not None:
+            from legato.schemas.json_schema import check_schema
+
+            check_schema(spec.parameter_schema)  # before it is stored or used (422 if bad)
         now = time.time()
         columns = {
             "entrypoint": spec.entrypoint,

@@ -1,4 +1,9 @@
-"""``GET /api/health``: the server is up and answering."""
+"""``GET /api/health``: the server is up and answering.
+
+It runs on the event loop (``async``, no I/O, the version read once), so it answers
+while every worker thread is busy with other requests: a readiness probe sees a
+server that is slow, not one that is down.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ class Health(BaseModel):
 
 
 @router.get("/health")
-def health() -> Health:
+async def health() -> Health:
     from legato.server.app import server_version
 
     return Health(status="ok", version=server_version())

@@ -1,0 +1,90 @@
+"""legato.schemas.json_schema: the rules run parameters are checked with, in process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from legato.errors import ParameterSchemaError
+from legato.schemas.json_schema import MAX_VALIDATION_STEPS, check_schema, parameter_errors
+
+
+def _messages(schema: dict[str, Any], value: Any) -> list[str]:
+    return [error.message for error in parameter_errors(schema, value)]
+
+
+@pytest.mark.parametrize(
+    ("items", "unique"),
+    [
+        ([1, 1.0], False),
+        ([True, 1], True),
+        ([{"a": [1, 2]}, {"a": [1, 2]}], False),
+        ([{"a": 1, "b": 2}, {"b": 2, "a": 1}], False),
+        ([{"a": 1}, {"a": 2}], True),
+        ([[1, 2], [2, 1]], True),
+        ([None, False, 0, ""], True),
+    ],
+)
+def test_unique_items_follow_json_schema_equality_when_checked_by_hashing(
+    items: list[Any], unique: bool
+) -> None:
+    assert (_messages({"uniqueItems": True}, items) == []) is unique
+
+
+def test_unique_items_of_many_objects_are_checked_when_no_pair_is_equal() -> None:
+    items = [{"n": n} for n in range(100_000)]
+
+    assert _messages({"type": "array", "uniqueItems": True}, items) == []
+    assert _messages({"type": "array", "uniqueItems": True}, [*items, {"n": 5}]) == [
+        "has non-unique elements ({'n': 5} is repeated)"
+    ]
+
+
+def test_checking_stops_with_a_clear_error_when_it_takes_too_many_steps() -> None:
+    schema = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10**9}}
+
+    with pytest.raises(ParameterSchemaError, match="took more than"):
+        parameter_errors(schema, list(range(MAX_VALIDATION_STEPS // 2)))
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "https://example.invalid/schema.json"},
+        {"$id": "https://example.invalid/root.json", "$ref": "other.json"},
+    ],
+)
+def test_remote_reference_stored_before_checks_is_refused_when_parameters_are_checked(
+    schema: dict[str, Any],
+) -> None:
+    with pytest.raises(ParameterSchemaError, match="does not fetch remote schemas"):
+        parameter_errors(schema, {})
+
+
+def test_pattern_stored_before_checks_is_refused_when_re2_cannot_compile_it() -> None:
+    with pytest.raises(ParameterSchemaError, match="RE2 syntax"):
+        parameter_errors({"pattern": "(a)\\1"}, "aa")
+
+
+def test_schema_of_a_pydantic_model_passes_when_checked() -> None:
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, Field
+
+    class Item(BaseModel):
+        sku: Annotated[str, Field(pattern=r"^[A-Z]{3}-\d+$")]
+        kind: Literal["a", "b"] = "a"
+        children: list[Item] = []
+
+    class Parameters(BaseModel):
+        items: list[Item]
+        by_name: dict[str, Item] = {}
+        when: str | None = None
+
+    schema = Parameters.model_json_schema()
+    check_schema(schema)
+
+    assert _messages(schema, {"items": [{"sku": "ABC-1", "children": [{"sku": "x"}]}]}) == [
+        "'x' does not match '^[A-Z]{3}-\\\\d+$'"
+    ]
