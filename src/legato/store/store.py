@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from legato.store.tables import (
 )
 from legato.store.work_pools import WorkPoolStore
 from legato.store.writer import BatchWriter
+from legato.text import clean_text
 
 if TYPE_CHECKING:
     from legato.ops import SortedBatch
@@ -115,6 +117,25 @@ class BulkStatements:
         return text
 
 
+def _as_is(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return rows
+
+
+def _clean_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with every text value cleaned (lone surrogates, NUL): see legato.text."""
+    return [
+        tuple(clean_text(value) if isinstance(value, str) else value for value in row)
+        for row in rows
+    ]
+
+
+def _clean_tags(tags_json: Callable[[list[str]], str]) -> Callable[[list[str]], str]:
+    def cleaned(tags: list[str]) -> str:
+        return tags_json([clean_text(str(tag)) for tag in tags])
+
+    return cleaned
+
+
 class Store(
     DeploymentStore,
     ClaimStore,
@@ -147,29 +168,37 @@ class Store(
     # -- batched task-run writes ----------------------------------------------------
 
     def _write_batch(self, batch: SortedBatch) -> None:
+        """Write one sorted batch in one transaction. With ``batch.scrub`` (a batch
+        written again after it failed) every text value is cleaned first; the fast
+        path does not look at the text at all."""
         bulk = self._bulk
+        rows = _clean_rows if batch.scrub else _as_is
         with translated(self.url), self._write_conn() as conn:
             if batch.batches:
                 conn.execute(ingested_batches.insert(), batch.batches)
             if batch.new_task_runs:
-                values, tags = bulk.task_run_values, bulk.tags_json
+                values = bulk.task_run_values
+                tags: Callable[[list[str]], str] = bulk.tags_json
+                if batch.scrub:
+                    tags = _clean_tags(tags)
                 bulk.task_run_insert.execute(
-                    conn, [(*values(t), tags(t.tags)) for t in batch.new_task_runs.values()]
+                    conn, rows([(*values(t), tags(t.tags)) for t in batch.new_task_runs.values()])
                 )
             if batch.changed_task_runs:
                 values = bulk.task_run_update_values
                 conn.exec_driver_sql(
-                    bulk.task_run_update, [values(t) for t in batch.changed_task_runs.values()]
+                    bulk.task_run_update,
+                    rows([values(t) for t in batch.changed_task_runs.values()]),
                 )
             if batch.history:
                 values = bulk.state_values
                 bulk.history_insert.execute(
-                    conn, [(t.flow_run_id, t.id, *values(s)) for t, s in batch.history]
+                    conn, rows([(t.flow_run_id, t.id, *values(s)) for t, s in batch.history])
                 )
             if batch.inputs:
-                bulk.input_insert.execute(conn, [bulk.input_values(r) for r in batch.inputs])
+                bulk.input_insert.execute(conn, rows([bulk.input_values(r) for r in batch.inputs]))
             if batch.logs:
-                bulk.log_insert.execute(conn, [bulk.log_values(r) for r in batch.logs])
+                bulk.log_insert.execute(conn, rows([bulk.log_values(r) for r in batch.logs]))
             conn.commit()
 
     def batch_ingested(self, batch_id: str) -> bool:
