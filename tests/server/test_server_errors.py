@@ -199,6 +199,8 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/flow_runs",
         "/api/flow_runs/{flow_run_id}",
         "/api/flow_runs/{flow_run_id}/task_runs",
+        "/api/flow_runs/{flow_run_id}/task_runs/summary",
+        "/api/flow_runs/{flow_run_id}/task_runs/state_histories",
         "/api/flow_runs/{flow_run_id}/state_history",
         "/api/flow_runs/{flow_run_id}/logs",
         "/api/flow_runs/{flow_run_id}/state",

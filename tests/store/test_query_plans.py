@@ -24,9 +24,9 @@ from legato.ids import new_id
 from legato.schemas import FlowRunFilter
 from legato.states import State, StateType
 from legato.store import Store
-from legato.store.tables import state_history, task_run_inputs, task_runs
+from legato.store.tables import logs, state_history, task_run_inputs, task_runs
 
-BIG_TABLES = ("flow_runs", "flow_run_tags", "task_runs", "task_run_inputs", "state_history")
+BIG_TABLES = ("flow_runs", "flow_run_tags", "task_runs", "task_run_inputs", "state_history", "logs")
 TASKS = 5
 
 
@@ -276,3 +276,78 @@ def test_state_history_of_a_flow_run_searches_by_its_id(sqlite_store: Store, run
     plan = plan_of(sqlite_store, lambda: sqlite_store.read_state_history(run_id), "state_history")
     assert not full_scans(plan) and not sorts(plan), plan
     assert any("SEARCH state_history" in line and "flow_run_id=?" in line for line in plan), plan
+
+
+def _with_logs(store: Store, run_id: str) -> str:
+    """Log lines for ``run_id`` (some of its first task run's) and for another run; the
+    task run's id."""
+    task_run_id = str(store.read_task_runs(run_id)[0].id)
+    other = store.read_flow_runs(limit=2)[-1].id
+    rows = [
+        {
+            "flow_run_id": run_id if i % 2 else other,
+            "task_run_id": task_run_id if i % 4 == 1 else None,
+            "timestamp": 1_000.0 + i,
+            "level": ("INFO", "ERROR")[i % 3 == 0],
+            "logger": "legato.task_runs",
+            "message": f"line {i}",
+        }
+        for i in range(40)
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(logs.insert(), rows)
+    return task_run_id
+
+
+def test_a_log_page_walks_the_run_s_index_by_id(sqlite_store: Store, run_id: str) -> None:
+    _with_logs(sqlite_store, run_id)
+    first = sqlite_store.read_log_page(run_id, limit=5)
+    assert len(first.logs) == 5 and first.next_cursor is not None
+
+    def read() -> Any:
+        return sqlite_store.read_log_page(run_id, limit=5, cursor=first.next_cursor)
+
+    plan = plan_of(sqlite_store, read, "logs")
+    assert_indexed(plan, "ix_logs_flow_run_id_id")
+    assert any("SEARCH logs" in line and "id>?" in line for line in plan), plan
+
+
+def test_a_level_filtered_log_page_walks_the_same_index(sqlite_store: Store, run_id: str) -> None:
+    _with_logs(sqlite_store, run_id)
+    plan = plan_of(sqlite_store, lambda: sqlite_store.read_log_page(run_id, level="error"), "logs")
+    assert_indexed(plan, "ix_logs_flow_run_id_id")
+
+
+def test_a_task_run_s_log_page_walks_its_index(sqlite_store: Store, run_id: str) -> None:
+    task_run_id = _with_logs(sqlite_store, run_id)
+
+    def read() -> Any:
+        return sqlite_store.read_log_page(run_id, task_run_id=task_run_id, limit=3)
+
+    assert [line.task_run_id for line in read().logs] == [task_run_id] * 3
+    plan = plan_of(sqlite_store, read, "logs")
+    assert not full_scans(plan) and not sorts(plan), plan
+    assert any("USING INDEX ix_logs_task_run_id_id" in line for line in plan), plan
+
+
+def test_a_task_run_page_after_a_cursor_searches_its_index(
+    sqlite_store: Store, run_id: str
+) -> None:
+    first = sqlite_store.read_task_run_page(run_id, limit=2)
+    assert first.next_cursor is not None
+
+    def read() -> Any:
+        return sqlite_store.read_task_run_page(run_id, limit=2, cursor=first.next_cursor)
+
+    plan = plan_of(sqlite_store, read, "task_runs")
+    assert_indexed(plan, "ix_task_runs_flow_run_id_created")
+    assert any("SEARCH task_runs" in line and "created>?" in line for line in plan), plan
+
+
+def test_the_task_run_summary_searches_by_flow_run_id(sqlite_store: Store, run_id: str) -> None:
+    assert sqlite_store.read_task_run_summary(run_id).task_runs == TASKS
+    plan = plan_of(sqlite_store, lambda: sqlite_store.read_task_run_summary(run_id), "task_runs")
+    assert not full_scans(plan), plan
+    assert any(
+        "SEARCH task_runs USING INDEX ix_task_runs_flow_run_id_created" in line for line in plan
+    ), plan

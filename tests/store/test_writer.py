@@ -279,7 +279,9 @@ def test_read_task_run_unknown_id(store: Store) -> None:
         store.read_task_run("nope")
 
 
-def test_log_ops_are_read_back_in_time_order(store: Store, flow_run_id: str) -> None:
+def test_log_ops_are_read_back_in_the_order_stored(store: Store, flow_run_id: str) -> None:
+    # Stored order (the line id), not timestamp order: a page continues after the last
+    # id read, so a line stored later is never skipped by a reader following the run.
     task_run = make_task_run(flow_run_id)
     task_run_id = task_run.id
     store.writer.put(task_run.insert_op())
@@ -294,8 +296,8 @@ def test_log_ops_are_read_back_in_time_order(store: Store, flow_run_id: str) -> 
     records = store.read_logs(flow_run_id)
     assert [(r.message, r.level, r.timestamp) for r in records] == [
         ("flow starts", "INFO", at(1.0)),
-        ("second", "DEBUG", at(2.0)),
         ("third", "WARNING", at(3.0)),
+        ("second", "DEBUG", at(2.0)),
         ("same time, put first", "INFO", at(4.0)),
         ("same time, put second", "INFO", at(4.0)),
         ("émoji ✓ and\nnewline", "ERROR", at(5.0)),
@@ -303,16 +305,18 @@ def test_log_ops_are_read_back_in_time_order(store: Store, flow_run_id: str) -> 
     assert records[0].logger == "legato.flow_runs"
     assert records[0].task_run_id is None
     assert records[1].task_run_id == task_run_id
+    assert records[1].task_run_name == task_run.name
+    assert [r.id for r in records] == sorted(r.id for r in records if r.id is not None)
     assert all(r.flow_run_id == flow_run_id for r in records)
 
     task_lines = store.read_logs(flow_run_id, task_run_id=task_run_id)
     assert [r.message for r in task_lines] == [
-        "second",
         "third",
+        "second",
         "same time, put first",
         "same time, put second",
     ]
-    assert [r.message for r in store.read_logs(flow_run_id, limit=2)] == ["flow starts", "second"]
+    assert [r.message for r in store.read_logs(flow_run_id, limit=2)] == ["flow starts", "third"]
 
 
 def test_logs_of_other_flow_runs_are_not_read(store: Store, make_flow_run: FlowRunFactory) -> None:

@@ -50,16 +50,22 @@ A *log* object::
         "message",
         "flow_run_id",
         "task_run_id",
-        "task_run_name",
-    }  # null for lines of the flow run itself
+        "task_run_name",  # null for lines of the flow run itself
+        "id",  # the line's position: lines come in this order
+    }
 
 What each command prints:
 
 - ``runs ls --json``: a list of flow run objects, newest first.
-- ``runs show ID --json``: a flow run object plus ``"task_runs"`` (task run objects,
-  in creation order, each plus its own ``"state_history"``) and ``"state_history"``
-  (the flow run's states, oldest first).
-- ``runs logs ID --json``: a list of log objects, oldest first.
+- ``runs show ID --json``: a flow run object plus ``"task_run_summary"``
+  (``{"flow_run_id", "task_runs": <how many in all>, "counts": [{"task", "task_key",
+  "state_type", "state_name", "count"}]}``, counted by task and state), ``"task_runs"``
+  (the first ``--tasks`` task run objects, default 100, or all with ``--all-tasks``, in
+  creation order, each plus its own ``"state_history"``) and ``"state_history"`` (the
+  flow run's states, oldest first).
+- ``runs logs ID --json``: a list of log objects in the order stored, written element
+  by element as the pages arrive (with ``--follow``, closed when the run has ended or on
+  Ctrl-C).
 - ``runs retry ID --json``: ``{"flow_run_id", "flow_run_name", "attempt",
   "state": <state>, "task_runs_reused": [ids], "task_runs_run": [ids]}``.
 """
@@ -67,12 +73,14 @@ What each command prints:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -91,7 +99,13 @@ from legato.cli.output import (
 
 if TYPE_CHECKING:
     from legato.orchestrator.protocol import Orchestrator
-    from legato.schemas import FlowRunRecord, TaskRunRecord
+    from legato.schemas import (
+        FlowRunRecord,
+        LogRecord,
+        StateRecord,
+        TaskRunRecord,
+        TaskRunSummary,
+    )
 
 app = typer.Typer(
     name="runs",
@@ -205,28 +219,38 @@ def parse_since(text: str) -> datetime:
 # -- show ----------------------------------------------------------------------------
 
 
+DEFAULT_SHOWN_TASKS = 100
+"""Task runs ``runs show`` lists unless told otherwise (the counts cover them all)."""
+
+
 @app.command("show")
 @reports_errors
-def show_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
-    """Show a flow run: its parameters and state, its task runs and their edges, its history."""
+def show_run(
+    flow_run_id: IdArgument,
+    tasks: Annotated[
+        int,
+        typer.Option(
+            "--tasks",
+            min=0,
+            help="Show the first N task runs (in creation order); the counts by task and "
+            "state always cover all of them.",
+        ),
+    ] = DEFAULT_SHOWN_TASKS,
+    all_tasks: Annotated[
+        bool, typer.Option("--all-tasks", help="Show every task run (read a page at a time).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a flow run: its parameters and state, its task runs counted by task and state,
+    the first task runs with their edges, and its history."""
     client = _client()
     record = _resolve(client, flow_run_id)
-    task_runs = client.read_task_runs(record.id)
+    summary = client.read_task_run_summary(record.id)
     history = client.read_state_history(record.id)
+    shown = None if all_tasks else tasks
+    pages = _task_run_pages(client, record.id, shown)
     if as_json:
-        document = record.model_dump(mode="json")
-        histories = client.read_task_state_histories(record.id)
-        document["task_runs"] = [
-            {
-                **task_run.model_dump(mode="json"),
-                "state_history": [
-                    state.model_dump(mode="json") for state in histories.get(task_run.id, [])
-                ],
-            }
-            for task_run in task_runs
-        ]
-        document["state_history"] = [state.model_dump(mode="json") for state in history]
-        print_json(document)
+        _write_show_json(client, record, summary, pages, history)
         return
 
     console = stdout_console()
@@ -254,7 +278,23 @@ def show_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
         header.add_row("entrypoint", Text(record.entrypoint))
     console.print(header)
     console.print()
-    console.print(_task_table(task_runs))
+    console.print(_summary_table(summary))
+    console.print()
+    printed = 0
+    names: dict[str, str] = {}
+    for page in pages:
+        if page:
+            names.update((task_run.id, task_run.name) for task_run in page)
+            console.print(_task_table(page, names, header=printed == 0))
+            printed += len(page)
+    if printed < summary.task_runs:
+        console.print(
+            Text(
+                f"showing {printed} of {summary.task_runs} task runs; see more with "
+                f"--tasks N or --all-tasks",
+                style="dim",
+            )
+        )
     console.print()
     console.print(Text("state history", style="bold"))
     states = Table(box=None, header_style="bold", pad_edge=False)
@@ -269,11 +309,50 @@ def show_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
     console.print(states)
 
 
-def _task_table(task_runs: list[TaskRunRecord]) -> Table | Text:
-    if not task_runs:
+def _task_run_pages(
+    client: Orchestrator, flow_run_id: str, most: int | None
+) -> Iterator[list[TaskRunRecord]]:
+    """The first ``most`` task runs (None: all), a page at a time."""
+    from legato.schemas.runs import MAX_TASK_RUN_PAGE
+
+    cursor: str | None = None
+    left = most
+    while left is None or left > 0:
+        size = MAX_TASK_RUN_PAGE if left is None else min(left, MAX_TASK_RUN_PAGE)
+        page = client.read_task_run_page(flow_run_id, limit=size, cursor=cursor)
+        yield page.task_runs
+        if left is not None:
+            left -= len(page.task_runs)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _summary_table(summary: TaskRunSummary) -> Table | Text:
+    from legato.schemas import StateRecord
+
+    if not summary.task_runs:
         return Text("no task runs", style="dim")
-    names = {task_run.id: task_run.name for task_run in task_runs}
     table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+    table.add_column("TASK", overflow="fold")
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("TASK RUNS", justify="right", no_wrap=True)
+    for count in summary.counts:
+        state = StateRecord(type=count.state_type, name=count.state_name, timestamp=_EPOCH)
+        table.add_row(count.task, state_text(state), f"{count.count:,}")
+    table.add_row(Text("total", style="bold"), "", f"{summary.task_runs:,}")
+    return table
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _task_table(
+    task_runs: list[TaskRunRecord], names: dict[str, str], *, header: bool = True
+) -> Table:
+    table = Table(
+        box=None, header_style="bold", pad_edge=False, title_justify="left", show_header=header
+    )
     table.add_column("TASK RUN", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
     table.add_column("DURATION", justify="right", no_wrap=True)
@@ -296,6 +375,47 @@ def _task_table(task_runs: list[TaskRunRecord]) -> Table | Text:
     return table
 
 
+def _write_show_json(
+    client: Orchestrator,
+    record: FlowRunRecord,
+    summary: TaskRunSummary,
+    pages: Iterator[list[TaskRunRecord]],
+    history: list[StateRecord],
+) -> None:
+    """The ``runs show --json`` document, its task runs written a page at a time (the
+    text is what ``print_json`` of the whole document would print)."""
+    out = sys.stdout
+    head = record.model_dump(mode="json")
+    head["task_run_summary"] = summary.model_dump(mode="json")
+    out.write("{\n")
+    for key, value in head.items():
+        out.write(_json_member(key, value) + ",\n")
+    out.write('  "task_runs": [')
+    count = 0
+    for page in pages:
+        histories = client.read_task_state_histories(record.id, [t.id for t in page])
+        for task_run in page:
+            item = {
+                **task_run.model_dump(mode="json"),
+                "state_history": [
+                    state.model_dump(mode="json") for state in histories.get(task_run.id, [])
+                ],
+            }
+            text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+            out.write(("\n" if count == 0 else ",\n") + textwrap.indent(text, "    "))
+            count += 1
+        out.flush()
+    out.write("\n  ],\n" if count else "],\n")
+    states = [state.model_dump(mode="json") for state in history]
+    out.write(_json_member("state_history", states) + "\n}\n")
+    out.flush()
+
+
+def _json_member(key: str, value: Any) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return "  " + json.dumps(key) + ": " + text.replace("\n", "\n  ")
+
+
 # -- logs ----------------------------------------------------------------------------
 
 
@@ -307,67 +427,183 @@ def show_logs(
         str | None,
         typer.Option("--task", help="Only lines of this task run (its name, id or id prefix)."),
     ] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level",
+            help="Only lines at this level or above: DEBUG, INFO, WARNING, ERROR, CRITICAL "
+            "(any case) or a number.",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new lines until the run has ended and no more come (Ctrl-C stops).",
+        ),
+    ] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="At most this many lines (the first).")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print the stored log lines of a flow run (and its task runs), oldest first."""
+    """Print the stored log lines of a flow run (and its task runs) in the order stored.
+
+    Lines are read and printed a page at a time, so a run that printed millions of lines
+    streams in constant memory.
+    """
     from legato.errors import ObjectNotFound
+    from legato.schemas.runs import log_level_floor
 
     client = _client()
     record = _resolve(client, flow_run_id)
-    task_runs = client.read_task_runs(record.id)
+    if level is not None:
+        log_level_floor(level)  # a bad --level fails before anything prints
     task_run_id = None
     if task is not None:
-        task_run_id = _find_task_run(task_runs, task)
+        task_run_id = _find_task_run(client, record.id, task)
         if task_run_id is None:
             raise ObjectNotFound(f"flow run {record.id} has no task run named {task!r}")
-    lines = client.read_logs(record.id, task_run_id=task_run_id, limit=limit)
-    names = {task_run.id: task_run.name for task_run in task_runs}
-    if as_json:
-        print_json(
-            [
-                {
-                    **line.model_dump(mode="json"),
-                    "task_run_name": names.get(line.task_run_id) if line.task_run_id else None,
-                }
-                for line in lines
-            ]
+    lines = _log_lines(client, record.id, task_run_id=task_run_id, level=level, follow=follow)
+    if limit is not None:
+        lines = itertools.islice(lines, limit)
+    write = _json_array_writer() if as_json else _log_line_writer()
+    try:
+        for line in lines:
+            write(line)
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+        # Ctrl-C is how a follow ends: what was printed stays complete (JSON closed).
+    finally:
+        write(None)
+
+
+FOLLOW_INTERVAL = 1.0
+"""Seconds between reads of new lines with ``--follow``."""
+
+
+def _log_lines(
+    client: Orchestrator,
+    flow_run_id: str,
+    *,
+    task_run_id: str | None,
+    level: str | None,
+    follow: bool,
+) -> Iterator[LogRecord]:
+    """The run's lines, a page at a time; with ``follow``, then the lines stored later,
+    until a read after the run ended brings none."""
+    import time
+
+    from legato.states import TERMINAL_TYPES
+
+    cursor: str | None = None
+    ended = False
+    while True:
+        page = client.read_log_page(
+            flow_run_id, task_run_id=task_run_id, level=level, cursor=cursor
         )
-        return
+        yield from page.logs
+        if page.logs:
+            cursor = str(page.logs[-1].id)
+        if page.next_cursor is not None:
+            cursor = page.next_cursor
+            continue
+        if not follow or (ended and not page.logs):
+            return
+        # Asked after the read: a line stored before the run ended is read next time.
+        ended = client.read_flow_run(flow_run_id).state.type in TERMINAL_TYPES
+        if not ended:
+            time.sleep(FOLLOW_INTERVAL)
+
+
+def _log_line_writer() -> Callable[[LogRecord | None], None]:
+    """Print one line per log line (None: the end). Plain text straight to stdout when it
+    is not a terminal (rich costs more per line than a million lines can pay)."""
     console = stdout_console()
-    for line in lines:
-        source = names.get(line.task_run_id, line.task_run_id) if line.task_run_id else "flow"
-        console.print(
-            Text.assemble(
-                format_time(line.timestamp, precise=True),
-                " | ",
-                level_text(line.level),
-                " | ",
-                (source, "bold"),
-                " | ",
-                line.message,
-            ),
-            soft_wrap=True,
-        )
+    if console.is_terminal:
+
+        def show(line: LogRecord | None) -> None:
+            if line is not None:
+                console.print(
+                    Text.assemble(
+                        format_time(line.timestamp, precise=True),
+                        " | ",
+                        level_text(line.level),
+                        " | ",
+                        (_source(line), "bold"),
+                        " | ",
+                        line.message,
+                    ),
+                    soft_wrap=True,
+                )
+
+        return show
+    out = sys.stdout
+
+    def write(line: LogRecord | None) -> None:
+        if line is None:
+            out.flush()
+            return
+        stamp = format_time(line.timestamp, precise=True)
+        out.write(f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}\n")
+
+    return write
 
 
-def _find_task_run(task_runs: list[TaskRunRecord], wanted: str) -> str | None:
-    """The id of the task run named or identified by ``wanted`` (id, name, or id prefix)."""
+def _source(line: LogRecord) -> str:
+    if line.task_run_id is None:
+        return "flow"
+    return line.task_run_name or line.task_run_id
+
+
+def _json_array_writer() -> Callable[[LogRecord | None], None]:
+    """Write log objects as one JSON array, element by element (None: close it); the
+    text is what ``print_json`` of the whole list would print."""
+    out = sys.stdout
+    count = 0
+
+    def write(line: LogRecord | None) -> None:
+        nonlocal count
+        if line is None:
+            out.write("[]\n" if count == 0 else "\n]\n")
+            out.flush()
+            return
+        text = json.dumps(line.model_dump(mode="json"), indent=2, ensure_ascii=False)
+        out.write(("[\n" if count == 0 else ",\n") + textwrap.indent(text, "  "))
+        count += 1
+        if count % 100 == 0:
+            out.flush()
+
+    return write
+
+
+def _find_task_run(client: Orchestrator, flow_run_id: str, wanted: str) -> str | None:
+    """The id of the flow run's task run named or identified by ``wanted`` (id, name, or
+    id prefix), reading its task runs a page at a time."""
     from legato.errors import ObjectNotFound
 
-    for task_run in task_runs:
-        if task_run.id == wanted:
-            return task_run.id
-    for candidates in (
-        [task_run for task_run in task_runs if task_run.name == wanted],
-        [task_run for task_run in task_runs if task_run.id.startswith(wanted)],
-    ):
+    by_name: list[str] = []
+    by_prefix: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = client.read_task_run_page(flow_run_id, cursor=cursor)
+        for task_run in page.task_runs:
+            if task_run.id == wanted:
+                return task_run.id
+            if task_run.name == wanted:
+                by_name.append(task_run.id)
+            elif task_run.id.startswith(wanted):
+                by_prefix.append(task_run.id)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    for candidates in (by_name, by_prefix):
         if len(candidates) == 1:
-            return candidates[0].id
+            return candidates[0]
         if len(candidates) > 1:
-            ids = ", ".join(task_run.id for task_run in candidates)
+            ids = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
             raise ObjectNotFound(f"{wanted!r} matches {len(candidates)} task runs ({ids})")
     return None
 

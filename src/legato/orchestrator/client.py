@@ -39,9 +39,13 @@ from legato.schemas import (
     FlowRunPage,
     FlowRunRecord,
     ListsFlowRuns,
+    LogPage,
     LogRecord,
+    ReadsLogs,
     StateRecord,
+    TaskRunPage,
     TaskRunRecord,
+    TaskRunSummary,
 )
 from legato.schemas.concurrency import (
     ConcurrencyLimitRecord,
@@ -154,7 +158,7 @@ def _task_run_json(task_run: Any) -> dict[str, Any]:
     return dict(zip(TASK_RUN_FIELDS, values, strict=True))
 
 
-class ClientOrchestrator(ListsFlowRuns):
+class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
     """Orchestrator backed by a legato server at ``api_url`` (see the module docstring)."""
 
     def __init__(
@@ -584,8 +588,32 @@ class ClientOrchestrator(ListsFlowRuns):
         return FlowRunRecord.model_validate(self._request("GET", f"/api/flow_runs/{flow_run_id}"))
 
     def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
-        rows = self._request("GET", f"/api/flow_runs/{flow_run_id}/task_runs")
-        return [TaskRunRecord.model_validate(row) for row in rows]
+        """Every task run of the flow run, read a page at a time."""
+        found: list[TaskRunRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self.read_task_run_page(flow_run_id, cursor=cursor)
+            found.extend(page.task_runs)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    def read_task_run_page(
+        self, flow_run_id: str, *, limit: int = 1000, cursor: str | None = None
+    ) -> TaskRunPage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = self._response("GET", f"/api/flow_runs/{flow_run_id}/task_runs", params=params)
+        return TaskRunPage(
+            task_runs=[TaskRunRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+        )
+
+    def read_task_run_summary(self, flow_run_id: str) -> TaskRunSummary:
+        return TaskRunSummary.model_validate(
+            self._request("GET", f"/api/flow_runs/{flow_run_id}/task_runs/summary")
+        )
 
     def read_task_run(self, task_run_id: str) -> TaskRunRecord:
         return TaskRunRecord.model_validate(self._request("GET", f"/api/task_runs/{task_run_id}"))
@@ -600,25 +628,52 @@ class ClientOrchestrator(ListsFlowRuns):
                 raise ObjectNotFound(f"no flow run or task run with id {run_id!r}") from None
         return [StateRecord.model_validate(row) for row in rows]
 
-    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
-        found = self._request(
-            "GET", f"/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories"
-        )
+    def read_task_state_histories(
+        self, flow_run_id: str, task_run_ids: list[str] | None = None
+    ) -> dict[str, list[StateRecord]]:
+        if task_run_ids is None:
+            answers = [
+                self._request(
+                    "GET", f"/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories"
+                )
+            ]
+        else:
+            # A hundred ids keep the URL short of every server's limit.
+            answers = [
+                self._request(
+                    "GET",
+                    f"/api/flow_runs/{flow_run_id}/task_runs/state_histories",
+                    params=[("task_run_id", i) for i in task_run_ids[start : start + 100]],
+                )
+                for start in range(0, len(task_run_ids), 100)
+            ]
         return {
             task_run_id: [StateRecord.model_validate(row) for row in rows]
+            for found in answers
             for task_run_id, rows in found.items()
         }
 
-    def read_logs(
-        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
-    ) -> list[LogRecord]:
-        params: dict[str, Any] = {}
+    def read_log_page(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        params: dict[str, Any] = {"limit": limit}
         if task_run_id is not None:
             params["task_run_id"] = task_run_id
-        if limit is not None:
-            params["limit"] = limit
-        rows = self._request("GET", f"/api/flow_runs/{flow_run_id}/logs", params=params)
-        return [LogRecord.model_validate(row) for row in rows]
+        if level is not None:
+            params["level"] = level
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = self._response("GET", f"/api/flow_runs/{flow_run_id}/logs", params=params)
+        return LogPage(
+            logs=[LogRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+        )
 
     def resolve_flow_run_id(self, prefix: str) -> str:
         if not prefix or len(prefix) > 36 or prefix.strip("0123456789abcdefABCDEF-"):

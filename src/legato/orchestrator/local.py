@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from legato.errors import LegatoError
-from legato.schemas import ListsFlowRuns
+from legato.schemas import ListsFlowRuns, ReadsLogs
 from legato.store import Store
 
 if TYPE_CHECKING:
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
         FlowRunFilter,
         FlowRunPage,
         FlowRunRecord,
-        LogRecord,
+        LogPage,
         StateRecord,
+        TaskRunPage,
         TaskRunRecord,
+        TaskRunSummary,
     )
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("legato.orchestrator")
 
 
-class LocalOrchestrator(ListsFlowRuns):
+class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     """Orchestrator backed by a :class:`Store` in this process."""
 
     def __init__(self, store: Store):
@@ -199,13 +201,31 @@ class LocalOrchestrator(ListsFlowRuns):
     def read_state_history(self, run_id: str) -> list[StateRecord]:
         return self.store.read_state_history(run_id)
 
-    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
-        return self.store.read_task_state_histories(flow_run_id)
+    def read_task_state_histories(
+        self, flow_run_id: str, task_run_ids: list[str] | None = None
+    ) -> dict[str, list[StateRecord]]:
+        return self.store.read_task_state_histories(flow_run_id, task_run_ids)
 
-    def read_logs(
-        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
-    ) -> list[LogRecord]:
-        return self.store.read_logs(flow_run_id, task_run_id=task_run_id, limit=limit)
+    def read_task_run_page(
+        self, flow_run_id: str, *, limit: int = 1000, cursor: str | None = None
+    ) -> TaskRunPage:
+        return self.store.read_task_run_page(flow_run_id, limit=limit, cursor=cursor)
+
+    def read_task_run_summary(self, flow_run_id: str) -> TaskRunSummary:
+        return self.store.read_task_run_summary(flow_run_id)
+
+    def read_log_page(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        return self.store.read_log_page(
+            flow_run_id, task_run_id=task_run_id, level=level, limit=limit, cursor=cursor
+        )
 
     def resolve_flow_run_id(self, prefix: str) -> str:
         return self.store.resolve_flow_run_id(prefix)

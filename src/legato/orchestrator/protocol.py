@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from legato.schemas import (
@@ -13,9 +13,12 @@ if TYPE_CHECKING:
         FlowRunFilter,
         FlowRunPage,
         FlowRunRecord,
+        LogPage,
         LogRecord,
         StateRecord,
+        TaskRunPage,
         TaskRunRecord,
+        TaskRunSummary,
     )
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
@@ -195,12 +198,56 @@ class Orchestrator(Protocol):
 
     def read_state_history(self, run_id: str) -> list[StateRecord]: ...
 
-    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
-        """Every task run's history of a flow run, by task run id (one round-trip)."""
+    def read_task_state_histories(
+        self, flow_run_id: str, task_run_ids: list[str] | None = None
+    ) -> dict[str, list[StateRecord]]:
+        """Every task run's history of a flow run (or of the task runs ``task_run_ids``
+        of it: a page of them), by task run id."""
+        ...
+
+    def read_task_run_page(
+        self, flow_run_id: str, *, limit: int = 1000, cursor: str | None = None
+    ) -> TaskRunPage:
+        """One page of the flow run's task runs, in creation order."""
+        ...
+
+    def read_task_run_summary(self, flow_run_id: str) -> TaskRunSummary:
+        """The flow run's task runs counted by task and state."""
+        ...
+
+    def read_log_page(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """One bounded page of log lines in the order stored; ``level`` is a minimum."""
+        ...
+
+    def iter_logs(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        cursor: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[LogRecord]:
+        """Every line after ``cursor``, a page at a time (implementations inherit ReadsLogs)."""
         ...
 
     def read_logs(
-        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
-    ) -> list[LogRecord]: ...
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        """The first ``limit`` lines, or all (implementations inherit ReadsLogs)."""
+        ...
 
     def resolve_flow_run_id(self, prefix: str) -> str: ...

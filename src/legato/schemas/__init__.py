@@ -13,10 +13,15 @@ from legato.schemas.runs import (
     FlowRunPage,
     FlowRunRecord,
     ListsFlowRuns,
+    LogPage,
     LogRecord,
+    ReadsLogs,
     StateRecord,
+    TaskRunCount,
     TaskRunInput,
+    TaskRunPage,
     TaskRunRecord,
+    TaskRunSummary,
 )
 
 __all__ = [
@@ -27,8 +32,13 @@ __all__ = [
     "FlowRunPage",
     "FlowRunRecord",
     "ListsFlowRuns",
+    "LogPage",
     "LogRecord",
+    "ReadsLogs",
     "StateRecord",
+    "TaskRunCount",
     "TaskRunInput",
+    "TaskRunPage",
     "TaskRunRecord",
+    "TaskRunSummary",
 ]

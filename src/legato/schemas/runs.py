@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,11 @@ class LogRecord(BaseModel):
     message: str
     flow_run_id: str | None = None
     task_run_id: str | None = None
+    task_run_name: str | None = None
+    """The name of the task run that logged it (None for the flow run's own lines)."""
+    id: int | None = None
+    """The line's position in its store: lines read back in this order, and a page
+    continues after it (``cursor=str(id)``)."""
 
 
 class FlowRunFilter(BaseModel):
@@ -172,3 +178,148 @@ class FlowRecord(BaseModel):
     id: str
     name: str
     created: datetime
+
+
+# -- log pages ---------------------------------------------------------------------------
+
+DEFAULT_LOG_PAGE = 1000
+MAX_LOG_PAGE = 10_000
+LOG_CURSOR_PATTERN = r"^[0-9]{1,18}$"
+"""A log cursor is the id of the last line read (18 digits: always a valid 64-bit id)."""
+
+LOG_LEVELS: dict[str, int] = {
+    "DEBUG": 10,
+    "INFO": 20,
+    "WARNING": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+"""The level names Python's logging stores, by number; ``WARN`` and ``FATAL`` are read
+as their aliases. A line of a level outside this table (a custom level) is always shown."""
+
+LOG_LEVEL_PATTERN = r"^(?i:debug|info|warn|warning|error|critical|fatal|[0-9]{1,3})$"
+
+
+def log_level_floor(level: str | int) -> int:
+    """The number of a minimum level given by name (any case) or number."""
+    if isinstance(level, int):
+        return level
+    text = level.strip().upper()
+    text = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(text, text)
+    if text in LOG_LEVELS:
+        return LOG_LEVELS[text]
+    if text.isdigit():
+        return int(text)
+    raise ValueError(
+        f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)} (any case) or a number"
+    )
+
+
+def levels_at_or_above(level: str | int | None) -> list[str] | None:
+    """The stored level names a minimum level keeps (None: keep every line)."""
+    if level is None:
+        return None
+    floor = log_level_floor(level)
+    if floor <= min(LOG_LEVELS.values()):
+        return None
+    return [name for name, number in LOG_LEVELS.items() if number >= floor]
+
+
+class LogPage(BaseModel):
+    """Log lines in the order stored, and the cursor of the next page (None: none yet).
+
+    A page holds at most its ``limit`` lines and, past its first line, about 4 MB of
+    message text, so that one read of a run that printed a million lines stays small.
+    """
+
+    logs: list[LogRecord]
+    next_cursor: str | None = None
+
+
+class ReadsLogs:
+    """``read_logs`` and ``iter_logs``, written once over ``read_log_page`` for the
+    store and the local and HTTP orchestrators."""
+
+    def read_log_page(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int = DEFAULT_LOG_PAGE,
+        cursor: str | None = None,
+    ) -> LogPage:
+        raise NotImplementedError
+
+    def iter_logs(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        cursor: str | None = None,
+        page_size: int = DEFAULT_LOG_PAGE,
+    ) -> Iterator[LogRecord]:
+        """Every line after ``cursor``, one page in memory at a time."""
+        while True:
+            page = self.read_log_page(
+                flow_run_id, task_run_id=task_run_id, level=level, limit=page_size, cursor=cursor
+            )
+            yield from page.logs
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def read_logs(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        """The flow run's lines (its task runs' included) in the order stored: the first
+        ``limit``, or all of them (read page by page)."""
+        lines = self.iter_logs(
+            flow_run_id,
+            task_run_id=task_run_id,
+            level=level,
+            page_size=min(limit or MAX_LOG_PAGE, MAX_LOG_PAGE),
+        )
+        return list(lines if limit is None else itertools.islice(lines, limit))
+
+
+# -- task run pages ----------------------------------------------------------------------
+
+DEFAULT_TASK_RUN_PAGE = 1000
+MAX_TASK_RUN_PAGE = 1000
+
+
+class TaskRunPage(BaseModel):
+    """Task runs in creation order, and the cursor of the next page (None: last page)."""
+
+    task_runs: list[TaskRunRecord]
+    next_cursor: str | None = None
+
+
+class TaskRunCount(BaseModel):
+    """How many task runs of one task are in one state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    """The task's name (its task runs are named ``<task>-0``, ``<task>-1``, ...)."""
+    task_key: str
+    state_type: StateType
+    state_name: str
+    count: int
+
+
+class TaskRunSummary(BaseModel):
+    """A flow run's task runs counted by task and state (one GROUP BY, however many)."""
+
+    flow_run_id: str
+    task_runs: int
+    """How many task runs the flow run has in all."""
+    counts: list[TaskRunCount]
+    """By task (in order of each task's first task run), then state type and name."""

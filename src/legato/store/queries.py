@@ -15,11 +15,16 @@ from legato.schemas import (
     FlowRunFilter,
     FlowRunPage,
     FlowRunRecord,
+    LogPage,
     LogRecord,
     StateRecord,
+    TaskRunCount,
     TaskRunInput,
+    TaskRunPage,
     TaskRunRecord,
+    TaskRunSummary,
 )
+from legato.schemas.runs import LOG_CURSOR_PATTERN, LOG_LEVELS, levels_at_or_above
 from legato.states import STATE_NAMES, StateType
 from legato.store.tables import (
     flow_run_tags,
@@ -211,11 +216,33 @@ def flow_run_ids_with_prefix(conn: Connection, prefix: str) -> list[str]:
 
 
 def _task_runs(conn: Connection, where: Any) -> list[TaskRunRecord]:
-    rows = list(
-        conn.execute(
-            sa.select(task_runs).where(where).order_by(task_runs.c.created, task_runs.c.id)
-        ).mappings()
-    )
+    return _task_run_records(conn, _task_run_rows(conn, where))
+
+
+def _task_run_rows(
+    conn: Connection,
+    where: Any,
+    *,
+    after: tuple[float, str] | None = None,
+    limit: int | None = None,
+) -> list[RowMapping]:
+    """Task-run rows in creation order, from just after the (created, id) ``after``."""
+    query = sa.select(task_runs).where(where)
+    if after is not None:
+        created, run_id = after
+        # The first condition alone bounds the index range; the second breaks ties.
+        query = query.where(
+            task_runs.c.created >= created,
+            sa.or_(task_runs.c.created > created, task_runs.c.id > run_id),
+        )
+    query = query.order_by(task_runs.c.created, task_runs.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(conn.execute(query).mappings())
+
+
+def _task_run_records(conn: Connection, rows: list[RowMapping]) -> list[TaskRunRecord]:
+    """The records of ``rows``, with their graph edges."""
     if not rows:
         return []
     edges: dict[str, list[TaskRunInput]] = defaultdict(list)
@@ -265,6 +292,64 @@ def task_runs_of(conn: Connection, flow_run_id: str) -> list[TaskRunRecord]:
     return _task_runs(conn, task_runs.c.flow_run_id == flow_run_id)
 
 
+def task_runs_page(
+    conn: Connection, flow_run_id: str, *, limit: int, cursor: str | None = None
+) -> TaskRunPage:
+    """One page of a flow run's task runs in creation order, keyset on (created, id):
+    page 100 of a run with 100,000 task runs costs what page 1 does."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    rows = _task_run_rows(
+        conn, task_runs.c.flow_run_id == flow_run_id, after=after, limit=limit + 1
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"])
+    found = _task_run_records(conn, rows)
+    return TaskRunPage(task_runs=found, next_cursor=next_cursor)
+
+
+_DYNAMIC_SUFFIX = re.compile(r"-[0-9]+$")
+
+
+def task_run_summary(conn: Connection, flow_run_id: str) -> TaskRunSummary:
+    """The flow run's task runs counted by task and state, grouped in SQL (a run with
+    100,000 task runs answers a few rows)."""
+    query = (
+        sa.select(
+            task_runs.c.task_key,
+            task_runs.c.state_type,
+            task_runs.c.state_name,
+            sa.func.count().label("n"),
+            sa.func.min(task_runs.c.name).label("name"),
+            sa.func.min(task_runs.c.created).label("first"),
+        )
+        .where(task_runs.c.flow_run_id == flow_run_id)
+        .group_by(task_runs.c.task_key, task_runs.c.state_type, task_runs.c.state_name)
+    )
+    groups = list(conn.execute(query))
+    first: dict[str, float] = {}
+    names: dict[str, str] = {}
+    for group in groups:
+        first[group.task_key] = min(first.get(group.task_key, group.first), group.first)
+        names[group.task_key] = min(names.get(group.task_key, group.name), group.name)
+    groups.sort(key=lambda g: (first[g.task_key], g.task_key, g.state_type, g.state_name))
+    return TaskRunSummary(
+        flow_run_id=flow_run_id,
+        task_runs=sum(group.n for group in groups),
+        counts=[
+            TaskRunCount(
+                task=_DYNAMIC_SUFFIX.sub("", names[group.task_key]),
+                task_key=group.task_key,
+                state_type=StateType(group.state_type),
+                state_name=group.state_name,
+                count=group.n,
+            )
+            for group in groups
+        ],
+    )
+
+
 def task_run_by_id(conn: Connection, task_run_id: str) -> TaskRunRecord | None:
     found = _task_runs(conn, task_runs.c.id == task_run_id)
     return found[0] if found else None
@@ -300,36 +385,100 @@ def state_history_of(conn: Connection, run_id: str) -> list[StateRecord]:
     return [_history_record(row) for row in rows]
 
 
-def task_state_histories(conn: Connection, flow_run_id: str) -> dict[str, list[StateRecord]]:
-    """The state history of every task run of a flow run, in one query."""
-    rows = conn.execute(
-        sa.select(state_history)
-        .where(state_history.c.flow_run_id == flow_run_id, state_history.c.task_run_id.is_not(None))
-        .order_by(state_history.c.id)
-    )
+def task_state_histories(
+    conn: Connection, flow_run_id: str, task_run_ids: list[str] | None = None
+) -> dict[str, list[StateRecord]]:
+    """The state history of every task run of a flow run, in one query; or of the task
+    runs ``task_run_ids`` of it (a page of them), a few hundred per query."""
     histories: dict[str, list[StateRecord]] = defaultdict(list)
-    for row in rows:
-        histories[row.task_run_id].append(_history_record(row))
+    if task_run_ids is None:
+        where = [state_history.c.task_run_id.is_not(None)]
+        chunks: list[list[str] | None] = [None]
+    else:
+        chunks = [task_run_ids[i : i + 500] for i in range(0, len(task_run_ids), 500)]
+    for chunk in chunks:
+        if chunk is not None:
+            where = [state_history.c.task_run_id.in_(chunk)]
+        rows = conn.execute(
+            sa.select(state_history)
+            .where(state_history.c.flow_run_id == flow_run_id, *where)
+            .order_by(state_history.c.id)
+        )
+        for row in rows:
+            histories[row.task_run_id].append(_history_record(row))
     return dict(histories)
 
 
-def logs_of(
-    conn: Connection, flow_run_id: str, *, task_run_id: str | None, limit: int | None
-) -> list[LogRecord]:
-    query = sa.select(logs).where(logs.c.flow_run_id == flow_run_id)
-    if task_run_id is not None:
-        query = query.where(logs.c.task_run_id == task_run_id)
-    query = query.order_by(logs.c.timestamp, logs.c.id)
-    if limit is not None:
-        query = query.limit(limit)
-    return [
-        LogRecord(
-            timestamp=datetime.fromtimestamp(row.timestamp, UTC),
-            level=row.level,
-            logger=row.logger,
-            message=row.message,
-            flow_run_id=row.flow_run_id,
-            task_run_id=row.task_run_id,
+LOG_PAGE_TEXT = 4_000_000
+"""Message characters a log page holds past its first line: a page is bounded in bytes
+as well as lines, whatever the lines' length."""
+
+
+def logs_page(
+    conn: Connection,
+    flow_run_id: str,
+    *,
+    task_run_id: str | None = None,
+    level: str | int | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> LogPage:
+    """One page of a flow run's log lines in the order stored, keyset on the line id.
+
+    The rows are fetched as they are read (a server-side cursor on PostgreSQL) and the
+    page ends at ``limit`` lines or ``LOG_PAGE_TEXT`` characters, so reading a run that
+    printed a million lines holds one bounded page in memory, never the run.
+    """
+    query = sa.select(logs, task_runs.c.name.label("task_run_name")).select_from(
+        logs.outerjoin(task_runs, task_runs.c.id == logs.c.task_run_id)
+    )
+    if task_run_id is None:
+        query = query.where(logs.c.flow_run_id == flow_run_id)
+    else:
+        # One task run's lines walk (task_run_id, id); the flow run is checked per line,
+        # through an expression that keeps SQLite from walking the whole run's index.
+        query = query.where(
+            logs.c.task_run_id == task_run_id,
+            sa.func.coalesce(logs.c.flow_run_id, "") == flow_run_id,
         )
-        for row in conn.execute(query)
-    ]
+    kept = levels_at_or_above(level)
+    if kept is not None:
+        # A level legato cannot rank (a custom one) is shown rather than hidden.
+        query = query.where(sa.or_(logs.c.level.in_(kept), logs.c.level.not_in(list(LOG_LEVELS))))
+    if cursor is not None:
+        query = query.where(logs.c.id > decode_log_cursor(cursor))
+    query = query.order_by(logs.c.id).limit(limit + 1).execution_options(yield_per=256)
+    lines: list[LogRecord] = []
+    text = 0
+    more = False
+    result = conn.execute(query)
+    try:
+        for row in result:
+            if len(lines) == limit or (lines and text + len(row.message) > LOG_PAGE_TEXT):
+                more = True
+                break
+            text += len(row.message)
+            lines.append(
+                LogRecord(
+                    timestamp=datetime.fromtimestamp(row.timestamp, UTC),
+                    level=row.level,
+                    logger=row.logger,
+                    message=row.message,
+                    flow_run_id=row.flow_run_id,
+                    task_run_id=row.task_run_id,
+                    task_run_name=row.task_run_name,
+                    id=row.id,
+                )
+            )
+    finally:
+        result.close()
+    next_cursor = str(lines[-1].id) if more else None
+    return LogPage(logs=lines, next_cursor=next_cursor)
+
+
+def decode_log_cursor(cursor: str) -> int:
+    if not re.match(LOG_CURSOR_PATTERN, cursor):
+        raise ValueError(
+            f"invalid cursor {cursor!r}: pass the next cursor of an earlier page unchanged"
+        )
+    return int(cursor)

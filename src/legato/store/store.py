@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import LegatoError, ObjectNotFound
-from legato.schemas import FlowRunFilter, ListsFlowRuns
+from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
+from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition, check_transition
 from legato.store.bulk import placeholder, row_inserter
 from legato.store.claims import ClaimStore
@@ -48,9 +49,11 @@ if TYPE_CHECKING:
         FlowRecord,
         FlowRunPage,
         FlowRunRecord,
-        LogRecord,
+        LogPage,
         StateRecord,
+        TaskRunPage,
         TaskRunRecord,
+        TaskRunSummary,
     )
 
 TASK_RUN_CURRENT_FIELDS = (
@@ -145,6 +148,7 @@ class Store(
     ReapingStore,
     LocalRunStore,
     ListsFlowRuns,
+    ReadsLogs,
 ):
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
@@ -426,19 +430,45 @@ class Store(
                 raise ObjectNotFound(f"no flow run or task run with id {run_id!r}")
             return history
 
-    def read_task_state_histories(self, flow_run_id: str) -> dict[str, list[StateRecord]]:
+    def read_task_state_histories(
+        self, flow_run_id: str, task_run_ids: list[str] | None = None
+    ) -> dict[str, list[StateRecord]]:
         from legato.store import queries
 
         with translated(self.url), self.engine.connect() as conn:
-            return queries.task_state_histories(conn, flow_run_id)
+            return queries.task_state_histories(conn, flow_run_id, task_run_ids)
 
-    def read_logs(
-        self, flow_run_id: str, *, task_run_id: str | None = None, limit: int | None = None
-    ) -> list[LogRecord]:
+    def read_task_run_page(
+        self, flow_run_id: str, *, limit: int = DEFAULT_TASK_RUN_PAGE, cursor: str | None = None
+    ) -> TaskRunPage:
+        """One page of the flow run's task runs in creation order; ``cursor`` continues."""
         from legato.store import queries
 
         with translated(self.url), self.engine.connect() as conn:
-            return queries.logs_of(conn, flow_run_id, task_run_id=task_run_id, limit=limit)
+            return queries.task_runs_page(conn, flow_run_id, limit=limit, cursor=cursor)
+
+    def read_task_run_summary(self, flow_run_id: str) -> TaskRunSummary:
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.task_run_summary(conn, flow_run_id)
+
+    def read_log_page(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        level: str | int | None = None,
+        limit: int = DEFAULT_LOG_PAGE,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """One bounded page of the flow run's log lines in the order stored."""
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.logs_page(
+                conn, flow_run_id, task_run_id=task_run_id, level=level, limit=limit, cursor=cursor
+            )
 
     def resolve_flow_run_id(self, prefix: str) -> str:
         """A full flow-run id from a unique prefix of it (ids are long to type)."""

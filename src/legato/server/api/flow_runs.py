@@ -16,7 +16,9 @@ from legato.schemas import (
     FlowRunRecord,
     StateRecord,
     TaskRunRecord,
+    TaskRunSummary,
 )
+from legato.schemas.runs import DEFAULT_TASK_RUN_PAGE, MAX_TASK_RUN_PAGE
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
 from legato.states import STATE_NAMES, State, StateType
@@ -108,11 +110,62 @@ def read_flow_run(store: StoreDep, flow_run_id: FlowRunId) -> FlowRunRecord:
     return store.read_flow_run(flow_run_id.lower())
 
 
-@router.get("/{flow_run_id}/task_runs")
-def read_task_runs(store: StoreDep, flow_run_id: FlowRunId) -> list[TaskRunRecord]:
-    """The flow run's task runs, in creation order, with their graph edges."""
+@router.get(
+    "/{flow_run_id}/task_runs",
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
+def read_task_runs(
+    store: StoreDep,
+    response: Response,
+    flow_run_id: FlowRunId,
+    limit: Annotated[int, Query(ge=1, le=MAX_TASK_RUN_PAGE)] = DEFAULT_TASK_RUN_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description=f"The {NEXT_CURSOR_HEADER} header of the previous page.",
+        ),
+    ] = None,
+) -> list[TaskRunRecord]:
+    """The flow run's task runs, in creation order, with their graph edges: one page
+    (a run with up to ``limit`` task runs fits in the first), the next page's cursor in
+    a response header. ``/task_runs/summary`` counts them all by task and state."""
     store.read_flow_run(flow_run_id.lower())  # 404 for an unknown flow run
-    return store.read_task_runs(flow_run_id.lower())
+    page = store.read_task_run_page(flow_run_id.lower(), limit=limit, cursor=cursor)
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.task_runs
+
+
+@router.get("/{flow_run_id}/task_runs/state_histories")
+def read_task_state_histories(
+    store: StoreDep,
+    flow_run_id: FlowRunId,
+    task_run_id: Annotated[
+        list[Annotated[str, Field(pattern=UUID_PATTERN)]],
+        Query(min_length=1, max_length=100, description="Task runs of this flow run (repeat)."),
+    ],
+) -> dict[str, list[StateRecord]]:
+    """The state histories of some of the flow run's task runs (a page's), by task run id."""
+    store.read_flow_run(flow_run_id.lower())  # 404 for an unknown flow run
+    ids = list(dict.fromkeys(i.lower() for i in task_run_id))
+    return store.read_task_state_histories(flow_run_id.lower(), ids)
+
+
+@router.get("/{flow_run_id}/task_runs/summary")
+def read_task_run_summary(store: StoreDep, flow_run_id: FlowRunId) -> TaskRunSummary:
+    """How many task runs the flow run has, by task and state (counted in the database)."""
+    store.read_flow_run(flow_run_id.lower())  # 404 for an unknown flow run
+    return store.read_task_run_summary(flow_run_id.lower())
 
 
 @router.get("/{flow_run_id}/state_history")

@@ -1,30 +1,84 @@
-"""Log lines of a flow run (and of its task runs)."""
+"""Log lines of a flow run (and of its task runs), a bounded page at a time."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
 
-from legato.schemas import LogRecord
+from legato.schemas import NEXT_CURSOR_HEADER, LogRecord
+from legato.schemas.runs import (
+    DEFAULT_LOG_PAGE,
+    LOG_CURSOR_PATTERN,
+    LOG_LEVEL_PATTERN,
+    MAX_LOG_PAGE,
+)
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
 
 router = APIRouter(tags=["logs"])
 
 
-@router.get("/flow_runs/{flow_run_id}/logs")
+@router.get(
+    "/flow_runs/{flow_run_id}/logs",
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
 def read_logs(
     store: StoreDep,
+    response: Response,
     flow_run_id: FlowRunId,
     task_run_id: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="Only this task run's lines.")
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    level: Annotated[
+        str | None,
+        Query(
+            pattern=LOG_LEVEL_PATTERN,
+            description="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a "
+            "number. Lines of levels legato cannot rank (custom ones) are always included.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_LOG_PAGE,
+            description="Most lines in the page; a page also ends after about 4 MB of text.",
+        ),
+    ] = DEFAULT_LOG_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=LOG_CURSOR_PATTERN,
+            description=f"The {NEXT_CURSOR_HEADER} header of the previous page, or the id of "
+            "the last line read (to follow a run: lines stored since).",
+        ),
+    ] = None,
 ) -> list[LogRecord]:
-    """The flow run's log lines, oldest first (its task runs' lines included)."""
+    """The flow run's log lines in the order stored (its task runs' lines included):
+    one page, the next one's cursor in a response header."""
     store.read_flow_run(flow_run_id.lower())  # 404 for an unknown flow run
-    return store.read_logs(
-        flow_run_id.lower(),
-        task_run_id=task_run_id.lower() if task_run_id else None,
-        limit=limit,
-    )
+    try:
+        page = store.read_log_page(
+            flow_run_id.lower(),
+            task_run_id=task_run_id.lower() if task_run_id else None,
+            level=level,
+            limit=limit,
+            cursor=cursor,
+        )
+    except ValueError as exc:  # a level the pattern let through but no table knows
+        raise RequestValidationError(
+            [{"loc": ("query", "level"), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.logs
