@@ -18,6 +18,14 @@ from legato.errors import ScheduleError
 DEFAULT_ANCHOR = datetime(2020, 1, 1)
 """Wall time, in the schedule's zone, that Interval and RRule count from when not told."""
 
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+"""Schedules end here: no slot at or after it is ever planned, and an anchor or DTSTART at
+or after it is refused. A year short of what ``datetime`` can hold, so any slot before it
+can be shown in any zone and stepped from without overflowing."""
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+"""An anchor or DTSTART before it is refused (a day into year 1, for the same reason)."""
+
 EXAMPLE_ZONE = "Europe/London"
 
 
@@ -79,7 +87,11 @@ def _skipped(aware: datetime) -> bool:
 
 
 def parse_anchor(value: datetime | str | None, zone: ZoneInfo, what: str = "anchor") -> datetime:
-    """An aware anchor in ``zone``: naive values are wall times there, ``None`` the default."""
+    """An aware anchor in ``zone``: naive values are wall times there, ``None`` the default.
+
+    ``ScheduleError`` for one outside [EARLIEST, LATEST): a schedule anchored at
+    9999-12-31 could never make a run, only overflow on every pass of the scheduler.
+    """
     if value is None:
         value = DEFAULT_ANCHOR
     if isinstance(value, str):
@@ -91,9 +103,30 @@ def parse_anchor(value: datetime | str | None, zone: ZoneInfo, what: str = "anch
             ) from None
     if not isinstance(value, datetime):
         raise ScheduleError(f"{what} must be a datetime, not {type(value).__name__}")
-    if value.tzinfo is None:
-        return localize(value, zone)
-    return value.astimezone(zone)
+    try:
+        aware = localize(value, zone) if value.tzinfo is None else value.astimezone(zone)
+    except OverflowError:
+        raise out_of_range(what, value) from None
+    check_in_range(aware, what)
+    return aware
+
+
+def check_in_range(moment: datetime, what: str) -> None:
+    """``ScheduleError`` naming ``what`` unless EARLIEST <= ``moment`` < LATEST."""
+    try:
+        inside = EARLIEST <= instant(moment) < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise out_of_range(what, moment)
+
+
+def out_of_range(what: str, value: datetime) -> ScheduleError:
+    return ScheduleError(
+        f"{what} {value.isoformat()} is out of range: schedules run between "
+        f"{EARLIEST.date().isoformat()} and {LATEST.date().isoformat()} (UTC); "
+        "pick a time in between, such as 2026-03-01T09:00:00"
+    )
 
 
 def fields_of(

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim, CronSimError
 
 from legato.errors import ScheduleError
-from legato.schedules.base import check_after, fields_of, instant, zone_for
+from legato.schedules.base import LATEST, check_after, fields_of, instant, zone_for
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -85,6 +85,8 @@ class Cron:
         a match, as for ``0 0 30 2 *``).
         """
         check_after(after, count)
+        if instant(after) >= LATEST:
+            return []
         zone = self.zone
         sim = self._sim(after.astimezone(zone))
         runs: list[datetime] = []
@@ -92,7 +94,9 @@ class Cron:
         while len(runs) < count:
             try:
                 moment = next(sim).astimezone(zone)
-            except StopIteration:
+            except (StopIteration, OverflowError, ValueError):  # no match before year 10000
+                break
+            if instant(moment) >= LATEST:
                 break
             # Two wall times in one spring-forward gap (0,30 2 * * *) land on the same
             # moment, and a wall time in the repeated hour can precede ``after``.

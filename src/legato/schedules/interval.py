@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from legato.errors import ScheduleError
-from legato.schedules.base import check_after, fields_of, instant, parse_anchor, zone_for
+from legato.schedules.base import LATEST, check_after, fields_of, instant, parse_anchor, zone_for
 
 MICROSECOND = timedelta(microseconds=1)
 
@@ -44,20 +44,37 @@ class Interval:
         object.__setattr__(self, "every", _as_timedelta(every))
         object.__setattr__(self, "anchor", parse_anchor(anchor, zone))
         object.__setattr__(self, "timezone", timezone)
+        if LATEST - instant(self.anchor) <= self.every:
+            raise ScheduleError(
+                f"interval of {self.every.total_seconds():g} seconds from anchor "
+                f"{self.anchor.isoformat()} has no second slot before {LATEST.date()}, the "
+                "last time legato schedules; use a shorter interval or an earlier anchor"
+            )
 
     @property
     def zone(self) -> ZoneInfo:
         return zone_for(self.timezone)
 
     def next_runs(self, after: datetime, count: int) -> list[datetime]:
-        """The next ``count`` slots strictly after ``after``, aware in the schedule's zone."""
+        """The next ``count`` slots strictly after ``after``, aware in the schedule's zone.
+
+        Fewer (none) past LATEST: a slot there could not be stored or shown.
+        """
         check_after(after, count)
         start = instant(self.anchor)
         step = self.every // MICROSECOND
+        if instant(after) >= LATEST:
+            return []
         elapsed = (instant(after) - start) // MICROSECOND
         first = max(0, elapsed // step + 1)  # floor division: the slot at ``after`` is excluded
+        last = (LATEST - start) // MICROSECOND // step  # slots up to LATEST (its own excluded)
+        if (LATEST - start) // MICROSECOND % step == 0:
+            last -= 1
         zone = self.zone
-        return [(start + (first + k) * step * MICROSECOND).astimezone(zone) for k in range(count)]
+        return [
+            (start + n * step * MICROSECOND).astimezone(zone)
+            for n in range(first, min(first + count, last + 1))
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,7 +101,12 @@ def _as_timedelta(every: float | timedelta) -> timedelta:
     else:
         if not math.isfinite(every) or abs(every) > timedelta.max.total_seconds():
             raise ScheduleError(f"interval {every!r} seconds is not a finite length of time")
-        value = timedelta(seconds=every)
+        try:
+            value = timedelta(seconds=every)
+        except OverflowError:  # within a rounding error of timedelta.max
+            raise ScheduleError(
+                f"interval {every!r} seconds is too long; e.g. 3600 for hourly"
+            ) from None
     if value < MICROSECOND:
         raise ScheduleError(
             f"interval {every!r} must be above 0 (at least one microsecond); e.g. 3600 for hourly"

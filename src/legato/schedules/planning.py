@@ -74,6 +74,9 @@ class Plan:
     slots: list[Slot] = field(default_factory=list)
     catching_up: list[str] = field(default_factory=list)
     """Schedules with more missed slots than ``max_catchup``: the rest come next tick."""
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    """(schedule id, why) of schedules that could not say their next times: skipped, so
+    that one bad schedule costs nothing but its own runs."""
 
 
 def slot_key(deployment_id: str, schedule_id: str, slot: datetime) -> str:
@@ -92,21 +95,36 @@ def plan_slots(
     now = _utc(now)
     slots: list[Slot] = []
     catching_up: list[str] = []
+    broken: list[tuple[str, str]] = []
     for state in schedules:
-        since = _utc(state.created)
-        if state.last_slot is not None:
-            since = max(since, _utc(state.last_slot))
-        if catchup and since < now:
-            missed = _missed(state.schedule, since, now, limits.max_catchup + 1)
-            if len(missed) > limits.max_catchup:
-                catching_up.append(state.schedule_id)
-                slots.extend(Slot(state.schedule_id, t) for t in missed[: limits.max_catchup])
-                continue
-            slots.extend(Slot(state.schedule_id, t) for t in missed)
-        slots.extend(
-            Slot(state.schedule_id, t) for t in _upcoming(state.schedule, now, limits) if t > since
-        )
-    return Plan(slots, catching_up)
+        try:
+            made, behind = _plan_one(state, now, catchup, limits)
+        except (ScheduleError, OverflowError, ValueError) as exc:
+            broken.append((state.schedule_id, str(exc) or type(exc).__name__))
+            continue
+        slots.extend(made)
+        if behind:
+            catching_up.append(state.schedule_id)
+    return Plan(slots, catching_up, broken)
+
+
+def _plan_one(
+    state: ScheduleState, now: datetime, catchup: bool, limits: PlanLimits
+) -> tuple[list[Slot], bool]:
+    """One schedule's slots, and whether it has missed slots left for the next tick."""
+    since = _utc(state.created)
+    if state.last_slot is not None:
+        since = max(since, _utc(state.last_slot))
+    slots: list[Slot] = []
+    if catchup and since < now:
+        missed = _missed(state.schedule, since, now, limits.max_catchup + 1)
+        if len(missed) > limits.max_catchup:
+            return [Slot(state.schedule_id, t) for t in missed[: limits.max_catchup]], True
+        slots.extend(Slot(state.schedule_id, t) for t in missed)
+    slots.extend(
+        Slot(state.schedule_id, t) for t in _upcoming(state.schedule, now, limits) if t > since
+    )
+    return slots, False
 
 
 def _missed(schedule: Schedule, since: datetime, now: datetime, most: int) -> list[datetime]:

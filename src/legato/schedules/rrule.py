@@ -29,10 +29,13 @@ from dateutil.rrule import rrule, rrulestr
 from legato.errors import ScheduleError
 from legato.schedules.base import (
     DEFAULT_ANCHOR,
+    LATEST,
     check_after,
+    check_in_range,
     fields_of,
     instant,
     localize,
+    out_of_range,
     zone_for,
 )
 
@@ -80,6 +83,8 @@ class RRule:
         Fewer when the rule ends (COUNT, UNTIL) or has no occurrence within 50 years.
         """
         check_after(after, count)
+        if instant(after) >= LATEST:
+            return []
         parsed = self._parse()
         after_wall = after.astimezone(parsed.zone).replace(tzinfo=None)
         series = parsed.series_near(after_wall)
@@ -88,10 +93,14 @@ class RRule:
         shown_in = self.zone
         # Wall times after after's wall time; a few in a repeated hour may still be earlier
         # than ``after`` itself, and two in a skipped hour may share one real moment.
-        for wall in series.xafter(after_wall, inc=False):
-            if len(runs) >= count:
+        walls = series.xafter(after_wall, inc=False)
+        while len(runs) < count:
+            try:
+                moment = localize(next(walls), parsed.zone)
+            except (StopIteration, OverflowError, ValueError):  # the series ends by year 10000
                 break
-            moment = localize(wall, parsed.zone)
+            if instant(moment) >= LATEST:
+                break
             if instant(moment) > last:
                 runs.append(moment.astimezone(shown_in))
                 last = instant(moment)
@@ -130,6 +139,13 @@ class RRule:
             raise ScheduleError(f"RRULE {self.rule!r} has no rule; {_EXAMPLE}")
         if start is None:
             start = DEFAULT_ANCHOR
+        else:
+            what = f"RRULE {self.rule!r}: DTSTART"
+            try:
+                first = localize(start, zone)
+            except OverflowError:
+                raise out_of_range(what, start) from None
+            check_in_range(first, what)
         return _Parsed.build(self.rule, body, start, zone)
 
 
@@ -216,7 +232,8 @@ def _parse_until(text: str, value: str, zone: ZoneInfo) -> datetime:
     wall, utc = _parse_date_time(f"UNTIL={value}", value)
     if not utc:
         return wall
-    return wall.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+    # An UNTIL past LATEST ends nothing that could run: held there, it fits every zone.
+    return min(wall.replace(tzinfo=UTC), LATEST).astimezone(zone).replace(tzinfo=None)
 
 
 def _parse_date_time(where: str, value: str) -> tuple[datetime, bool]:

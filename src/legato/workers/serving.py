@@ -55,10 +55,15 @@ class OwnScheduler:
     def _run(self) -> None:
         from legato.server.services.scheduler import schedule_once
 
+        reported: set[tuple[str, str]] = set()  # broken schedules logged once, not per pass
         while not self._stop.is_set():
             try:
                 schedule_once(
-                    self.store, self.config, datetime.now(UTC), deployment_id=self.deployment_id
+                    self.store,
+                    self.config,
+                    datetime.now(UTC),
+                    deployment_id=self.deployment_id,
+                    reported=reported,
                 )
             except Exception:
                 logger.exception("serve: the scheduling pass failed; trying again")

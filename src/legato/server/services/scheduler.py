@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from legato.errors import ScheduleError
 from legato.schedules import schedule_from_dict
 from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots, slot_key
 from legato.server.services.periodic import PeriodicService
 from legato.store.scheduling import Schedulable, SlotRun
 
 if TYPE_CHECKING:
+    from legato.schemas.deployments import DeploymentRecord
     from legato.settings import Settings
     from legato.store import Store
 
@@ -55,6 +57,8 @@ class TickResult:
     catching_up: list[str] = field(default_factory=list)
     """Deployments with missed slots left over for the next tick."""
     failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Ids of schedules skipped because they cannot say their next times."""
     pools: set[str] = field(default_factory=set)
     """Work pools that got new runs (their waiting workers are woken)."""
 
@@ -65,14 +69,18 @@ def schedule_once(
     now: datetime | None = None,
     *,
     deployment_id: str | None = None,
+    reported: set[tuple[str, str]] | None = None,
 ) -> TickResult:
     """One pass: make the planned runs of every active deployment (or only of
-    ``deployment_id``, for ``flow.serve()``), then mark Late runs."""
+    ``deployment_id``, for ``flow.serve()``), then mark Late runs.
+
+    ``reported`` remembers the broken schedules already logged, so that a long-running
+    scheduler says so once, not on every pass."""
     now = now or datetime.now(UTC)
     result = TickResult()
     for item in store.read_schedulable():
         if deployment_id is None or item.deployment.id == deployment_id:
-            schedule_deployment(store, item, config, now, result)
+            schedule_deployment(store, item, config, now, result, reported)
     result.late = store.mark_late_runs(
         before=now.timestamp() - config.late_after, now=now.timestamp()
     )
@@ -80,21 +88,31 @@ def schedule_once(
 
 
 def schedule_deployment(
-    store: Store, item: Schedulable, config: SchedulerConfig, now: datetime, result: TickResult
+    store: Store,
+    item: Schedulable,
+    config: SchedulerConfig,
+    now: datetime,
+    result: TickResult,
+    reported: set[tuple[str, str]] | None = None,
 ) -> None:
-    """Make the planned runs of one deployment; a failure is logged into ``result``."""
+    """Make the planned runs of one deployment; a failure is logged into ``result``.
+
+    A schedule that cannot say its next times (stored before legato refused its kind,
+    such as an anchor at 9999-12-31) is skipped with one log line, and the deployment's
+    other schedules go on."""
     deployment = item.deployment
     try:
-        states = [
-            ScheduleState(
-                schedule_id=stored.id,
-                schedule=schedule_from_dict(stored.schedule),
-                created=stored.created,
-                last_slot=stored.last_slot,
-            )
-            for stored in item.schedules
-        ]
+        states = []
+        broken: list[tuple[str, str]] = []
+        for stored in item.schedules:
+            try:
+                schedule = schedule_from_dict(stored.schedule)
+            except (ScheduleError, OverflowError, ValueError) as exc:
+                broken.append((stored.id, str(exc) or type(exc).__name__))
+                continue
+            states.append(ScheduleState(stored.id, schedule, stored.created, stored.last_slot))
         plan = plan_slots(states, now=now, catchup=deployment.catchup, limits=config.limits)
+        _report_broken(deployment, [*broken, *plan.broken], result, reported)
         made = store.insert_scheduled_runs(
             deployment,
             [
@@ -124,6 +142,31 @@ def schedule_deployment(
         )
 
 
+def _report_broken(
+    deployment: DeploymentRecord,
+    broken: list[tuple[str, str]],
+    result: TickResult,
+    reported: set[tuple[str, str]] | None,
+) -> None:
+    positions = {schedule.id: n for n, schedule in enumerate(deployment.schedules, start=1)}
+    for schedule_id, reason in broken:
+        result.skipped.append(schedule_id)
+        if reported is not None:
+            if (schedule_id, reason) in reported:
+                continue
+            reported.add((schedule_id, reason))
+        number = positions.get(schedule_id, 0)
+        logger.warning(
+            "scheduler: skipping schedule %d of %s, it cannot make runs: %s. Deploy it again "
+            "with a valid schedule, or pause it: legato deployment pause %s --schedule %d",
+            number,
+            deployment.full_name,
+            reason,
+            deployment.full_name,
+            number,
+        )
+
+
 def wake_pools(store: Store, pools: set[str]) -> None:
     """Wake the workers waiting on ``pools`` (a run due later wakes them to note its time)."""
     from legato.server.notify import notifier_for
@@ -140,10 +183,11 @@ class Scheduler(PeriodicService):
     def __init__(self, store: Store, config: SchedulerConfig):
         self.store = store
         self.config = config
+        self.reported: set[tuple[str, str]] = set()
         super().__init__("scheduler", config.interval, self._pass, logger)
 
     def _pass(self) -> float | None:
-        result = schedule_once(self.store, self.config)
+        result = schedule_once(self.store, self.config, reported=self.reported)
         wake_pools(self.store, result.pools)
         if result.created or result.late:
             logger.info("scheduler: made %d run(s), marked %d Late", result.created, result.late)

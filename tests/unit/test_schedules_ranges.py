@@ -1,0 +1,113 @@
+"""Schedules at the edges of time (issue 8, item 14): an interval anchored at 9999-12-31 was
+accepted, then every scheduler pass logged an OverflowError traceback. Such schedules are
+refused when made (naming the anchor), and every schedule stops cleanly before year 9999
+instead of overflowing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from legato.errors import ScheduleError
+from legato.schedules import Cron, Interval, RRule, schedule_from_dict
+from legato.schedules.base import LATEST
+from legato.schedules.planning import ScheduleState, backfill_slots, plan_slots
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        (lambda: Interval(3600, anchor="9999-12-31T00:00:00"), "anchor 9999-12-31T00:00:00"),
+        (lambda: Interval(3600, anchor=datetime(9999, 12, 31, tzinfo=UTC)), "anchor 9999-12-31"),
+        (
+            lambda: Interval(3600, anchor="9999-12-31T23:59:59", timezone="America/New_York"),
+            "anchor 9999-12-31T23:59:59",
+        ),
+        (
+            lambda: Interval(3600, anchor="0001-01-01T00:00:00", timezone="Asia/Tokyo"),
+            "anchor 0001-01-01T00:00:00",
+        ),
+        (lambda: Interval(3600, anchor="9998-12-31T23:30:00"), "no second slot"),
+        (lambda: Interval(86400 * 365 * 9000), "no second slot"),
+        (lambda: Interval(timedelta.max.total_seconds()), "too long"),
+        (lambda: Interval(timedelta(days=999_999_999)), "no second slot"),
+        (lambda: Interval(-3600), "must be above 0"),
+        (lambda: RRule("DTSTART:99991231T000000\nRRULE:FREQ=DAILY"), "DTSTART 9999-12-31"),
+        (
+            lambda: RRule("DTSTART;TZID=Asia/Tokyo:00010101T000000\nRRULE:FREQ=DAILY"),
+            "DTSTART 0001-01-01",
+        ),
+    ],
+)
+def test_a_schedule_that_cannot_run_is_refused_naming_why(make: Any, named: str) -> None:
+    with pytest.raises(ScheduleError, match=r"out of range|no second slot|too long|above 0") as e:
+        make()
+    assert named in str(e.value)
+
+
+def test_the_stored_form_of_a_far_anchor_is_refused_too() -> None:
+    stored = {"kind": "interval", "every": 3600.0, "anchor": "9999-12-31T00:00:00+00:00"}
+    with pytest.raises(ScheduleError, match="anchor 9999-12-31T00:00:00"):
+        schedule_from_dict(stored)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Interval(3600, anchor="9998-12-31T20:00:00"),
+        Cron("0 * * * *"),
+        Cron("0 0 1 1 *"),
+        Cron("0 * * * *", timezone="Pacific/Kiritimati"),
+        RRule("FREQ=DAILY"),
+        RRule("FREQ=YEARLY"),
+        RRule("FREQ=DAILY;UNTIL=99991231T235959Z", timezone="Pacific/Kiritimati"),
+    ],
+)
+@pytest.mark.parametrize(
+    "after",
+    [datetime(9998, 6, 1, tzinfo=UTC), datetime(9998, 12, 31, 19, tzinfo=UTC), LATEST],
+)
+def test_slots_stop_before_the_last_schedulable_time(schedule: Any, after: datetime) -> None:
+    slots = schedule.next_runs(after, 1000)
+    assert all(after < slot.astimezone(UTC) < LATEST for slot in slots)
+    assert schedule.next_runs(LATEST + timedelta(days=300), 5) == []
+
+
+def test_an_interval_near_the_end_makes_the_slots_that_fit() -> None:
+    near_end = Interval(3600, anchor="9998-12-31T20:00:00")
+    assert [slot.hour for slot in near_end.next_runs(NOW, 10)] == [20, 21, 22, 23]
+
+
+def test_backfill_up_to_the_end_of_time_is_not_an_overflow() -> None:
+    found = backfill_slots(
+        [("s1", Cron("0 0 1 * *"))],
+        datetime(9998, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+    )
+    assert len(found) == 12
+
+
+class _Broken:
+    """A schedule whose next times cannot be computed (what a stored value that predates
+    a check can do)."""
+
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        raise OverflowError("date value out of range")
+
+
+def test_a_broken_schedule_is_skipped_and_the_others_are_planned() -> None:
+    created = NOW - timedelta(hours=1)
+    plan = plan_slots(
+        [
+            ScheduleState("bad", _Broken(), created),  # type: ignore[arg-type]
+            ScheduleState("good", Interval(3600), created),
+        ],
+        now=NOW,
+        catchup=True,
+    )
+    assert plan.broken == [("bad", "date value out of range")]
+    assert plan.slots and {slot.schedule_id for slot in plan.slots} == {"good"}
