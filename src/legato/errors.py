@@ -32,6 +32,12 @@ class StoreError(LegatoError):
     """The state store cannot be opened or written; nothing stored was changed."""
 
 
+class RunTakenBack(StoreError):
+    """This process's flow run is no longer its own (its attempt token was cleared or
+    replaced: the run ended, was cancelled, was crashed by the reaper, or is held by
+    another attempt); the process must stop without reporting more."""
+
+
 class ObjectNotFound(LegatoError):
     """No stored object has this id or name."""
 

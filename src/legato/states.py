@@ -58,6 +58,9 @@ class Transition:
 
     allowed: bool
     reason: str = ""
+    taken_back: bool = False
+    """Refused because the run is no longer the proposer's: its attempt token was
+    replaced or cleared (see :mod:`legato.store.run_tokens`); the proposer must stop."""
 
 
 def check_transition(

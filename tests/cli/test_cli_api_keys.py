@@ -82,7 +82,7 @@ def test_ls_never_shows_keys() -> None:
         ("ci", False, None),
         ("dashboard", True, None),
     ]
-    assert set(records[0]) == {"id", "name", "read_only", "created", "last_used"}
+    assert set(records[0]) == {"id", "name", "read_only", "created", "last_used", "internal"}
 
 
 def test_ls_of_no_keys() -> None:

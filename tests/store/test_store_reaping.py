@@ -42,8 +42,10 @@ def claimed(
         expected_start_time=NOW - 500,
         deployment_id=deployment_id,
     )
-    assert [r.id for r in store.claim_flow_runs("p", worker, 1, now=NOW - 400)] == [run_id]
-    store.set_flow_run_state(run_id, State(StateType.RUNNING, "Running", timestamp=NOW - 300))
+    [run] = store.claim_flow_runs("p", worker, 1, now=NOW - 400)
+    assert run.id == run_id
+    running = State(StateType.RUNNING, "Running", timestamp=NOW - 300)
+    assert store.set_flow_run_state(run_id, running, token=run.token).allowed
     store.heartbeat([run_id], worker, now=beat)
     return run_id
 

@@ -277,7 +277,8 @@ def test_the_server_runs_a_worker_for_the_default_pool(tmp_path: Path, worker: b
 
 def test_the_built_in_worker_gets_in_when_keys_are_required(tmp_path: Path) -> None:
     """The store holds an API key (so every request needs one); the server's own worker
-    is let in by a key the server holds in memory, and nothing new is stored."""
+    is let in by an internal key the server stores while it runs and deletes when it
+    stops; its flow run gets in with its run's credential."""
     from legato.store import Store
 
     (tmp_path / "flows.py").write_text(FLOWS)

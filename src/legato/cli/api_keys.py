@@ -78,11 +78,17 @@ def list_keys(
     for record in records:
         table.add_row(
             record.name,
-            "read-only" if record.read_only else "read-write",
+            _access(record.read_only, record.internal),
             format_time(record.created),
             format_time(record.last_used) if record.last_used else "never",
         )
     stdout_console().print(table)
+
+
+def _access(read_only: bool, internal: bool) -> str:
+    if internal:
+        return "read-write (a running server's own worker; deleted when it stops)"
+    return "read-only" if read_only else "read-write"
 
 
 @app.command("delete")

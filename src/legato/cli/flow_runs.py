@@ -29,7 +29,9 @@ def execute(
     """Run the flow run ID here, under its own id, to its final state."""
     from legato.states import StateType
     from legato.workers.execute import execute_flow_run, route_run_console_to_worker
+    from legato.workers.launchers.lifeline import die_with_launcher
 
+    die_with_launcher()
     route_run_console_to_worker()
     state = execute_flow_run(flow_run_id)
     if state.type is not StateType.COMPLETED:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from legato.cli.output import fail, reports_errors
+from legato.errors import LegatoError
 
 if TYPE_CHECKING:
     from legato.server.services import Service
@@ -86,6 +87,7 @@ def start(
         lock_timeout=settings.store_lock_timeout,
         writer_linger=settings.writer_linger,
     )
+    internal_name: str | None = None
     try:
         if not is_loopback(host) and not insecure and not store.has_api_keys():
             raise fail(
@@ -102,20 +104,18 @@ def start(
         )
         services.append(Reaper(store, ReaperConfig.from_settings(settings)))
         worker = None
-        internal_keys: list[str] = []
         if not no_worker:
-            import secrets
-
-            # Its own key, held in memory by this server only: the built-in worker gets
-            # in whether or not the store requires API keys, and no key is stored.
-            internal_keys.append(secrets.token_urlsafe(32))
-            worker = LocalWorker(lambda: _own_url(server, host), env=_worker_env(internal_keys[-1]))
+            # Its own key, stored hashed and marked internal while this server runs:
+            # `legato api-key ls` lists it, `legato api-key delete` revokes it, and the
+            # server deletes it when it stops. The worker's flow runs never see it: each
+            # gets its own run's credential (legato.server.run_credentials).
+            internal_name, internal_key = _internal_key(store)
+            worker = LocalWorker(lambda: _own_url(server, host), env=_worker_env(internal_key))
             services.append(worker)
         app = create_app(
             store,
             max_body_bytes=settings.server_max_body_bytes,
             services=services,
-            internal_keys=internal_keys,
         )
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
@@ -132,6 +132,9 @@ def start(
         if not server.started:
             raise fail("the server could not start (see the log above)")
     finally:
+        if internal_name is not None:
+            with contextlib.suppress(LegatoError):  # revoked by hand meanwhile: gone already
+                store.delete_api_key(internal_name)
         store.close()
     typer.echo("legato server: stopped")
 
@@ -173,6 +176,17 @@ def _own_url(server: Any, host: str) -> str | None:
         host = "::1"
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{shown}:{port}"
+
+
+def _internal_key(store: Any) -> tuple[str, str]:
+    """A new internal key for this server's worker: its name and the key."""
+    import os
+    import socket
+
+    record, key = store.create_api_key(
+        f"server-worker-{socket.gethostname()}-{os.getpid()}", internal=True
+    )
+    return record.name, key
 
 
 def _worker_env(api_key: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from legato.errors import (
     FlowTimeout,
     LegatoError,
     ParameterValidationError,
+    RunTakenBack,
     SerializationError,
     TaskTimeout,
     TransitionRefused,
@@ -152,6 +153,8 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
                 fields=owner or None,
             )
             owner = {}
+            if verdict.taken_back:
+                raise RunTakenBack(verdict.reason)
             if not verdict.allowed:
                 raise TransitionRefused(f"cannot resume flow run {flow_run_id}: {verdict.reason}")
         for (key, dyn), prev in orch.read_task_runs_by_key(flow_run_id).items():
@@ -198,6 +201,8 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
 
     def propose(state: State, **fields: Any) -> None:
         verdict = orch.set_flow_run_state(flow_run_id, state, fields=fields or None)
+        if verdict.taken_back:  # another attempt may run it now: run nothing more here
+            raise RunTakenBack(verdict.reason)
         if not verdict.allowed:
             raise TransitionRefused(f"flow run {flow_run_id}: {verdict.reason}")
 
@@ -322,10 +327,14 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         exception=final.exception,
         run_id=flow_run_id,
     )
+    # Logged (and flushed) before the final state: a final state ends a worker's
+    # attempt, and with it the credential that the process writes its lines with.
+    _log_final(flow, flow_run_id, name, final, orch)
     verdict = orch.set_flow_run_state(flow_run_id, final, fields={"end_time": end})
+    if verdict.taken_back:
+        raise RunTakenBack(verdict.reason)
     if not verdict.allowed:
         logger.warning("final state of flow run %s refused: %s", flow_run_id, verdict.reason)
-    _log_final(flow, flow_run_id, name, final, orch)
 
     if parent is not None and parent_prepared is not None and subflow_task is not None:
         parent_task_run = parent_prepared.task_run
@@ -500,7 +509,7 @@ def _crash_on_escape(call: FlowCall) -> Iterator[None]:
         _on_fresh_stack(functools.partial(_end_out_of_stack, call, out_of_stack))
         raise
     except BaseException as exc:
-        if call.flow_run_id is not None:
+        if call.flow_run_id is not None and not isinstance(exc, RunTakenBack):
             now = time.time()
             reason = "internal error in legato" if isinstance(exc, Exception) else "crashed"
             with contextlib.suppress(Exception):

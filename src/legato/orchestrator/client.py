@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 import httpx
 
-from legato.errors import ObjectNotFound, StoreError
+from legato.attempts import TAKEN_BACK_HEADER
+from legato.errors import ObjectNotFound, RunTakenBack, StoreError
 from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
 from legato.schemas import (
@@ -47,6 +48,7 @@ from legato.schemas import (
     TaskRunRecord,
     TaskRunSummary,
 )
+from legato.schemas.claims import ClaimedFlowRun
 from legato.schemas.concurrency import (
     ConcurrencyLimitRecord,
     LeaseAnswer,
@@ -62,6 +64,7 @@ from legato.schemas.deployments import (
 from legato.states import Transition
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from legato.states import State
@@ -166,14 +169,22 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         api_url: str,
         *,
         api_key: str | None = None,
+        run_token: str | None = None,
         max_outage: float = 60.0,
         timeout: float = 10.0,
     ):
         self.api_url = api_url.rstrip("/")
         self.max_outage = max_outage
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # A worker's run process speaks with its attempt token only: it is its fencing
+        # token and its credential, scoped to its run (see legato.store.run_tokens).
+        credential = run_token or api_key
+        headers = {"Authorization": f"Bearer {credential}"} if credential else {}
         self._http = httpx.Client(base_url=self.api_url, timeout=timeout, headers=headers)
-        self._has_key = bool(api_key)
+        self._has_key = bool(credential)
+        self.token = run_token
+        self.on_taken_back: Callable[[str], None] | None = None
+        """Called (from whichever thread heard it) with the reason when the server says
+        this process's run was taken back."""
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._error: StoreError | None = None
@@ -197,6 +208,11 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        if response.headers.get(TAKEN_BACK_HEADER) and response.status_code >= 400:
+            reason = _detail(response)
+            if self.on_taken_back is not None:
+                self.on_taken_back(reason)
+            raise RunTakenBack(reason)
         if response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}: {_detail(response)}")
         if response.status_code == 404:
@@ -379,7 +395,12 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             f"/api/orchestrator/flow_runs/{flow_run_id}/state",
             json={"state": _state_json(state), "rerun": rerun, "fields": fields},
         )
-        return Transition(bool(verdict["allowed"]), str(verdict["reason"]))
+        answer = Transition(
+            bool(verdict["allowed"]), str(verdict["reason"]), bool(verdict.get("taken_back"))
+        )
+        if answer.taken_back and self.on_taken_back is not None:
+            self.on_taken_back(answer.reason)
+        return answer
 
     def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
         row: dict[str, Any] = self._request("GET", f"/api/orchestrator/flow_runs/{flow_run_id}/row")
@@ -452,7 +473,7 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def claim_flow_runs(
         self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
-    ) -> list[FlowRunRecord]:
+    ) -> list[ClaimedFlowRun]:
         body: dict[str, Any] = {"worker_name": worker_name, "limit": limit}
         extra: dict[str, Any] = {}
         if wait > 0:
@@ -467,7 +488,7 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         rows = self._request(
             "POST", f"/api/work_pools/{quote(pool, safe='')}/claim", json=body, **extra
         )
-        return [FlowRunRecord.model_validate(row) for row in rows]
+        return [ClaimedFlowRun.model_validate(row) for row in rows]
 
     def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         answer = self._request(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from typing import TYPE_CHECKING
 
+from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.errors import LegatoError
 from legato.orchestrator.local import LocalOrchestrator
 from legato.orchestrator.protocol import Orchestrator
@@ -24,12 +26,20 @@ _lock = threading.Lock()
 
 
 def build_orchestrator(settings: Settings) -> LocalOrchestrator | ClientOrchestrator:
-    """A client of the server at LEGATO_API_URL if set, else the store under LEGATO_HOME."""
+    """A client of the server at LEGATO_API_URL if set, else the store under LEGATO_HOME.
+
+    In the process a worker launched for a run, LEGATO_RUN_TOKEN holds the run's attempt
+    token: the orchestrator carries it (and, against a server, uses it as its credential).
+    """
+    token = os.environ.get(RUN_TOKEN_VARIABLE) or None
     if settings.api_url:
         from legato.orchestrator.client import ClientOrchestrator
 
         return ClientOrchestrator(
-            settings.api_url, api_key=settings.api_key, max_outage=settings.client_max_outage
+            settings.api_url,
+            api_key=settings.api_key,
+            run_token=token,
+            max_outage=settings.client_max_outage,
         )
     from legato.store import Store
 
@@ -38,7 +48,7 @@ def build_orchestrator(settings: Settings) -> LocalOrchestrator | ClientOrchestr
         lock_timeout=settings.store_lock_timeout,
         writer_linger=settings.writer_linger,
     )
-    return LocalOrchestrator(store)
+    return LocalOrchestrator(store, token=token)
 
 
 def get_orchestrator() -> Orchestrator:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from legato.errors import LegatoError
+from legato.errors import LegatoError, RunTakenBack
 from legato.schemas import ListsFlowRuns, ReadsLogs
 from legato.store import Store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from legato.schemas import (
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
         BackfillResult,
@@ -45,10 +47,15 @@ logger = logging.getLogger("legato.orchestrator")
 class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     """Orchestrator backed by a :class:`Store` in this process."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, token: str | None = None):
         self.store = store
         store.writer.start()
         self.enqueue = store.writer.put
+        self.token = token
+        """The attempt token of the claimed run this process runs (None: no worker's
+        run); every flow-run state this orchestrator proposes carries it."""
+        self.on_taken_back: Callable[[str], None] | None = None
+        """Called with the reason when the store says the run was taken back."""
 
     def flush(self, timeout: float | None = None) -> None:
         self.store.writer.flush(timeout)
@@ -57,7 +64,14 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
         self.store.close()
 
     def create_flow_run(self, row: dict[str, Any], state: State) -> None:
-        self.store.create_flow_run(row, state)
+        # A subflow of the attempt's run joins the attempt; any other run is not its.
+        token = self.token if row.get("parent_flow_run_id") else None
+        try:
+            self.store.create_flow_run(row, state, token=token)
+        except RunTakenBack as exc:
+            if self.on_taken_back is not None:
+                self.on_taken_back(str(exc))
+            raise
 
     def set_flow_run_state(
         self,
@@ -67,7 +81,12 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
         rerun: bool = False,
         fields: dict[str, Any] | None = None,
     ) -> Transition:
-        return self.store.set_flow_run_state(flow_run_id, state, rerun=rerun, fields=fields)
+        verdict = self.store.set_flow_run_state(
+            flow_run_id, state, rerun=rerun, fields=fields, token=self.token
+        )
+        if verdict.taken_back and self.on_taken_back is not None:
+            self.on_taken_back(verdict.reason)
+        return verdict
 
     def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
         return self.store.read_flow_run_row(flow_run_id)
@@ -110,7 +129,7 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def claim_flow_runs(
         self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
-    ) -> list[FlowRunRecord]:
+    ) -> list[ClaimedFlowRun]:
         return self.store.claim_flow_runs(pool, worker_name, limit)
 
     def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
 
     from legato.schemas import (
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
         BackfillResult,
@@ -37,7 +38,15 @@ class Orchestrator(Protocol):
     states, graph edges and logs are *enqueued* (``enqueue``) and written in
     batches; ``flush`` returns once everything enqueued before it is durable.
     Op tuples are those documented in :mod:`legato.store.writer`.
+
+    In the process of a worker's run, ``token`` is the run's attempt token: every flow-run
+    state proposed, subflow created and batch sent carries it, and once the run is taken
+    back from this process the answers say so (``Transition.taken_back``,
+    :class:`legato.errors.RunTakenBack`) and ``on_taken_back`` is called with the reason.
     """
+
+    token: str | None
+    on_taken_back: Callable[[str], None] | None
 
     def enqueue(self, op: tuple[Any, ...]) -> None: ...
 
@@ -101,8 +110,9 @@ class Orchestrator(Protocol):
 
     def claim_flow_runs(
         self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
-    ) -> list[FlowRunRecord]:
-        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker.
+    ) -> list[ClaimedFlowRun]:
+        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker,
+        each with its new attempt token.
 
         With ``wait``, a server holds an empty answer up to that many seconds, until a
         run of the pool falls due (the embedded store answers at once: its caller polls).

@@ -17,3 +17,6 @@ class ApiKeyRecord(BaseModel):
     read_only: bool
     created: datetime
     last_used: datetime | None = None
+    internal: bool = False
+    """A key of a running server's own processes (its built-in worker): made when the
+    server starts, deleted when it stops; revocable like any other."""

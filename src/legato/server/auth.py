@@ -27,9 +27,11 @@ import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from legato.attempts import is_run_token
 from legato.errors import StoreError
 from legato.schemas import ApiKeyRecord
 from legato.server.errors import ErrorBody
+from legato.server.run_credentials import admit_run_credential
 
 if TYPE_CHECKING:
     from legato.store import Store
@@ -69,14 +71,6 @@ class ApiKeyGate:
     ):
         self.store = store
         self.ttl = ttl
-        # Keys of the server's own processes (its built-in worker): held in memory only,
-        # never stored, gone when the server stops.
-        self._internal = {
-            key: ApiKeyRecord(
-                id="internal", name="the server's own worker", read_only=False, created=_now()
-            )
-            for key in internal_keys
-        }
         self._lock = threading.Lock()
         self._required: tuple[bool, float] | None = None
         self._keys: dict[str, tuple[ApiKeyRecord | None, float]] = {}
@@ -100,9 +94,6 @@ class ApiKeyGate:
         return False, None
 
     def lookup(self, key: str) -> ApiKeyRecord | None:
-        internal = self._internal.get(key)
-        if internal is not None:
-            return internal
         record = self.store.find_api_key(key)
         with self._lock:
             if len(self._keys) >= MAX_CACHED_KEYS:
@@ -138,6 +129,9 @@ async def require_api_key(
             headers={"WWW-Authenticate": "Bearer"},
         )
     key = credentials.credentials
+    if is_run_token(key):  # a flow run's own credential (see legato.server.run_credentials)
+        await anyio.to_thread.run_sync(admit_run_credential, gate.store, request, key)
+        return
     known, record = gate.cached_key(key)
     if not known:
         record = await anyio.to_thread.run_sync(gate.lookup, key)

@@ -17,6 +17,7 @@ from legato.errors import (
     ObjectNotFound,
     ParameterSchemaError,
     ParameterValidationError,
+    RunTakenBack,
     ScheduleError,
     StoreError,
 )
@@ -116,6 +117,14 @@ async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 
+async def _taken_back(request: Request, exc: Exception) -> JSONResponse:
+    """A worker's run process whose run is no longer its own: it must stop (the header
+    tells its client so, whatever the wording)."""
+    from legato.attempts import TAKEN_BACK_HEADER
+
+    return JSONResponse({"detail": str(exc)}, status_code=409, headers={TAKEN_BACK_HEADER: "true"})
+
+
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"the store failed: {exc}"}, status_code=503)
 
@@ -132,5 +141,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ParameterValidationError, _refused_value)
     app.add_exception_handler(ScheduleError, _refused_value)
     app.add_exception_handler(ParameterSchemaError, _refused_value)
+    app.add_exception_handler(RunTakenBack, _taken_back)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(Exception, _internal_error)

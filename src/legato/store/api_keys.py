@@ -34,4 +34,5 @@ def api_key_record(row: Mapping[Any, Any]) -> ApiKeyRecord:
         last_used=None
         if row["last_used"] is None
         else datetime.fromtimestamp(row["last_used"], UTC),
+        internal=bool(row.get("internal", False)),
     )

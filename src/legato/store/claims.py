@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from legato.schemas.claims import ClaimedFlowRun
 from legato.states import State, StateType
 from legato.store.database import translated
+from legato.store.flow_run_states import history_row, write_flow_run_state
+from legato.store.run_tokens import hash_token, new_run_token
 from legato.store.tables import deployments, flow_runs, state_history, work_pools
 from legato.store.work_pools import ACTIVE_TYPE_VALUES
 
@@ -61,13 +64,22 @@ class ClaimStore:
 
     def claim_flow_runs(
         self, pool: str, worker_name: str, limit: int, now: float | None = None
-    ) -> list[FlowRunRecord]:
+    ) -> list[ClaimedFlowRun]:
         """Up to ``limit`` due runs of ``pool``, earliest first, moved to Pending and held
-        by ``worker_name`` (its heartbeat set to ``now``). Each run goes to one claimer."""
+        by ``worker_name`` (its heartbeat set to ``now``). Each run goes to one claimer,
+        with a new attempt token (see :mod:`legato.store.run_tokens`) whose hash replaces
+        any earlier attempt's.
+
+        The answer is built inside the transaction, before it commits: a run whose stored
+        row cannot be sent (text that is not valid Unicode, from an older store) ends
+        Failed, saying why, instead of being claimed; the others are claimed as usual. A
+        failure to build the answer otherwise rolls the claim back whole, so no run is
+        held by a worker that never heard of it."""
         if limit < 1:
             return []
         now = time.time() if now is None else now
         pending = State(StateType.PENDING, "Pending", f"claimed by worker {worker_name}", now)
+        claimed: list[ClaimedFlowRun] = []
         with translated(self.url), self._write_conn() as conn:
             pool_row = conn.execute(
                 sa.select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
@@ -79,10 +91,11 @@ class ClaimStore:
                 return []
             pool_limit = None if pool_row is None else pool_row.concurrency_limit
             ids = self._claimable_ids(conn, pool, limit, pool_limit, now)
+            tokens = {run_id: new_run_token(run_id) for run_id in ids}
             if ids:
                 conn.execute(
                     flow_runs.update()
-                    .where(flow_runs.c.id.in_(ids))
+                    .where(flow_runs.c.id == sa.bindparam("run_id"))
                     .values(
                         state_type=pending.type.value,
                         state_name=pending.name,
@@ -90,25 +103,27 @@ class ClaimStore:
                         state_timestamp=pending.timestamp,
                         worker_name=worker_name,
                         heartbeat=now,
-                    )
+                        token_hash=sa.bindparam("new_token_hash"),
+                    ),
+                    [
+                        {"run_id": run_id, "new_token_hash": hash_token(token)}
+                        for run_id, token in tokens.items()
+                    ],
                 )
                 conn.execute(
                     state_history.insert(),
-                    [
-                        {
-                            "flow_run_id": run_id,
-                            "task_run_id": None,
-                            "type": pending.type.value,
-                            "name": pending.name,
-                            "message": pending.message,
-                            "timestamp": pending.timestamp,
-                            "scheduled_time": None,
-                        }
-                        for run_id in ids
-                    ],
+                    [history_row(run_id, None, pending) for run_id in ids],
                 )
+                for run_id in ids:
+                    answer = _claimed(conn, run_id, tokens[run_id])
+                    if isinstance(answer, ClaimedFlowRun):
+                        claimed.append(answer)
+                    else:
+                        failed = State(StateType.FAILED, "Failed", answer, now)
+                        fields = {"end_time": now, "worker_name": None, "token_hash": None}
+                        write_flow_run_state(conn, run_id, failed, fields)
             conn.commit()
-        return [self.read_flow_run(run_id) for run_id in ids]
+        return claimed
 
     def _claimable_ids(
         self, conn: Connection, pool: str, limit: int, pool_limit: int | None, now: float
@@ -225,3 +240,22 @@ class ClaimStore:
             states = {str(row.id): str(row.state_type) for row in rows}
             conn.commit()
         return states
+
+
+def _claimed(conn: Connection, run_id: str, token: str) -> ClaimedFlowRun | str:
+    """The claim's answer for one run, encoded once to be sure it can be sent; or why
+    it cannot (the run then ends Failed instead of being handed out)."""
+    from legato.store import queries
+
+    try:
+        record = queries.flow_run_by_id(conn, run_id)
+        if record is None:  # pragma: no cover - the row is locked by this transaction
+            return "the run disappeared while it was being claimed"
+        answer = ClaimedFlowRun(**dict(record), token=token)
+        answer.model_dump_json()
+    except (ValueError, TypeError) as exc:
+        return (
+            "its stored row cannot be sent to a worker (text that is not valid Unicode?): "
+            f"{' '.join(str(exc).split())[:500]}"
+        )
+    return answer

@@ -15,6 +15,10 @@ the heartbeat): on PostgreSQL the row is selected ``FOR UPDATE`` (``SKIP LOCKED`
 the reaper, so two servers reaping at once take different runs and never wait on each
 other); on SQLite the write transaction is exclusive. A run that moved on meanwhile (its
 worker heartbeated, it finished, another reaper got it) is left alone.
+
+A crash takes the run back from its process: the attempt token's hash is cleared in the
+same transaction (:mod:`legato.store.run_tokens`), so a flow process that outlived its
+worker is refused from then on and cannot report over the run's next attempt.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sqlalchemy as sa
 
 from legato.errors import LegatoError, ObjectNotFound
 from legato.states import ACTIVE_TYPES, State, StateType, check_transition
+from legato.store import run_tokens
 from legato.store.database import translated
 from legato.store.flow_run_states import write_flow_run_state
 from legato.store.tables import deployments, flow_runs, state_history
@@ -102,6 +107,7 @@ class ReapingStore:
                 flow_runs.c.heartbeat,
                 flow_runs.c.deployment_id,
                 flow_runs.c.work_pool,
+                flow_runs.c.token_hash,
             ).where(flow_runs.c.id == flow_run_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=skip_locked)
@@ -170,6 +176,8 @@ class ReapingStore:
         self, conn: Connection, flow_run_id: str, row: Any, message: str, now: float
     ) -> CrashOutcome:
         current = StateType(row.state_type)
+        # The process that held the run (if it still runs) is refused from now on.
+        run_tokens.release(conn, row.token_hash)
         if current is StateType.CANCELLING:
             cancelled = State(StateType.CANCELLED, "Cancelled", f"cancelled: {message}", now)
             _move(conn, flow_run_id, current, cancelled, {"end_time": now})

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from legato.errors import LegatoError, ObjectNotFound
+from legato.errors import LegatoError, ObjectNotFound, RunTakenBack
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition, check_transition
+from legato.store import run_tokens
 from legato.store.bulk import placeholder, row_inserter
 from legato.store.claims import ClaimStore
 from legato.store.concurrency import ConcurrencyStore
@@ -43,6 +44,8 @@ from legato.store.writer import BatchWriter
 from legato.text import clean_text
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from legato.ops import SortedBatch
     from legato.schemas import (
         ApiKeyRecord,
@@ -253,9 +256,22 @@ class Store(
         self._flow_ids[name] = stored
         return stored
 
-    def create_flow_run(self, row: dict[str, Any], state: State) -> None:
-        """Insert a flow run (``row`` holds its columns except flow_id/state) in ``state``."""
+    def create_flow_run(
+        self, row: dict[str, Any], state: State, *, token: str | None = None
+    ) -> None:
+        """Insert a flow run (``row`` holds its columns except flow_id/state) in ``state``.
+
+        With ``token`` (the attempt token of the process creating it) the run must be a
+        subflow of that attempt's run, and it joins the attempt: taking the run back takes
+        it back too. A process whose run was taken back gets :class:`RunTakenBack`."""
         with translated(self.url), self._write_conn() as conn:
+            if token is not None:
+                wanted = run_tokens.hash_token(token)
+                parent = row.get("parent_flow_run_id")
+                if parent is None or not run_tokens.in_tree(conn, parent, wanted):
+                    conn.rollback()
+                    raise RunTakenBack(run_tokens.taken_back(parent or row["id"]).reason)
+                row = {**row, "token_hash": wanted}
             flow_id = self._flow_id(conn, row["flow_name"])
             conn.execute(
                 flow_runs.insert().values(
@@ -286,27 +302,65 @@ class Store(
         *,
         rerun: bool = False,
         fields: dict[str, Any] | None = None,
+        token: str | None = None,
     ) -> Transition:
         """Move a flow run to ``state`` if the rules allow it from its stored state.
 
         The check and the write happen in one transaction on the locked row, so a
         concurrent change (a cancel) is never overwritten. ``fields`` updates other
         columns (run_count, start_time, end_time) in the same write.
+
+        ``token`` is the attempt token of the process proposing (None: a proposal from
+        outside any attempt, such as a cancel). It is checked against the row in the
+        same transaction (:func:`legato.store.run_tokens.check_proposal`): a process
+        whose run was taken back is refused with ``taken_back`` set. A final state ends
+        the attempt (its token stops working); so does a proposal from outside that ends
+        the run or sends it back to be scheduled.
         """
         with translated(self.url), self._write_conn() as conn:
-            query = sa.select(flow_runs.c.state_type).where(flow_runs.c.id == flow_run_id)
+            query = sa.select(
+                flow_runs.c.state_type, flow_runs.c.token_hash, flow_runs.c.parent_flow_run_id
+            ).where(flow_runs.c.id == flow_run_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
-            current = conn.execute(query).scalar()
-            if current is None:
+            row = conn.execute(query).first()
+            if row is None:
                 raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
-            verdict = check_transition(StateType(current), state.type, rerun=rerun)
+            refused, token_fields = run_tokens.check_proposal(
+                conn, flow_run_id, row, token, state.type is StateType.RUNNING
+            )
+            if refused is not None:
+                conn.rollback()
+                return refused
+            verdict = check_transition(StateType(row.state_type), state.type, rerun=rerun)
             if not verdict.allowed:
                 conn.rollback()
                 return verdict
-            write_flow_run_state(conn, flow_run_id, state, fields)
+            ends_attempt = state.is_final() or (token is None and state.type is StateType.SCHEDULED)
+            if ends_attempt and row.parent_flow_run_id is None:
+                run_tokens.release(conn, row.token_hash)  # the run and its subflows
+                token_fields = {}
+            elif ends_attempt:
+                token_fields = {"token_hash": None}  # a subflow: only itself
+            write_flow_run_state(conn, flow_run_id, state, {**(fields or {}), **token_fields})
             conn.commit()
         return verdict
+
+    def run_in_attempt(self, flow_run_id: str, token: str) -> bool:
+        """Whether ``flow_run_id`` is the run of the attempt ``token``, or a subflow of it,
+        and that attempt still holds it (what a run's credential may touch)."""
+        with translated(self.url), self.engine.connect() as conn:
+            return run_tokens.in_tree(conn, flow_run_id, run_tokens.hash_token(token))
+
+    def check_attempt_runs(self, flow_run_ids: Collection[str], token: str) -> str | None:
+        """For a batch of task runs and logs sent with ``token``: the first of
+        ``flow_run_ids`` outside that attempt (taken back, or another run's), or None."""
+        wanted = run_tokens.hash_token(token)
+        with translated(self.url), self.engine.connect() as conn:
+            for flow_run_id in sorted(set(flow_run_ids)):
+                if not run_tokens.in_tree(conn, flow_run_id, wanted):
+                    return flow_run_id
+        return None
 
     # -- reads used by the engine -----------------------------------------------------
 
@@ -361,7 +415,9 @@ class Store(
             )
         if row is None:
             raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
-        return dict(row)
+        found = dict(row)
+        found.pop("token_hash", None)  # a credential's hash: never handed out
+        return found
 
     # -- the read API -------------------------------------------------------------
 
@@ -484,8 +540,14 @@ class Store(
 
     # -- API keys --------------------------------------------------------------------
 
-    def create_api_key(self, name: str, *, read_only: bool = False) -> tuple[ApiKeyRecord, str]:
-        """A new key named ``name``: its record and the key itself (stored only hashed)."""
+    def create_api_key(
+        self, name: str, *, read_only: bool = False, internal: bool = False
+    ) -> tuple[ApiKeyRecord, str]:
+        """A new key named ``name``: its record and the key itself (stored only hashed).
+
+        ``internal``: a key of a running server's own processes (its built-in worker).
+        Listed and revocable like any key, but it does not make the server require keys
+        (:meth:`has_api_keys`), and the server deletes it when it stops."""
         from legato.ids import new_id
         from legato.store.api_keys import api_key_record, hash_key, new_key
 
@@ -498,6 +560,7 @@ class Store(
             "name": name,
             "key_hash": hash_key(key),
             "read_only": read_only,
+            "internal": internal,
             "created": time.time(),
             "last_used": None,
         }
@@ -547,5 +610,8 @@ class Store(
             raise ObjectNotFound(f"no API key named {name!r} (legato api-key ls lists them)")
 
     def has_api_keys(self) -> bool:
+        """Whether a key made by someone exists (a server's internal keys do not count:
+        they would make a keyless server require keys while it runs)."""
         with translated(self.url), self.engine.connect() as conn:
-            return conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None
+            query = sa.select(api_keys.c.id).where(api_keys.c.internal.is_(False)).limit(1)
+            return conn.execute(query).first() is not None

@@ -7,10 +7,13 @@ checked against the flow's signature (a bad one ends the run Failed, naming it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import time
 
+from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import Orchestrator
@@ -21,6 +24,20 @@ CONSOLE_FD_VARIABLE = "LEGATO_WORKER_CONSOLE_FD"
 own stdout and stderr (those lines are stored already; the worker only echoes them)."""
 
 EXECUTABLE_TYPES = frozenset({StateType.SCHEDULED, StateType.PENDING})
+EXIT_TAKEN_BACK = 75
+"""Exit code of a run's process that stopped because its run was taken back."""
+
+
+def stop_taken_back(reason: str) -> None:
+    """This process's run is no longer its own (reaped, cancelled, or run by another
+    attempt): stop at once, from whichever thread heard it, running no more of the flow
+    body and reporting nothing more (anything it wrote would land on the run's next
+    attempt). Only what a worker's run process does: a flow called from code has no
+    attempt token, so it is never told this."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"legato: stopping: {reason}\n")
+        sys.stderr.flush()
+    os._exit(EXIT_TAKEN_BACK)
 
 
 def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
@@ -36,6 +53,10 @@ def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = No
     from legato.sdk.logging import install_print_capture
 
     orch = orchestrator or get_orchestrator()
+    # The token is the orchestrator's now; processes the flow starts do not inherit it.
+    os.environ.pop(RUN_TOKEN_VARIABLE, None)
+    if orch.token is not None:
+        orch.on_taken_back = stop_taken_back
     flow_run_id = orch.resolve_flow_run_id(flow_run_id)
     record = orch.read_flow_run(flow_run_id)
     state_type = StateType(record.state.type)

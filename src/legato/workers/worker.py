@@ -25,7 +25,7 @@ from typing import Any
 
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import Orchestrator
-from legato.schemas import FlowRunRecord
+from legato.schemas.claims import ClaimedFlowRun
 from legato.states import TERMINAL_TYPES, State, StateType
 from legato.workers.launchers import Launcher, RunHandle
 from legato.workers.launchers.process import ProcessLauncher
@@ -97,7 +97,7 @@ class Worker:
         self._wake = threading.Event()
         self._slot_freed = threading.Event()
         self._claim_lock = threading.Lock()
-        self._claimed: list[FlowRunRecord] = []
+        self._claimed: list[ClaimedFlowRun] = []
         self._held = 0
         """Runs claimed and not yet reaped (what the claimer counts against the limit)."""
 
@@ -184,7 +184,7 @@ class Worker:
             self.say(f"Claimed flow run {record.name!r} ({record.id}) of flow {record.flow_name!r}")
             self.names[record.id] = record.name
             try:
-                self.running[record.id] = self.launcher.launch(record.id)
+                self.running[record.id] = self.launcher.launch(record.id, record.token)
             except OSError as exc:
                 self._release(1)
                 self._end_unfinished(record.id, f"the worker could not start it: {exc}")

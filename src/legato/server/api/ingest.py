@@ -22,13 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from legato.errors import ObjectNotFound, StoreError
+from legato.attempts import run_of_token
+from legato.errors import ObjectNotFound, RunTakenBack, StoreError
 from legato.schemas import StateRecord
 from legato.server.api.flow_runs import NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
+from legato.server.run_credentials import AttemptToken, attempt_token
 from legato.states import State, StateType
 from legato.store import Store
+from legato.store.run_tokens import taken_back
 from legato.text import clean_json
 
 router = APIRouter(tags=["orchestrator"])
@@ -121,6 +124,8 @@ class FlowRunStateProposal(_Strict):
 class Verdict(BaseModel):
     allowed: bool
     reason: str
+    taken_back: bool = False
+    """Refused because the run is no longer the proposing process's attempt: it must stop."""
 
 
 class TaskRunRow(_Strict):
@@ -195,26 +200,32 @@ class ResolvedId(BaseModel):
 
 
 @router.post("/orchestrator/flow_runs")
-def create_flow_run(store: StoreDep, body: FlowRunCreate) -> Accepted:
-    """Create a flow run in its first state (again: nothing happens)."""
+def create_flow_run(store: StoreDep, body: FlowRunCreate, token: AttemptToken) -> Accepted:
+    """Create a flow run in its first state (again: nothing happens). Sent with a run's
+    credential it must be a subflow of that run, and joins its attempt."""
+    if token is not None and body.row.parent_flow_run_id is None:
+        raise HTTPException(
+            403, detail="a flow run's credential can only create subflows of its own run"
+        )
     try:
         store.read_flow_run_row(body.row.id)
         return Accepted(accepted=0)
     except ObjectNotFound:
         pass
-    store.create_flow_run(body.row.model_dump(), body.state.state())
+    store.create_flow_run(body.row.model_dump(), body.state.state(), token=token)
     return Accepted(accepted=1)
 
 
 @router.post("/orchestrator/flow_runs/{flow_run_id}/state")
 def set_flow_run_state(
-    store: StoreDep, flow_run_id: FlowRunId, body: FlowRunStateProposal
+    store: StoreDep, flow_run_id: FlowRunId, body: FlowRunStateProposal, token: AttemptToken
 ) -> Verdict:
-    """Propose a state; a refusal is an answer (allowed false), not an error."""
+    """Propose a state; a refusal is an answer (allowed false), not an error. Sent with a
+    run's credential, it is that attempt's proposal, fenced by its token."""
     run_id = flow_run_id.lower()
     fields = body.fields.model_dump(exclude_unset=True) if body.fields else None
     state = body.state.state()
-    verdict = store.set_flow_run_state(run_id, state, rerun=body.rerun, fields=fields)
+    verdict = store.set_flow_run_state(run_id, state, rerun=body.rerun, fields=fields, token=token)
     if not verdict.allowed:
         row = store.read_flow_run_row(run_id)
         repeated = (row["state_type"], row["state_name"], row["state_timestamp"]) == (
@@ -224,7 +235,7 @@ def set_flow_run_state(
         )
         if repeated:  # the client's retry of a proposal that was already written
             return Verdict(allowed=True, reason="")
-    return Verdict(allowed=verdict.allowed, reason=verdict.reason)
+    return Verdict(allowed=verdict.allowed, reason=verdict.reason, taken_back=verdict.taken_back)
 
 
 @router.get("/orchestrator/flow_runs/{flow_run_id}/row")
@@ -370,11 +381,16 @@ async def bulk(store: StoreDep, request: Request) -> Accepted:
     """Write a batch of task runs, states, edges and logs; answered once committed."""
     raw = await request.body()
     content_type = request.headers.get("content-type")
-    return await run_in_threadpool(_ingest, store, content_type, raw)
+    token = attempt_token(request)
+    return await run_in_threadpool(_ingest, store, content_type, raw, token)
 
 
-def _ingest(store: Store, content_type: str | None, raw: bytes) -> Accepted:
+def _ingest(
+    store: Store, content_type: str | None, raw: bytes, token: str | None = None
+) -> Accepted:
     body = _parse_bulk(content_type, raw)
+    if token is not None:
+        _check_attempt(store, body, token)
     rows = {row.id: row for row in body.updates}
     rows.update((row.id, row) for row in body.task_runs)
     missing = {s.task_run_id for s in body.states} - rows.keys()
@@ -411,6 +427,25 @@ def _ingest(store: Store, content_type: str | None, raw: bytes) -> Accepted:
             _write(store, body, rows, new, batch_id)
     _prune_ingested_batches(store)
     return accepted
+
+
+def _check_attempt(store: Store, body: Bulk, token: str) -> None:
+    """A batch sent with a run's credential writes only that attempt's runs: refused whole
+    (nothing written) if its run was taken back (409, the process must stop) or if it
+    names another run (403)."""
+    run_ids: set[str | None] = {row.flow_run_id for row in (*body.task_runs, *body.updates)}
+    run_ids.update(line.flow_run_id for line in body.logs)
+    if None in run_ids:
+        raise HTTPException(403, detail="a flow run's credential cannot write lines of no run")
+    outside = store.check_attempt_runs({str(run_id).lower() for run_id in run_ids}, token)
+    if outside is None:
+        return
+    own = run_of_token(token)
+    if own is None or not store.run_in_attempt(own, token):
+        raise RunTakenBack(taken_back(own or outside).reason)
+    raise HTTPException(
+        403, detail=f"a flow run's credential cannot write records of flow run {outside}"
+    )
 
 
 class _InFlight:

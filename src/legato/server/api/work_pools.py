@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from legato.schemas import FlowRunRecord
+from legato.schemas.claims import ClaimedFlowRun
 from legato.schemas.concurrency import WorkPoolLimit, WorkPoolRecord, WorkPoolSpec
 from legato.schemas.deployments import NAME_PATTERN
 from legato.server.dependencies import UUID_PATTERN, StoreDep
@@ -70,9 +70,10 @@ class HeartbeatAnswer(BaseModel):
 @router.post("/work_pools/{pool}/claim")
 async def claim_flow_runs(
     store: StoreDep, pool: PoolName, request: ClaimRequest, http: Request
-) -> list[FlowRunRecord]:
+) -> list[ClaimedFlowRun]:
     """Due Scheduled or Late runs of ``pool``, earliest first, now Pending and held by
-    ``worker_name``; each run is handed to one worker only. With ``wait``, an empty
+    ``worker_name``; each run is handed to one worker only, with the token of this
+    attempt (for the worker to hand to the run's process, never to show). With ``wait``, an empty
     answer comes only after that many seconds without a run falling due."""
     claim = functools.partial(store.claim_flow_runs, pool, request.worker_name, request.limit)
     if request.wait <= 0:

@@ -26,6 +26,8 @@ class RunHandle(Protocol):
 
 
 class Launcher(Protocol):
-    def launch(self, flow_run_id: str) -> RunHandle: ...
+    def launch(self, flow_run_id: str, token: str | None = None) -> RunHandle:
+        """Start the run's process, handing it ``token`` (the attempt token of the claim)."""
+        ...
 
     def close(self) -> None: ...

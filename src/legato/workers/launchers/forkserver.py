@@ -8,8 +8,12 @@ once and then, for each run, forks a child that runs it exactly as ``flow-run
 execute`` would. The zygote is single-threaded and creates no orchestrator, client or
 database connection before forking: the child makes its own.
 
+The zygote dies with the worker, and each forked run with the zygote
+(:mod:`legato.workers.launchers.lifeline`), so no run outlives a killed worker.
+
 The worker and the zygote talk over a Unix ``SOCK_SEQPACKET`` pair. For each run the
-worker sends ``run ID`` with the write ends of three pipes (stdout, stderr, and the
+worker sends ``run ID TOKEN`` (the claim's attempt token, put in the child's
+environment only) with the write ends of three pipes (stdout, stderr, and the
 run loggers' console), which the child gets as its descriptors 1 and 2 and
 ``LEGATO_WORKER_CONSOLE_FD``; the zygote answers ``started ID PID`` and, when the
 child ends, ``exited PID CODE`` (negative: killed by that signal). Each child runs in
@@ -32,7 +36,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from legato.workers.launchers.process import LineSink
+from legato.workers.launchers.lifeline import (
+    PARENT_PID_VARIABLE,
+    die_with_launcher,
+    die_with_parent,
+)
+from legato.workers.launchers.process import LineSink, run_environment
 
 MESSAGE_SIZE = 4096
 LOST_ZYGOTE_EXIT = 255
@@ -119,7 +128,9 @@ class ForkServerLauncher:
             return
         self._close_locked()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        # What every forked run inherits: no worker key (each run gets its own token).
+        env = run_environment({**os.environ, **self.env}, None)
+        env.update({"PYTHONUNBUFFERED": "1", PARENT_PID_VARIABLE: str(os.getpid())})
         try:
             zygote = subprocess.Popen(
                 [sys.executable, "-m", "legato.workers.launchers.forkserver", str(theirs.fileno())],
@@ -185,7 +196,7 @@ class ForkServerLauncher:
 
     # -- runs ------------------------------------------------------------------------
 
-    def launch(self, flow_run_id: str) -> ForkedRun:
+    def launch(self, flow_run_id: str, token: str | None = None) -> ForkedRun:
         pipes = [os.pipe() for _ in range(3)]
         try:
             with self._lock:
@@ -195,7 +206,8 @@ class ForkServerLauncher:
                 waiter: tuple[threading.Event, list[int]] = (threading.Event(), [])
                 self._started[flow_run_id] = waiter
             try:
-                socket.send_fds(sock, [f"run {flow_run_id}".encode()], [w for _, w in pipes])
+                request = f"run {flow_run_id}" if token is None else f"run {flow_run_id} {token}"
+                socket.send_fds(sock, [request.encode()], [w for _, w in pipes])
             except OSError:
                 self._lost = True
                 raise
@@ -274,9 +286,11 @@ def serve(fd: int) -> None:
     """The zygote's loop: fork a child per ``run`` request; report each child's end."""
     import importlib
 
+    die_with_launcher()  # the worker's death ends this process, and so every run below
     for name in PRELOAD:
         importlib.import_module(name)
     sock = socket.socket(fileno=fd)
+    zygote = os.getpid()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
@@ -300,12 +314,13 @@ def serve(fd: int) -> None:
             if not message:
                 open_socket = False  # the worker is gone; wait for the running children
             else:
-                flow_run_id = message.decode().split(" ", 1)[1]
+                _, flow_run_id, *token = message.decode().split(" ")
                 pid = os.fork()
                 if pid == 0:
+                    die_with_parent(zygote)
                     os.close(wake_read)
                     os.close(wake_write)
-                    _child(sock, flow_run_id, fds)  # never returns
+                    _child(sock, flow_run_id, token[0] if token else None, fds)  # no return
                 for descriptor in fds:
                     os.close(descriptor)
                 children.add(pid)
@@ -332,7 +347,7 @@ def _send(sock: socket.socket, text: str) -> None:
         sock.send(text.encode())
 
 
-def _child(sock: socket.socket, flow_run_id: str, fds: list[int]) -> None:
+def _child(sock: socket.socket, flow_run_id: str, token: str | None, fds: list[int]) -> None:
     """In the forked child: become what ``flow-run execute ID`` would be, run, exit."""
     code = 1
     try:
@@ -349,9 +364,12 @@ def _child(sock: socket.socket, flow_run_id: str, fds: list[int]) -> None:
         os.dup2(stderr, 2)
         for descriptor in (devnull, stdout, stderr):
             os.close(descriptor)
+        from legato.attempts import RUN_TOKEN_VARIABLE
         from legato.workers.execute import CONSOLE_FD_VARIABLE
 
         os.environ[CONSOLE_FD_VARIABLE] = str(console)
+        if token is not None:
+            os.environ[RUN_TOKEN_VARIABLE] = token
         code = _execute(flow_run_id)
     except BaseException:
         import traceback

@@ -1,7 +1,9 @@
 """The process launcher: each flow run in its own ``python -m legato flow-run execute ID``.
 
 The child runs in a new session, so a Ctrl-C meant for the worker does not reach
-it (the worker decides when to stop its runs). Every line the child writes is
+it (the worker decides when to stop its runs), and dies with the worker
+(:mod:`legato.workers.launchers.lifeline`). It gets the run's attempt token, never the
+worker's own API key (:func:`run_environment`). Every line the child writes is
 handed to ``on_line`` with the stream it came from: ``stdout`` and ``stderr``
 (the flow's own output) and ``console`` (run loggers' lines, which the child
 stores itself).
@@ -19,10 +21,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
+from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.workers.execute import CONSOLE_FD_VARIABLE
+from legato.workers.launchers.lifeline import PARENT_PID_VARIABLE
 
 LineSink = Callable[[str, str, str], None]
 """``on_line(flow_run_id, stream, text)``."""
+
+WORKER_CREDENTIALS = ("LEGATO_API_KEY",)
+"""The worker's own credentials: never handed to a run's process (it gets its run's token)."""
+
+
+def run_environment(base: Mapping[str, str], token: str | None) -> dict[str, str]:
+    """The environment of a run's process: the worker's, less the worker's own key, plus
+    the run's attempt token (its fencing token and, against a server, its only
+    credential: scoped to that run, void once the run ends or is taken back)."""
+    env = {key: value for key, value in base.items() if key not in WORKER_CREDENTIALS}
+    env.pop(RUN_TOKEN_VARIABLE, None)
+    if token is not None:
+        env[RUN_TOKEN_VARIABLE] = token
+    return env
 
 
 @dataclass
@@ -66,14 +84,16 @@ class ProcessLauncher:
     def command(self, flow_run_id: str) -> list[str]:
         return [sys.executable, "-m", "legato", "flow-run", "execute", flow_run_id]
 
-    def launch(self, flow_run_id: str) -> LaunchedRun:
+    def launch(self, flow_run_id: str, token: str | None = None) -> LaunchedRun:
         console_read, console_write = os.pipe()
-        env = {
-            **os.environ,
-            **self.env,
-            "PYTHONUNBUFFERED": "1",
-            CONSOLE_FD_VARIABLE: str(console_write),
-        }
+        env = run_environment({**os.environ, **self.env}, token)
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                CONSOLE_FD_VARIABLE: str(console_write),
+                PARENT_PID_VARIABLE: str(os.getpid()),
+            }
+        )
         try:
             process = subprocess.Popen(
                 self.command(flow_run_id),

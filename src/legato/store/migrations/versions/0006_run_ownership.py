@@ -8,6 +8,8 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,7 +18,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_RUN_COLUMNS = [
+_RUN_COLUMNS: list[tuple[str, Any]] = [
     ("token_hash", sa.String(64)),
     ("process_host", sa.String(255)),
     ("process_pid", sa.Integer),

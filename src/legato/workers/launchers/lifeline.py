@@ -1,0 +1,60 @@
+"""Flow-run processes die with their worker.
+
+A worker killed outright (kill -9, the OOM killer) cannot stop the runs it launched,
+and the server's reaper soon gives those runs to another worker: a flow process that
+outlived its worker would run the same flow body a second time, at the same time.
+So on Linux every run's process asks the kernel to SIGKILL it when its parent dies
+(``prctl(PR_SET_PDEATHSIG, SIGKILL)``): the process launcher's children when the
+worker dies, the fork server when the worker dies, and each forked run when the fork
+server dies. The parent may have died already before the child asked (between the
+fork and the ``prctl``), so the child then checks that its parent is still the one
+that started it, and exits if not.
+
+The kernel sends the signal when the *thread* that forked the child ends, not the
+process: launches happen on the worker's main thread (and in the single-threaded fork
+server), which lives as long as the process. Should that fail, the attempt token is
+the second guard: a stale process's proposals are refused and it stops
+(:mod:`legato.store.run_tokens`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+
+PARENT_PID_VARIABLE = "LEGATO_WORKER_PID"
+"""The pid of the process that launched this run's process (the worker, or the fork server)."""
+PR_SET_PDEATHSIG = 1
+EXIT_ORPHANED = 137
+"""Exit code of a run's process that found its parent gone before it could watch it."""
+
+
+def die_with_parent(expected_parent: int | None) -> bool:
+    """Linux: be SIGKILLed when the parent dies; exit now if ``expected_parent`` (the pid
+    that started this process) is gone already. Whether the kernel took the request (False
+    elsewhere, or if ``prctl`` failed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if expected_parent is not None and os.getppid() != expected_parent:
+        with contextlib.suppress(Exception):
+            sys.stderr.write("legato: the worker that launched this run is gone; stopping\n")
+            sys.stderr.flush()
+        os._exit(EXIT_ORPHANED)
+    return bool(armed)
+
+
+def die_with_launcher() -> None:
+    """In a run's process: :func:`die_with_parent`, if a worker or fork server said it is
+    the parent (``LEGATO_WORKER_PID``); nothing for a process started otherwise."""
+    value = os.environ.pop(PARENT_PID_VARIABLE, None)
+    if value and value.isdigit():
+        die_with_parent(int(value))
