@@ -90,5 +90,7 @@ class Abort(BaseException):
 
 def describe_error(exc: BaseException) -> str:
     """``Type: message`` (or just ``Type``): how a failure is shown in a state message."""
-    text = str(exc)
+    from legato.text import clean_text
+
+    text = clean_text(str(exc))  # e.g. a FileNotFoundError naming a file that is not UTF-8
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

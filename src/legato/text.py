@@ -107,3 +107,25 @@ def loads_json(text: str | bytes) -> Any:
     if "\\ud" in probe or "\\uD" in probe:  # only then can a decoded string hold one
         value = clean_json(value)
     return value
+
+
+def check_parameters(flow_name: str, parameters: Any) -> None:
+    """Refuse (ParameterValidationError) flow parameters the store cannot hold as JSON
+    text, naming the first bad one. ``parameters`` as they would be stored (jsonable)."""
+    from legato.errors import ParameterValidationError
+
+    problem = json_text_problem(parameters, "parameters")
+    if problem is not None:
+        raise ParameterValidationError(
+            f"flow {flow_name!r} cannot be run with these parameters, which could not be "
+            f"stored: {problem}"
+        )
+
+
+def require_storable(value: Any, where: str = "") -> Any:
+    """``value`` unchanged, or ValueError naming the text in it that cannot be stored
+    (for pydantic validators: the API answers 422 with that message)."""
+    problem = json_text_problem(value, where)
+    if problem is not None:
+        raise ValueError(problem)
+    return value

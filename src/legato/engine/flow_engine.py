@@ -48,6 +48,7 @@ from legato.ids import new_id
 from legato.orchestrator.protocol import Orchestrator
 from legato.processes import this_process
 from legato.states import FAILURE_TYPES, State, StateType
+from legato.text import check_parameters
 
 if TYPE_CHECKING:
     import asyncio
@@ -111,6 +112,8 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
     flow = call.flow
     orch = call.orchestrator
     parent = call.parent
+    # Before anything is stored: parameters the store cannot hold are the caller's error.
+    check_parameters(flow.name, flow.jsonable(flow.describe_raw_parameters(call.args, call.kwargs)))
 
     # A subflow is also a task run of its parent flow run.
     parent_prepared: Prepared | None = None

@@ -17,9 +17,9 @@ dropped silently.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from legato.attempts import TAKEN_BACK_HEADER
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError
 from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
+from legato.orchestrator.bulk_parts import Part, Payload, encode, fit
 from legato.schemas import (
     NEXT_CURSOR_HEADER,
     FlowRecord,
@@ -72,7 +73,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("legato.client")
 
 MAX_BATCH_OPS = 5_000
-"""Ops per bulk request: keeps a request well under the server's body limit."""
+"""Ops per bulk request."""
+BODY_LIMIT = 8 * 1024 * 1024
+"""Bytes per bulk request at first, under the server's default limit (10 MiB); lowered
+to the server's own limit when it answers 413, and larger batches are split to fit."""
+MAX_BODY_HEADER = "X-Legato-Max-Body-Bytes"
 LINGER = 0.05
 JSON_HEADERS = {"Content-Type": "application/json"}
 MAX_BACKOFF = 2.0
@@ -102,11 +107,20 @@ TASK_RUN_FIELDS = (
 
 @dataclass
 class _Outgoing:
-    """One built batch on its way to the poster (no body: only waiters to release)."""
+    """One built batch on its way to the poster: its bodies, each under the server's
+    body limit (none: only waiters to release)."""
 
-    body: bytes | None
+    parts: list[Part]
     waiters: list[threading.Event]
     stop: bool
+
+
+class _TooLarge(StoreError):
+    """The server refused a body as too large (413); ``limit`` is its limit in bytes."""
+
+    def __init__(self, message: str, limit: int | None):
+        super().__init__(message)
+        self.limit = limit
 
 
 class _Retryable(Exception):
@@ -119,8 +133,9 @@ _task_run_values = attrgetter(*TASK_RUN_FIELDS)
 _TAGS = TASK_RUN_FIELDS.index("tags")
 
 
-def _bulk_body(batch: SortedBatch) -> bytes:
-    """The JSON of one ``POST /api/bulk``, encoded once (a resend sends the same bytes).
+def _bulk_payload(batch: SortedBatch) -> Payload:
+    """What one ``POST /api/bulk`` says (encoded once, by ``bulk_parts.fit``: a resend
+    sends the same bytes).
 
     Rows are built with ``attrgetter`` and ``zip`` rather than one ``getattr`` per
     field: the sender shares the GIL with the flow, so its time is the flow's time.
@@ -139,10 +154,7 @@ def _bulk_body(batch: SortedBatch) -> bytes:
         "inputs": batch.inputs,
         "logs": batch.logs,
     }
-    text = json.dumps(
-        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
-    )
-    return text.encode()
+    return payload
 
 
 def _state_json(state: State) -> dict[str, Any]:
@@ -192,6 +204,7 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         self._thread: threading.Thread | None = None
         self._down_since: float | None = None  # when the sender's current outage began
         self._down_reason = ""
+        self._body_limit = BODY_LIMIT
         self.enqueue = self._queue.put
         self._start()
 
@@ -204,6 +217,9 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         )
 
     def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if "json" in kwargs:  # encoded here: text that is not valid Unicode is replaced
+            kwargs["content"] = encode(kwargs.pop("json"))
+            kwargs["headers"] = {**JSON_HEADERS, **kwargs.get("headers", {})}
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -215,6 +231,12 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             raise RunTakenBack(reason)
         if response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}: {_detail(response)}")
+        if response.status_code == 413:
+            raise _TooLarge(
+                f"the legato server at {self.api_url} refused {method} {path} as too large "
+                f"(HTTP 413): {_detail(response)}",
+                _body_limit_of(response),
+            )
         if response.status_code == 404:
             raise ObjectNotFound(_detail(response))
         if response.status_code == 401:
@@ -324,14 +346,18 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
                 pass
             try:
                 sorted_batch = sort_ops(batch)
-                body = _bulk_body(sorted_batch) if sorted_batch.has_records() else None
-                outgoing = _Outgoing(body, sorted_batch.waiters, sorted_batch.stop)
+                parts = (
+                    fit(_bulk_payload(sorted_batch), self._body_limit)
+                    if sorted_batch.has_records()
+                    else []
+                )
+                outgoing = _Outgoing(parts, sorted_batch.waiters, sorted_batch.stop)
             except BaseException as exc:  # a malformed op: report it, never die silently
                 logger.error("legato could not send %d run records: %s", len(batch), exc)
                 self._error = StoreError(f"sending run records failed: {exc}")
                 markers = [op for op in batch if op and op[0] in MARKERS]
                 stop = any(op[0] == STOP for op in markers)
-                outgoing = _Outgoing(None, [op[1] for op in markers], stop)
+                outgoing = _Outgoing([], [op[1] for op in markers], stop)
             outbox.put(outgoing)  # waits while the batch before the last is being posted
             if outgoing.stop:
                 return
@@ -340,8 +366,19 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         """Post built batches in order; release each batch's waiters once it is accepted."""
         while True:
             outgoing = outbox.get()
-            if outgoing.body is not None:
-                self._post_bulk(outgoing.body, outgoing.waiters)
+            parts = list(reversed(outgoing.parts))
+            while parts:
+                payload, body = parts.pop()
+                try:
+                    self._post_bulk(body, outgoing.waiters)
+                except _TooLarge as exc:  # the server's limit is lower than thought: split
+                    self._body_limit = min(self._body_limit, exc.limit or len(body) // 2)
+                    smaller = fit(payload, self._body_limit, body)
+                    if len(smaller) == 1 and smaller[0][1] == body:  # cannot be cut further
+                        logger.error("legato could not record run records: %s", exc)
+                        self._error = StoreError(str(exc))
+                        continue
+                    parts.extend(reversed(smaller))
             for waiter in outgoing.waiters:
                 waiter.set()
             if outgoing.stop:
@@ -370,6 +407,8 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
                     waiters.clear()
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+            except _TooLarge:
+                raise
             except (StoreError, ObjectNotFound) as exc:  # refused: retrying cannot help
                 logger.error("legato could not record run records: %s", exc)
                 self._error = StoreError(str(exc))
@@ -703,6 +742,18 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             "GET", "/api/orchestrator/resolve_flow_run_id", params={"prefix": prefix}
         )
         return str(found["id"])
+
+
+def _body_limit_of(response: httpx.Response) -> int | None:
+    """The body limit a 413 names (its header, else its message), if it names one."""
+    named = response.headers.get(MAX_BODY_HEADER)
+    if named is None:
+        found = re.search(r"limit is ([0-9]+) bytes", response.text)
+        named = found.group(1) if found else None
+    try:
+        return int(named) if named is not None else None
+    except ValueError:
+        return None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from legato.text import require_storable
 
 NAME_PATTERN = r"^[^/\x00]+$"
 """Deployment and flow names are joined as ``flow/deployment``: no slash, no NUL."""
@@ -90,6 +92,13 @@ class DeploymentSpec(BaseModel):
     )
     schedules: list[DeploymentSchedule] = []
 
+    @model_validator(mode="after")
+    def _storable(self) -> DeploymentSpec:
+        # Text the store cannot hold (a lone surrogate, from a name that is not UTF-8):
+        # refused here, naming the field, rather than a 500 now or on every later read.
+        require_storable(self.model_dump(mode="json"))
+        return self
+
 
 class ScheduleRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -138,6 +147,11 @@ class DeploymentRunRequest(BaseModel):
     )
     idempotency_key: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
     tags: list[Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")]] = []
+
+    @model_validator(mode="after")
+    def _storable(self) -> DeploymentRunRequest:
+        require_storable(self.model_dump(mode="json"))
+        return self
 
 
 class BackfillRequest(BaseModel):

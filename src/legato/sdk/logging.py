@@ -20,6 +20,7 @@ from typing import Any
 
 from legato.engine.context import flow_run_context, task_run_context
 from legato.errors import LegatoError
+from legato.text import clean_text
 
 Sink = Callable[[tuple[Any, ...]], None]
 
@@ -44,6 +45,8 @@ class RunLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            # A file name that is not UTF-8 must not cost the line (or its batch).
+            message = clean_text(message)
             sink(
                 (
                     "log",

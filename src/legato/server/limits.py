@@ -61,6 +61,8 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    # Read by legato's client, which splits what it sends to fit.
+                    (b"x-legato-max-body-bytes", str(self.max_bytes).encode()),
                     (b"connection", b"close"),
                 ],
             }

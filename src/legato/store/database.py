@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import StoreError
 from legato.files import PRIVATE_FILE_MODE, create_private_file, open_to_others, private_dir
+from legato.text import loads_json
 
 logger = logging.getLogger("legato.store")
 
@@ -83,7 +84,9 @@ def create_engine(url_text: str, *, lock_timeout: float) -> Engine:
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", ""):
         url = url.set(drivername="postgresql+psycopg")
     try:
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return sa.create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=loads_json
+        )
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise StoreError(
             f"the driver for {describe(url)} is not installed ({exc}); "
@@ -138,6 +141,8 @@ def _sqlite_engine(url: sa.URL, lock_timeout: float) -> Engine:
         connect_args={"timeout": lock_timeout, "check_same_thread": False},
         pool_size=8,
         max_overflow=16,
+        # JSON read back cleaned of text no body can carry (a row of an older version).
+        json_deserializer=loads_json,
     )
 
     @event.listens_for(engine, "connect")

@@ -7,6 +7,7 @@ Reads return the pydantic records of :mod:`legato.schemas`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from legato.store.tables import (
 )
 from legato.store.work_pools import WorkPoolStore
 from legato.store.writer import BatchWriter
-from legato.text import clean_text
+from legato.text import check_parameters, clean_text, is_clean
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -133,6 +134,25 @@ def _clean_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         tuple(clean_text(value) if isinstance(value, str) else value for value in row)
         for row in rows
     ]
+
+
+def _storable_flow_run_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A new flow run's row as it can be stored: free text cleaned; parameters that
+    cannot be stored as they are refused (ParameterValidationError, a 422 in the API)."""
+    check_parameters(str(row.get("flow_name")), row.get("parameters"))
+    cleaned = dict(row)
+    for key in ("name", "entrypoint"):
+        value = row.get(key)
+        if isinstance(value, str):
+            cleaned[key] = clean_text(value)
+    return cleaned
+
+
+def _storable_state(state: State) -> State:
+    message = state.message
+    if message is None or is_clean(message):
+        return state
+    return dataclasses.replace(state, message=clean_text(message))
 
 
 def _clean_tags(tags_json: Callable[[list[str]], str]) -> Callable[[list[str]], str]:
@@ -264,6 +284,8 @@ class Store(
         With ``token`` (the attempt token of the process creating it) the run must be a
         subflow of that attempt's run, and it joins the attempt: taking the run back takes
         it back too. A process whose run was taken back gets :class:`RunTakenBack`."""
+        row = _storable_flow_run_row(row)
+        state = _storable_state(state)
         with translated(self.url), self._write_conn() as conn:
             if token is not None:
                 wanted = run_tokens.hash_token(token)
@@ -317,6 +339,7 @@ class Store(
         the attempt (its token stops working); so does a proposal from outside that ends
         the run or sends it back to be scheduled.
         """
+        state = _storable_state(state)
         with translated(self.url), self._write_conn() as conn:
             query = sa.select(
                 flow_runs.c.state_type, flow_runs.c.token_hash, flow_runs.c.parent_flow_run_id

@@ -20,7 +20,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from legato.attempts import run_of_token
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError
@@ -32,7 +39,7 @@ from legato.server.run_credentials import AttemptToken, attempt_token
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.run_tokens import taken_back
-from legato.text import clean_json
+from legato.text import clean_json, clean_text
 
 router = APIRouter(tags=["orchestrator"])
 logger = logging.getLogger("legato.server")
@@ -47,13 +54,19 @@ def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+def _clean(value: Any) -> Any:
+    # Free text that is not valid Unicode (a lone surrogate, from a file name that is
+    # not UTF-8, sent escaped as "\udce9"): stored with the character replaced.
+    return clean_text(value) if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_clean), AfterValidator(_no_nul)]
 Time = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
 """Epoch seconds that a datetime can hold (read back as one: a larger value would
 make every later read of the run fail)."""
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 """The store's integer columns are 32-bit on PostgreSQL."""
-Name = Annotated[str, Field(max_length=255, pattern=NO_NUL_PATTERN)]
+Name = Annotated[str, BeforeValidator(_clean), Field(max_length=255, pattern=NO_NUL_PATTERN)]
 
 
 def _state_type(value: StateType) -> str:

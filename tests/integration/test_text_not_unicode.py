@@ -1,0 +1,102 @@
+"""Text that is not valid Unicode (a file name that is not UTF-8) in an embedded flow.
+
+Python makes lone surrogates of such names (``os.fsdecode(b"caf\\xe9.csv")``). They
+must cost nothing: log lines and state messages are stored with each bad character
+replaced by U+FFFD; parameters the store cannot hold are refused before anything is
+stored. On the SQLite file and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+import legato
+from legato import flow, get_run_logger, task
+from legato.errors import ParameterValidationError
+
+BAD = os.fsdecode(b"caf\xe9.csv")
+SHOWN = "caf\ufffd.csv"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The embedded store: the SQLite file under LEGATO_HOME, or a new PostgreSQL database."""
+    from legato.orchestrator.default import reset_default_orchestrator
+    from legato.settings import reset_settings
+
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    postgres = request.getfixturevalue("postgres_server")
+    database = postgres.create()
+    monkeypatch.setenv("LEGATO_DATABASE_URL", postgres.url_of(database))
+    reset_default_orchestrator()
+    reset_settings()
+    try:
+        yield "postgres"
+    finally:
+        reset_default_orchestrator()
+        reset_settings()
+        postgres.drop(database)
+
+
+@task
+def read_file(name: str) -> str:
+    get_run_logger().info("reading %s", name)
+    raise ValueError(f"cannot read {name}")
+
+
+@task
+def count(i: int) -> int:
+    get_run_logger().info("counted %d", i)
+    return i
+
+
+@flow(log_prints=True)
+def files_flow() -> int:
+    names = [BAD]  # as os.listdir would hand it out
+    print(f"found {names[0]}")
+    get_run_logger().warning("odd name: %s", BAD)
+    total = sum(f.result() for f in count.map(range(50)))
+    failed = read_file(names[0], return_state=True)
+    assert failed.is_failed()
+    return total
+
+
+def test_a_flow_logging_a_name_that_is_not_utf8_is_stored_whole(backend: str) -> None:
+    state = files_flow(return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == sum(range(50))
+
+    client = legato.get_client()
+    run = client.read_flow_run(state.run_id)
+    assert run.state.name == "Completed"
+    task_runs = client.read_task_runs(state.run_id)
+    assert len(task_runs) == 51  # nothing of the batches was lost
+    failed = next(t for t in task_runs if t.name.startswith("read_file"))
+    assert failed.state.name == "Failed"
+    assert SHOWN in (failed.state.message or "")
+    messages = [line.message for line in client.read_logs(state.run_id)]
+    assert f"found {SHOWN}" in messages
+    assert f"odd name: {SHOWN}" in messages
+    assert f"reading {SHOWN}" in messages
+    assert sum(1 for m in messages if m.startswith("counted ")) == 50
+
+
+@flow
+def takes_a_path(path: str) -> str:
+    return path
+
+
+def test_a_parameter_that_is_not_utf8_is_refused_before_anything_is_stored(
+    backend: str,
+) -> None:
+    with pytest.raises(ParameterValidationError) as info:
+        takes_a_path(BAD)
+    assert "parameters.path" in str(info.value)
+    assert "caf\\udce9.csv" in str(info.value)
+    assert legato.get_client().read_flow_runs(flow_name="takes-a-path") == []
+    assert takes_a_path("cafe.csv") == "cafe.csv"  # the flow itself still runs
