@@ -73,7 +73,6 @@ What each command prints:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import re
 import sys
@@ -454,7 +453,7 @@ def show_logs(
     streams in constant memory.
     """
     from legato.errors import ObjectNotFound
-    from legato.schemas.runs import log_level_floor
+    from legato.schemas.runs import DEFAULT_LOG_PAGE, log_level_floor
 
     client = _client()
     record = _resolve(client, flow_run_id)
@@ -465,13 +464,25 @@ def show_logs(
         task_run_id = _find_task_run(client, record.id, task)
         if task_run_id is None:
             raise ObjectNotFound(f"flow run {record.id} has no task run named {task!r}")
-    lines = _log_lines(client, record.id, task_run_id=task_run_id, level=level, follow=follow)
-    if limit is not None:
-        lines = itertools.islice(lines, limit)
+    pages = _log_pages(
+        client,
+        record.id,
+        task_run_id=task_run_id,
+        level=level,
+        follow=follow,
+        page_size=min(limit or DEFAULT_LOG_PAGE, DEFAULT_LOG_PAGE),
+    )
     write = _json_array_writer() if as_json else _log_line_writer()
+    left = limit
     try:
-        for line in lines:
-            write(line)
+        for page in pages:
+            for line in page if left is None else page[:left]:
+                write(line)
+            sys.stdout.flush()  # a follower sees each page as it comes
+            if left is not None:
+                left -= len(page)
+                if left <= 0:
+                    break
     except KeyboardInterrupt:
         if not follow:
             raise
@@ -484,14 +495,15 @@ FOLLOW_INTERVAL = 1.0
 """Seconds between reads of new lines with ``--follow``."""
 
 
-def _log_lines(
+def _log_pages(
     client: Orchestrator,
     flow_run_id: str,
     *,
     task_run_id: str | None,
     level: str | None,
     follow: bool,
-) -> Iterator[LogRecord]:
+    page_size: int,
+) -> Iterator[list[LogRecord]]:
     """The run's lines, a page at a time; with ``follow``, then the lines stored later,
     until a read after the run ended brings none."""
     import time
@@ -502,9 +514,10 @@ def _log_lines(
     ended = False
     while True:
         page = client.read_log_page(
-            flow_run_id, task_run_id=task_run_id, level=level, cursor=cursor
+            flow_run_id, task_run_id=task_run_id, level=level, limit=page_size, cursor=cursor
         )
-        yield from page.logs
+        if page.logs:
+            yield page.logs
         if page.logs:
             cursor = str(page.logs[-1].id)
         if page.next_cursor is not None:
