@@ -17,11 +17,12 @@ import os
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -112,6 +113,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between the server reaper's passes (crashing runs of dead workers).",
     )
+    server_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Host names the server answers to besides localhost, 127.0.0.1 and [::1] "
+        "(comma-separated; '.example.com' a domain and its subdomains, '*' any name). Unset: "
+        "a server bound to loopback answers only to those three (a guard against DNS "
+        "rebinding), one bound beyond loopback to any name.",
+    )
     server_max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1,
@@ -155,6 +163,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait between two tries of a task run waiting for a tag slot.",
     )
+
+    @field_validator("server_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        # LEGATO_SERVER_ALLOWED_HOSTS=a.example,b.example (the environment holds text).
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -108,6 +108,36 @@ def test_delete() -> None:
         store.close()
 
 
+def test_delete_of_the_last_key_is_refused_without_force() -> None:
+    key = _key_of(cli("api-key", "create", "ci").stdout)
+
+    done = cli_process("api-key", "delete", "ci")
+
+    assert done.returncode == 1
+    assert "error: 'ci' is the last API key" in done.stderr
+    assert "refuses everything but /api/health" in done.stderr
+    assert "--force" in done.stderr
+    store = _store()
+    try:
+        assert store.find_api_key(key) is not None
+    finally:
+        store.close()
+
+
+def test_delete_of_the_last_key_happens_when_forced() -> None:
+    key = _key_of(cli("api-key", "create", "ci").stdout)
+
+    result = cli("api-key", "delete", "ci", "--force")
+
+    assert result.exit_code == 0, result.output
+    store = _store()
+    try:
+        assert store.find_api_key(key) is None
+        assert store.list_api_keys() == []
+    finally:
+        store.close()
+
+
 def test_delete_an_unknown_key_fails_clearly() -> None:
     done = cli_process("api-key", "delete", "nope")
 

@@ -300,3 +300,63 @@ def test_loopback_server_without_keys_stays_open(tmp_path: Path) -> None:
         assert httpx.get(f"{server.url}/api/flow_runs", timeout=30).status_code == 200
     finally:
         assert server.stop() == 0
+
+
+def test_network_server_stays_closed_when_its_last_key_is_deleted(tmp_path: Path) -> None:
+    """Deleting the last key of a server bound beyond loopback used to open it to
+    the network within a second (reads and writes answered 200 without a key)."""
+    home = tmp_path / "home"
+    _create_keys(home)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "legato", "server", "start"),
+                *("--host", "0.0.0.0", "--port", str(port), "--no-worker"),
+            ],
+            env={**os.environ, "LEGATO_HOME": str(home)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, server.log()
+            try:
+                httpx.get(f"{server.url}/api/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.1)
+        store = Store(f"sqlite:///{home / 'legato.db'}")
+        try:
+            for record in store.list_api_keys():
+                store.delete_api_key(record.name)
+        finally:
+            store.close()
+
+        pause = f"{server.url}/api/work_pools/default/pause"
+        deadline = time.monotonic() + 30
+        while "no API key is stored any more" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            read = httpx.get(f"{server.url}/api/flow_runs", timeout=30)
+            write = httpx.post(pause, headers={"Content-Type": "application/json"}, timeout=30)
+            assert (read.status_code, write.status_code) == (401, 401)
+            time.sleep(0.2)
+
+        read = httpx.get(f"{server.url}/api/flow_runs", timeout=30)
+        guessed = httpx.get(f"{server.url}/api/flow_runs", headers=_auth("lgk_guess"), timeout=30)
+        assert (read.status_code, guessed.status_code) == (401, 401)
+        assert "no API key exists any more" in read.json()["detail"]
+        assert "legato api-key create" in read.json()["detail"]
+        assert httpx.get(f"{server.url}/api/health", timeout=30).status_code == 200
+        assert "refuses every request but /api/health" in server.log()
+    finally:
+        assert server.stop() == 0
+    store = Store(f"sqlite:///{home / 'legato.db'}")
+    try:
+        assert [pool.name for pool in store.read_work_pools() if pool.paused] == []
+    finally:
+        store.close()

@@ -104,7 +104,10 @@ def test_redeploying_another_schedule_replaces_unstarted_runs(server: ServerProc
 def test_a_paused_deployment_gets_no_new_runs(server: ServerProcess) -> None:
     record = deploy(server.url, "paused", {"kind": "interval", "every": 3600})
     wait_for(lambda: len(runs_of(server.url, "flow-paused")) >= 5 or None, "first runs")
-    paused = httpx.post(f"{server.url}/api/deployments/{record['id']}/pause", timeout=30)
+    json_type = {"Content-Type": "application/json"}  # changes need it, bodiless too
+    paused = httpx.post(
+        f"{server.url}/api/deployments/{record['id']}/pause", headers=json_type, timeout=30
+    )
     assert paused.status_code == 200
     # Pausing removes the unstarted runs its schedule made, and no pass makes new ones.
     assert runs_of(server.url, "flow-paused") == []
@@ -112,7 +115,9 @@ def test_a_paused_deployment_gets_no_new_runs(server: ServerProcess) -> None:
     wait_for(lambda: len(runs_of(server.url, "flow-witness")) >= 5 or None, "witness runs")
     assert other["paused"] is False
     assert runs_of(server.url, "flow-paused") == []
-    resumed = httpx.post(f"{server.url}/api/deployments/{record['id']}/resume", timeout=30)
+    resumed = httpx.post(
+        f"{server.url}/api/deployments/{record['id']}/resume", headers=json_type, timeout=30
+    )
     assert resumed.status_code == 200
     wait_for(lambda: len(runs_of(server.url, "flow-paused")) >= 5 or None, "runs again")
 

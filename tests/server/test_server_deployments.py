@@ -106,9 +106,10 @@ def test_deploy_and_run_through_the_server(server: ServerProcess, tmp_path: Path
         twice = api.post(f"/api/deployments/{record['id']}/runs", json=keyed).json()
         assert once["id"] == twice["id"]
 
-        paused = api.post(f"/api/deployments/{record['id']}/pause").json()
+        json_type = {"Content-Type": "application/json"}  # changes need it, bodiless too
+        paused = api.post(f"/api/deployments/{record['id']}/pause", headers=json_type).json()
         assert paused["paused"] is True
-        deleted = api.delete(f"/api/deployments/{record['id']}")
+        deleted = api.delete(f"/api/deployments/{record['id']}", headers=json_type)
         assert deleted.json() == {"unstarted_runs_deleted": 2}
         assert api.get(f"/api/deployments/{record['id']}").status_code == 404
 

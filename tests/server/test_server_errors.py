@@ -162,7 +162,11 @@ def test_oversized_chunked_body_is_413(api: httpx.Client, served: Served) -> Non
         for _ in range(11):
             yield b"x" * (1024 * 1024)
 
-    response = api.post(f"/api/flow_runs/{served.recorded.pipeline_id}/state", content=chunks())
+    response = api.post(
+        f"/api/flow_runs/{served.recorded.pipeline_id}/state",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
 
 

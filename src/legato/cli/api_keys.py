@@ -85,6 +85,14 @@ def list_keys(
     stdout_console().print(table)
 
 
+LAST_KEY_WARNING = (
+    "{name!r} is the last API key. Without any key, a server on this store bound to "
+    "loopback accepts every request from this machine without a key, and one bound to "
+    "the network refuses everything but /api/health until a key is created. Pass --force "
+    "to delete it anyway."
+)
+
+
 def _access(read_only: bool, internal: bool) -> str:
     if internal:
         return "read-write (a running server's own worker; deleted when it stops)"
@@ -93,10 +101,29 @@ def _access(read_only: bool, internal: bool) -> str:
 
 @app.command("delete")
 @reports_errors
-def delete(name: Annotated[str, typer.Argument(help="The name of the key.")]) -> None:
-    """Delete a key: requests carrying it are refused from then on."""
+def delete(
+    name: Annotated[str, typer.Argument(help="The name of the key.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete it even if it is the last key.")
+    ] = False,
+) -> None:
+    """Delete a key: requests carrying it are refused from then on.
+
+    The last key is deleted only with --force: a server left with no key is open on
+    loopback, and refuses everything but health when bound to the network.
+    """
+    from legato.cli.output import fail
+
     store = _open_store()
     try:
+        if not force:
+            names = [
+                record.name
+                for record in store.list_api_keys()
+                if not getattr(record, "internal", False)  # a running server's own keys
+            ]
+            if names == [name]:
+                raise fail(LAST_KEY_WARNING.format(name=name))
         store.delete_api_key(name)
     finally:
         store.close()

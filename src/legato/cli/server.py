@@ -11,7 +11,9 @@ worker for the ``default`` pool (:mod:`legato.server.services.local_worker`).
 
 Bound to an address other than loopback, the server refuses to start unless the
 store holds at least one API key (``legato api-key create``), or ``--insecure``
-says that an open server is intended.
+says that an open server is intended; deleting the last key later does not open it
+(it then refuses everything but health). Bound to loopback, it answers only to
+loopback host names unless ``LEGATO_SERVER_ALLOWED_HOSTS`` lists others.
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ def start(
             store,
             max_body_bytes=settings.server_max_body_bytes,
             services=services,
+            # Reachable from the network: keys stay required even after the last is
+            # deleted (unless --insecure said an open server is intended).
+            keys_required=not is_loopback(host) and not insecure,
+            allowed_hosts=allowed_hosts(host, settings.server_allowed_hosts),
         )
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
@@ -196,6 +202,16 @@ def _worker_env(api_key: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "LEGATO_API_URL"}
     env["LEGATO_API_KEY"] = api_key
     return env
+
+
+def allowed_hosts(bind: str, configured: list[str]) -> list[str] | None:
+    """The Host names the server answers to: loopback names plus ``configured``; None
+    (any name) for a server bound beyond loopback with nothing configured."""
+    from legato.server.guards import LOOPBACK_HOSTS
+
+    if not configured and not is_loopback(bind):
+        return None
+    return [*LOOPBACK_HOSTS, *configured]
 
 
 def is_loopback(host: str) -> bool:

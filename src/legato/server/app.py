@@ -29,6 +29,7 @@ from legato.server.api import (
 )
 from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
 from legato.server.errors import ERROR_RESPONSES, install_error_handlers
+from legato.server.guards import RequestGuard
 from legato.server.limits import BodySizeLimit
 from legato.server.services import Service
 from legato.settings import DEFAULT_MAX_BODY_BYTES
@@ -54,6 +55,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     services: Sequence[Service] = (),
     internal_keys: Sequence[str] = (),
+    keys_required: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
@@ -61,6 +64,9 @@ def create_app(
     :mod:`legato.server.auth`). ``services`` (the scheduler, ...) run while the app does.
     ``internal_keys`` are accepted like stored read-write keys, for the server's own
     processes (its built-in worker); they live only as long as this app.
+    ``keys_required``: keys are needed even when none is stored (a server bound beyond
+    loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
+    requests from other sites are refused either way (see :mod:`legato.server.guards`).
     """
 
     @asynccontextmanager
@@ -85,9 +91,10 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
-    app.state.api_keys = ApiKeyGate(store, internal_keys=internal_keys)
+    app.state.api_keys = ApiKeyGate(store, internal_keys=internal_keys, keys_required=keys_required)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)  # outermost: before the body
     app.include_router(health.router, prefix="/api")
     routers = (
         flows,

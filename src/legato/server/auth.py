@@ -12,6 +12,10 @@ API description (``/api/openapi.json``, ``/api/docs``: the shape of the API, no 
 Whether any key exists, and what a key presented recently resolved to, are cached for
 :data:`CACHE_SECONDS`, so checking costs no database query on most requests; a key
 created or deleted takes effect within that time.
+
+A server bound beyond loopback (``keys_required``) requires keys even when none is
+stored: deleting the last key does not open it to the network. It then refuses every
+request but health (401 saying why) and says so in its log.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ TOUCH_EVERY = 60.0
 """A key's ``last_used`` is written at most this often (seconds), not on every request."""
 MAX_CACHED_KEYS = 1024
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_KEYS_LEFT = (
+    "this server is reachable from the network and no API key exists any more, so it "
+    "refuses every request but /api/health: create a key on its machine with "
+    "'legato api-key create NAME' and send it as 'Authorization: Bearer KEY'"
+)
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {
@@ -67,10 +76,18 @@ class ApiKeyGate:
     """The server's view of the store's API keys, cached for ``ttl`` seconds."""
 
     def __init__(
-        self, store: Store, *, ttl: float = CACHE_SECONDS, internal_keys: Collection[str] = ()
+        self,
+        store: Store,
+        *,
+        ttl: float = CACHE_SECONDS,
+        internal_keys: Collection[str] = (),
+        keys_required: bool = False,
     ):
         self.store = store
         self.ttl = ttl
+        self.keys_required = keys_required
+        self.no_keys_left = False
+        """Keys are required, and none is stored: nothing can get in."""
         self._lock = threading.Lock()
         self._required: tuple[bool, float] | None = None
         self._keys: dict[str, tuple[ApiKeyRecord | None, float]] = {}
@@ -83,7 +100,18 @@ class ApiKeyGate:
         return None
 
     def refresh_required(self) -> bool:
-        required = self.store.has_api_keys()
+        stored = self.store.has_api_keys()
+        no_keys_left = self.keys_required and not stored
+        if no_keys_left and not self.no_keys_left:
+            logger.warning(
+                "no API key is stored any more: this server is bound beyond loopback, so it "
+                "refuses every request but /api/health until a key is created "
+                "('legato api-key create NAME')"
+            )
+        elif self.no_keys_left and not no_keys_left:
+            logger.warning("an API key exists again: requests that carry one are accepted")
+        self.no_keys_left = no_keys_left
+        required = stored or self.keys_required
         self._required = (required, time.monotonic() + self.ttl)
         return required
 
@@ -121,6 +149,8 @@ async def require_api_key(
         required = await anyio.to_thread.run_sync(gate.refresh_required)
     if not required:
         return
+    if gate.no_keys_left and credentials is None:
+        raise HTTPException(401, detail=NO_KEYS_LEFT, headers={"WWW-Authenticate": "Bearer"})
     if credentials is None:
         raise HTTPException(
             401,
@@ -138,7 +168,9 @@ async def require_api_key(
     if record is None:
         raise HTTPException(
             401,
-            detail="the API key is not valid on this server (unknown or deleted; "
+            detail=NO_KEYS_LEFT
+            if gate.no_keys_left
+            else "the API key is not valid on this server (unknown or deleted; "
             "legato api-key ls lists the keys)",
             headers={"WWW-Authenticate": "Bearer"},
         )

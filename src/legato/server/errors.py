@@ -45,7 +45,17 @@ class ValidationErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The request body cannot be parsed (not UTF-8)."},
+    400: {
+        "model": ErrorBody,
+        "description": "The request body cannot be parsed (not UTF-8), or the Host header "
+        "names a host this server does not answer to.",
+    },
+    403: {
+        "model": ErrorBody,
+        "description": "A change (POST, PUT, PATCH, DELETE) from a page of another site (its "
+        "Origin), or sent without 'Content-Type: application/json', an Authorization header "
+        "or a same-origin Origin; or a read-only API key asking for a change.",
+    },
     404: {"model": ErrorBody, "description": "No such run."},
     413: {"model": ErrorBody, "description": "The request body is too large."},
     422: {"model": ValidationErrorBody, "description": "A parameter or body field is invalid."},
