@@ -1,0 +1,224 @@
+"""A flow run's credential on a real server with API keys: a worker's flow processes
+never see the worker's key, only their own run's token, which opens that run and
+nothing else, and stops working when the run ends; the server's own worker key is
+stored as an internal key, listed, revocable, and deleted when the server stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from server_support import start_server
+
+from legato.attempts import TAKEN_BACK_HEADER
+from legato.orchestrator.client import ClientOrchestrator
+from legato.store import Store
+
+FLOWS = textwrap.dedent(
+    """
+    import os
+
+    from legato import flow, get_run_logger
+
+
+    @flow
+    def leaky() -> str:
+        # What a careless (or hostile) flow does with its environment: print it.
+        for name, value in sorted(os.environ.items()):
+            print(f"ENV {name}={value}", flush=True)
+        get_run_logger().info("key in env: %s", os.environ.get("LEGATO_API_KEY"))
+        return "printed"
+
+
+    @flow
+    def quiet() -> str:
+        return "ok"
+    """
+)
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def make_keys(home: Path) -> tuple[str, str]:
+    store = Store(f"sqlite:///{home / 'legato.db'}")
+    try:
+        _, operator = store.create_api_key("operator")
+        _, reader = store.create_api_key("reader", read_only=True)
+    finally:
+        store.close()
+    return operator, reader
+
+
+def cli(env: dict[str, str], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "legato", *args],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_flow_run_sees_no_worker_key_and_the_worker_key_is_listed_and_revocable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    operator, reader = make_keys(home)
+    server = start_server(
+        home, tmp_path / "server.log", worker=True, env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"}
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    client_env = {**base, "LEGATO_HOME": str(tmp_path / "client"), "LEGATO_API_URL": server.url}
+    as_operator = {**client_env, "LEGATO_API_KEY": operator}
+    server_env = {**base, "LEGATO_HOME": str(home)}
+    try:
+        assert (
+            cli(as_operator, tmp_path, "deploy", "flows.py:leaky", "--name", "leaky").returncode
+            == 0
+        )
+        done = cli(as_operator, tmp_path, "deployment", "run", "leaky", "--watch")
+        assert done.returncode == 0, done.stdout + done.stderr + server.log()
+        assert "Completed" in done.stdout
+
+        # A read-only key reads everything the flow printed: no key of any kind is there.
+        readonly = ClientOrchestrator(server.url, api_key=reader)
+        try:
+            [run] = readonly.read_flow_runs(flow_name="leaky")
+            messages = [line.message for line in readonly.read_logs(run.id)]
+        finally:
+            readonly.close()
+        assert any(m.startswith("ENV ") for m in messages), messages
+        assert any(m == "key in env: None" for m in messages), messages
+        printed = "\n".join(messages)
+        assert "lgk_" not in printed and "lgr_" not in printed
+        assert "LEGATO_API_KEY" not in printed and "LEGATO_RUN_TOKEN" not in printed
+
+        # The worker's key is in the store while the server runs, marked internal.
+        listed = json.loads(cli(server_env, tmp_path, "api-key", "ls", "--json").stdout)
+        internal = [key for key in listed if key["internal"]]
+        assert len(internal) == 1, listed
+        assert internal[0]["name"].startswith("server-worker-")
+        assert not internal[0]["read_only"]
+        shown = cli(server_env, tmp_path, "api-key", "ls").stdout
+        assert "a running server's own worker" in shown
+
+        # Revoked, the worker is refused: a new run is not claimed any more.
+        deleted = cli(server_env, tmp_path, "api-key", "delete", internal[0]["name"])
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+        wait_until(lambda: "401" in server.log(), "the revoked worker key still got in")
+        after = cli(as_operator, tmp_path, "deployment", "run", "leaky", "--json")
+        assert after.returncode == 0, after.stderr
+        run_id = json.loads(after.stdout)["id"]
+        time.sleep(2)  # the worker polls every 0.1 s: it would have claimed the run by now
+        operator_client = ClientOrchestrator(server.url, api_key=operator)
+        try:
+            assert operator_client.read_flow_run(run_id).state.name == "Scheduled"
+        finally:
+            operator_client.close()
+    finally:
+        assert server.stop(timeout=120) == 0, server.log()
+    remaining = json.loads(cli(server_env, tmp_path, "api-key", "ls", "--json").stdout)
+    assert sorted(key["name"] for key in remaining) == ["operator", "reader"]
+
+
+def test_a_run_credential_opens_its_own_run_only_and_ends_with_it(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    operator, _ = make_keys(home)
+    server = start_server(home, tmp_path / "server.log")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    as_operator = {
+        **base,
+        "LEGATO_HOME": str(tmp_path / "client"),
+        "LEGATO_API_URL": server.url,
+        "LEGATO_API_KEY": operator,
+    }
+    admin = ClientOrchestrator(server.url, api_key=operator)
+    try:
+        deployed = cli(
+            as_operator, tmp_path, "deploy", "flows.py:quiet", "--name", "q", "--pool", "p"
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        first = json.loads(cli(as_operator, tmp_path, "deployment", "run", "q", "--json").stdout)
+        [claimed] = admin.claim_flow_runs("p", "w", 1)
+        assert claimed.id == first["id"]
+        other = json.loads(cli(as_operator, tmp_path, "deployment", "run", "q", "--json").stdout)
+        run_id, other_id = claimed.id, other["id"]
+        token = claimed.token
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as run:
+            # What the run needs.
+            assert run.get(f"/api/flow_runs/{run_id}").status_code == 200
+            assert run.get(f"/api/orchestrator/flow_runs/{run_id}/row").status_code == 200
+            assert (
+                run.get(f"/api/orchestrator/flow_runs/{run_id}/task_runs_by_key").status_code == 200
+            )
+            params = {"cache_key": "k", "now": time.time()}
+            assert run.get("/api/orchestrator/cached_result", params=params).status_code == 200
+            running = {"state": {"type": "RUNNING", "name": "Running", "timestamp": time.time()}}
+            started = run.post(f"/api/orchestrator/flow_runs/{run_id}/state", json=running)
+            assert started.status_code == 200 and started.json()["allowed"], started.text
+            line = {"timestamp": time.time(), "level": "INFO", "logger": "t", "message": "mine"}
+            assert (
+                run.post("/api/bulk", json={"logs": [{**line, "flow_run_id": run_id}]}).status_code
+                == 200
+            )
+            # Nothing else: other runs, listings, deployments, pools, keys.
+            refused = [
+                run.get("/api/flow_runs"),
+                run.get(f"/api/flow_runs/{other_id}"),
+                run.get(f"/api/orchestrator/flow_runs/{other_id}/row"),
+                run.post(f"/api/orchestrator/flow_runs/{other_id}/state", json=running),
+                run.post("/api/bulk", json={"logs": [{**line, "flow_run_id": other_id}]}),
+                run.post("/api/work_pools/p/pause"),
+                run.get("/api/deployments"),
+                run.delete(f"/api/deployments/{first['deployment_id']}"),
+                run.post(
+                    "/api/orchestrator/flow_runs",
+                    json={
+                        "row": {
+                            "id": "01a23117-0000-7000-8000-000000000001",
+                            "flow_name": "quiet",
+                            "name": "top-level",
+                            "parameters": {},
+                            "tags": [],
+                            "created": time.time(),
+                        },
+                        "state": {"type": "PENDING", "name": "Pending", "timestamp": time.time()},
+                    },
+                ),
+            ]
+            assert [r.status_code for r in refused] == [403] * len(refused), [
+                r.text for r in refused
+            ]
+            assert admin.read_flow_run(other_id).state.name == "Scheduled"
+            assert [log.message for log in admin.read_logs(other_id)] == []
+            # The run ends: its credential stops working, and says why.
+            done = {"state": {"type": "COMPLETED", "name": "Completed", "timestamp": time.time()}}
+            ended = run.post(f"/api/orchestrator/flow_runs/{run_id}/state", json=done)
+            assert ended.status_code == 200 and ended.json()["allowed"], ended.text
+            gone = run.get(f"/api/flow_runs/{run_id}")
+            assert gone.status_code == 401
+            assert gone.headers.get(TAKEN_BACK_HEADER) == "true"
+            late = run.post("/api/bulk", json={"logs": [{**line, "flow_run_id": run_id}]})
+            assert late.status_code == 401
+        assert admin.read_flow_run(run_id).state.name == "Completed"
+        assert [log.message for log in admin.read_logs(run_id)] == ["mine"]
+    finally:
+        admin.close()
+        assert server.stop(timeout=120) == 0, server.log()
