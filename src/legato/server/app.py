@@ -54,7 +54,6 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     services: Sequence[Service] = (),
-    internal_keys: Sequence[str] = (),
     keys_required: bool = False,
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
@@ -62,8 +61,6 @@ def create_app(
 
     Once the store holds an API key, every route but health needs one (see
     :mod:`legato.server.auth`). ``services`` (the scheduler, ...) run while the app does.
-    ``internal_keys`` are accepted like stored read-write keys, for the server's own
-    processes (its built-in worker); they live only as long as this app.
     ``keys_required``: keys are needed even when none is stored (a server bound beyond
     loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
@@ -91,7 +88,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
-    app.state.api_keys = ApiKeyGate(store, internal_keys=internal_keys, keys_required=keys_required)
+    app.state.api_keys = ApiKeyGate(store, keys_required=keys_required)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)  # outermost: before the body

@@ -16,6 +16,16 @@ created or deleted takes effect within that time.
 A server bound beyond loopback (``keys_required``) requires keys even when none is
 stored: deleting the last key does not open it to the network. It then refuses every
 request but health (401 saying why) and says so in its log.
+
+Two other kinds of credential get in:
+
+- a running server's internal key (its built-in worker's): stored hashed like any key,
+  marked internal, listed by ``legato api-key ls`` and revocable with ``legato api-key
+  delete``; it does not count as a key that makes the server require keys, and the
+  server deletes it when it stops;
+- a flow run's credential (``lgr_...``, the attempt token a worker hands the run's
+  process instead of its own key): only that run's writes and reads, until the run
+  ends or is taken back (:mod:`legato.server.run_credentials`).
 """
 
 from __future__ import annotations
@@ -23,8 +33,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -68,10 +76,6 @@ bearer = HTTPBearer(
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ApiKeyGate:
     """The server's view of the store's API keys, cached for ``ttl`` seconds."""
 
@@ -80,7 +84,6 @@ class ApiKeyGate:
         store: Store,
         *,
         ttl: float = CACHE_SECONDS,
-        internal_keys: Collection[str] = (),
         keys_required: bool = False,
     ):
         self.store = store
