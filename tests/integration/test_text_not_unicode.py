@@ -100,3 +100,33 @@ def test_a_parameter_that_is_not_utf8_is_refused_before_anything_is_stored(
     assert "caf\\udce9.csv" in str(info.value)
     assert legato.get_client().read_flow_runs(flow_name="takes-a-path") == []
     assert takes_a_path("cafe.csv") == "cafe.csv"  # the flow itself still runs
+
+
+@task(name="n" * 300)
+def long_named(i: int) -> int:
+    return i
+
+
+@flow
+def refused_record_flow() -> int:
+    return sum(count(i) for i in range(5)) + long_named(10)
+
+
+def test_a_record_the_database_refuses_costs_only_that_record(backend: str) -> None:
+    """A task run whose name is longer than the column (PostgreSQL enforces it): the
+    run completes, everything else of its batches is stored, the loss is noted."""
+    if backend == "sqlite":
+        pytest.skip("SQLite does not enforce the length of a name")
+    state = refused_record_flow(return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == sum(range(5)) + 10
+    client = legato.get_client()
+    assert sorted(t.name for t in client.read_task_runs(state.run_id)) == [
+        f"count-{i}" for i in range(5)
+    ]
+    lines = client.read_logs(state.run_id)
+    assert sum(1 for line in lines if line.message.startswith("counted ")) == 5
+    (note,) = [line for line in lines if line.logger == "legato.store"]
+    assert note.level == "ERROR"
+    assert note.message.startswith("legato could not store task run ")
+    assert "and dropped it" in note.message

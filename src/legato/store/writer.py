@@ -11,10 +11,12 @@ client's request): stored all together, or the caller hears why not.
 
 A batch that fails for a reason retrying cannot fix (a duplicate id, text the
 database cannot hold) costs only what is wrong in it: the writer writes it again
-with its text cleaned, then in halves, down to the records that fail alone. Those
-are dropped and named - to the log, and to each waiter whose records they were
-(``flush`` and ``submit`` raise); everything else is stored. The fast path pays
-nothing for this.
+with its text cleaned, then in halves, down to the records that fail alone; the
+rest is stored. A record the database refuses is dropped and named: on stderr, and
+in an ERROR line stored in its run's logs (the run goes on). A ``submit`` group
+that fails alone is not stored and its caller hears why (it raises); so does the
+next ``flush`` of an op that is malformed, or unwritten because the database stayed
+locked. The fast path pays nothing for this.
 
 The ops and how a batch is sorted are described in :mod:`legato.ops`; a task
 run travels as the engine's object itself (``legato.engine.task_run.TaskRun``, or
@@ -61,8 +63,7 @@ class BatchWriter:
     ``sink(sorted_batch)`` writes one batch (:class:`legato.ops.SortedBatch`) in one
     transaction. A batch that fails is retried a few times (a lock held by another
     process); one that fails for another reason is split down to the records that
-    cannot be stored (see the module docstring). Whoever waits on a lost record hears
-    of it, so records are never dropped silently.
+    cannot be stored (see the module docstring). Records are never dropped silently.
     """
 
     def __init__(self, sink: BatchSink, *, linger: float = 0.05, name: str = "legato-writer"):
@@ -75,7 +76,7 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._name = name
         self.lost = 0
-        """Records dropped since this writer started (each was named in the log)."""
+        """Records dropped since this writer started (each named on stderr)."""
         self.put = self._queue.put
 
     def start(self) -> None:
@@ -87,9 +88,10 @@ class BatchWriter:
     def flush(self, timeout: float | None = None) -> None:
         """Block until every op put before this call is committed.
 
-        Raises StoreError if records put before it could not be stored (each is named;
-        the others were stored), or if the writer does not finish within ``timeout``
-        seconds.
+        Raises StoreError if ops put before it were malformed or stayed unwritten (the
+        database locked past the retries), naming them; or if the writer does not
+        finish within ``timeout`` seconds. A record the database refused was dropped
+        and noted in its run's logs (see the module docstring): no reason to fail.
         """
         self._wait((FLUSH, Ticket()), timeout)
 
@@ -186,16 +188,45 @@ class BatchWriter:
         records = [op for op in batch if op[0] not in MARKERS]
         lost: list[tuple[Op, BaseException]] = []
         self._isolate(records, lost)
-        for op, exc in lost:
-            if op[0] != GROUP:
-                self.lost += 1
-                logger.error(
-                    "legato could not store %s, and dropped it (the other records were stored): %s",
-                    describe_op(op),
-                    exc,
-                )
         failed_groups = {id(op): exc for op, exc in lost if op[0] == GROUP}
-        return self._release(batch, failed_groups, [item for item in lost if item[0][0] != GROUP])
+        unwritten: list[tuple[Op, BaseException]] = []  # told to the next flush
+        dropped: list[tuple[Op, BaseException]] = []  # refused by the database: noted
+        for op, exc in lost:
+            if op[0] == GROUP:
+                continue
+            self.lost += 1
+            logger.error(
+                "legato could not store %s, and dropped it (the other records were stored): %s",
+                describe_op(op),
+                _short(exc),
+            )
+            if isinstance(exc, _Malformed) or _is_transient(exc):
+                unwritten.append((op, exc))
+            else:
+                dropped.append((op, exc))
+        if dropped:
+            self._note(dropped)
+        return self._release(batch, failed_groups, unwritten)
+
+    def _note(self, dropped: list[tuple[Op, BaseException]]) -> None:
+        """Store, in each run's logs, an ERROR line naming a record it lost: a run is not
+        failed for one record the database refused, but nobody should miss it."""
+        now = time.time()
+        lines = [
+            {
+                "flow_run_id": flow_run_id,
+                "task_run_id": None,
+                "timestamp": now,
+                "level": "ERROR",
+                "logger": "legato.store",
+                "message": f"legato could not store {describe_op(op)}, and dropped it: "
+                f"{_short(exc)}",
+            }
+            for op, exc in dropped
+            if (flow_run_id := _flow_run_of(op)) is not None
+        ]
+        if lines and self._commit(SortedBatch(logs=lines, scrub=True)) is not None:
+            logger.error("legato could not store the notes of %d dropped records", len(lines))
 
     def _isolate(self, records: list[Op], lost: list[tuple[Op, BaseException]]) -> None:
         """Write ``records`` with their text cleaned; if that fails, each half alone,
@@ -204,10 +235,11 @@ class BatchWriter:
             return
         try:
             sorted_batch = sort_ops(records)
+        except Exception as exc:  # an op this writer does not understand
+            error: BaseException | None = _Malformed(exc)
+        else:
             sorted_batch.scrub = True
             error = self._commit(sorted_batch)
-        except Exception as exc:
-            error = exc
         if error is None:
             return
         if len(records) == 1 or _is_transient(error):
@@ -240,8 +272,35 @@ class BatchWriter:
         return stop
 
 
+class _Malformed(Exception):
+    """A record op the writer cannot even sort (a fault of its caller)."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _short(exc: BaseException) -> str:
+    """An error's first line, cut to a length a log line and a message can carry (a
+    database error may quote a whole row)."""
+    text = clean_text(str(exc)).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first if len(first) <= 300 else first[:297] + "..."
+
+
+def _flow_run_of(op: Op) -> str | None:
+    try:
+        if op[0] in ("task_run", "state", "update"):
+            return str(op[1].flow_run_id)
+        if op[0] == "log" and op[1].get("flow_run_id"):
+            return str(op[1]["flow_run_id"])
+    except Exception:
+        return None
+    return None
+
+
 def _lost_error(lost: list[tuple[Op, BaseException]]) -> StoreError:
-    named = "; ".join(f"{describe_op(op)} ({exc})" for op, exc in lost[:3])
+    named = "; ".join(f"{describe_op(op)} ({_short(exc)})" for op, exc in lost[:3])
     more = f"; and {len(lost) - 3} more" if len(lost) > 3 else ""
     return StoreError(
         f"{len(lost)} run record(s) could not be stored and were dropped (every other "
@@ -254,7 +313,8 @@ def describe_op(op: Op) -> str:
     kind = op[0] if op else None
     try:
         if kind == "task_run":
-            return f"task run {op[1].id} ({clean_text(str(op[1].name))!r})"
+            name = clean_text(str(op[1].name))
+            return f"task run {op[1].id} ({name if len(name) <= 60 else name[:57] + '...'!r})"
         if kind == "state":
             return f"the {clean_text(str(op[2].name))} state of task run {op[1].id}"
         if kind == "update":
