@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "'fork' (forked from a process that imported legato once; Linux), 'auto' (fork "
         "where it works).",
     )
+    worker_entrypoint_dirs: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description="Directories a worker runs flows from (separated by ':', as in PATH): "
+        "a run whose entrypoint file or module lies outside them fails without being "
+        "imported. Empty: any entrypoint runs.",
+    )
     worker_heartbeat_interval: float = Field(
         default=10.0,
         gt=0,
@@ -170,6 +176,14 @@ class Settings(BaseSettings):
         # LEGATO_SERVER_ALLOWED_HOSTS=a.example,b.example (the environment holds text).
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("worker_entrypoint_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: Any) -> Any:
+        # LEGATO_WORKER_ENTRYPOINT_DIRS=/srv/flows:/opt/more (the environment holds text).
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
     @field_validator("log_level", mode="before")

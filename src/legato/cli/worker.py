@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -55,6 +56,16 @@ def start(
             "LEGATO_WORKER_LAUNCHER, else auto.",
         ),
     ] = None,
+    entrypoint_dirs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--entrypoint-dir",
+            help="Run only flows whose entrypoint file or module lies inside this directory "
+            "(symlinks followed; repeat for more). Others fail without being imported. "
+            "Default: LEGATO_WORKER_ENTRYPOINT_DIRS, else any entrypoint (whoever can create "
+            "deployments can run code on this worker).",
+        ),
+    ] = None,
 ) -> None:
     """Claim due runs of POOL and run each in a subprocess until stopped (SIGTERM/Ctrl-C;
     a second one stops running flow runs at once)."""
@@ -86,6 +97,10 @@ def start(
         env["LEGATO_API_URL"] = settings.api_url
         if settings.api_key:
             env["LEGATO_API_KEY"] = settings.api_key
+    folders = entrypoint_folders(entrypoint_dirs or settings.worker_entrypoint_dirs)
+    if folders:
+        # Each run's process checks its entrypoint against these before importing it.
+        env["LEGATO_WORKER_ENTRYPOINT_DIRS"] = os.pathsep.join(str(f) for f in folders)
     orchestrator = build_orchestrator(settings)
 
     def say(text: str) -> None:
@@ -103,7 +118,23 @@ def start(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if folders:
+        say(f"Worker {options.name!r} runs flows only from {', '.join(map(str, folders))}")
     try:
         worker.run()
     finally:
         orchestrator.close()
+
+
+def entrypoint_folders(dirs: list[Path]) -> list[Path]:
+    """``dirs`` made absolute (symlinks resolved); a missing one is an error (a typo would
+    otherwise refuse every run)."""
+    folders = []
+    for folder in dirs:
+        resolved = folder.expanduser().resolve()
+        if not resolved.is_dir():
+            raise LegatoError(
+                f"the entrypoint directory {folder} does not exist (or is not a directory)"
+            )
+        folders.append(resolved)
+    return folders

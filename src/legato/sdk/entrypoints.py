@@ -1,4 +1,13 @@
-"""Loading a flow from its entrypoint, ``path/to/file.py:function`` (or ``module:function``)."""
+"""Loading a flow from its entrypoint, ``path/to/file.py:function`` (or ``module:function``).
+
+Importing an entrypoint runs its code, and a deployment's entrypoint is whatever its
+creator wrote: whoever can create deployments runs code on the workers. A worker can
+be limited to entrypoints inside given directories (``legato worker start
+--entrypoint-dir DIR``, ``LEGATO_WORKER_ENTRYPOINT_DIRS``): :func:`load_flow` then
+finds the file an entrypoint names (following symlinks; for a module, where each
+package on its dotted path would be imported from, found without importing anything)
+and refuses it, before any of its code runs, unless it lies inside one of them.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +15,75 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from legato.errors import LegatoError
 
 
-def load_flow(entrypoint: str) -> Any:
+class EntrypointRefused(LegatoError):
+    """The entrypoint lies outside the directories this worker runs flows from."""
+
+
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
+
+
+def _refused(entrypoint: str, where: str, folders: Sequence[Path]) -> EntrypointRefused:
+    shown = ", ".join(str(folder) for folder in folders)
+    return EntrypointRefused(
+        f"entrypoint {entrypoint!r} {where}, outside the directories this worker runs flows "
+        f"from ({shown}); it was not imported. Move the flow there, or start the worker "
+        "with --entrypoint-dir (LEGATO_WORKER_ENTRYPOINT_DIRS) naming its directory"
+    )
+
+
+def _find_spec(name: str, path: Sequence[str] | None) -> Any:
+    """The spec the import system would use for ``name``, from its parent package's
+    ``path`` (None: sys.path), without importing the parent or anything else."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        spec = find(name, path)
+        if spec is not None:
+            return spec
+    return None
+
+
+def check_module_inside(entrypoint: str, module: str, folders: Sequence[Path]) -> None:
+    """Refuse ``module`` unless every file importing it would run is inside ``folders``."""
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        raise LegatoError(f"entrypoint {entrypoint!r} names {module!r}, which is not a module name")
+    search: Sequence[str] | None = None
+    for index in range(len(parts)):
+        name = ".".join(parts[: index + 1])
+        loaded = sys.modules.get(name)  # imported already: that is what import returns
+        spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+        spec = spec or _find_spec(name, search)
+        if spec is None:
+            raise _refused(entrypoint, f"names the module {name!r}, which cannot be found", folders)
+        if spec.has_location and spec.origin:
+            origin = Path(spec.origin).resolve()
+            if not _inside(origin, folders):
+                raise _refused(entrypoint, f"imports {name!r} from {origin}", folders)
+        elif spec.submodule_search_locations is None:  # built in, frozen: not a file
+            raise _refused(entrypoint, f"names {name!r}, which is not a file", folders)
+        if index < len(parts) - 1:
+            if spec.submodule_search_locations is None:
+                raise LegatoError(f"cannot import module {module!r}: {name!r} is not a package")
+            search = list(spec.submodule_search_locations)
+
+
+def load_flow(entrypoint: str, *, allowed_dirs: Sequence[Path] | None = None) -> Any:
     """Import the file or module of ``entrypoint`` and return the flow object it names.
 
     The file is imported under a private module name, so its
-    ``if __name__ == "__main__":`` block does not run.
+    ``if __name__ == "__main__":`` block does not run. With ``allowed_dirs``, an
+    entrypoint whose file lies outside them is refused (:class:`EntrypointRefused`)
+    before anything is imported.
     """
     from legato.sdk.flows import Flow
 
@@ -25,8 +92,13 @@ def load_flow(entrypoint: str) -> Any:
         raise LegatoError(
             f"entrypoint {entrypoint!r} is not of the form path/to/file.py:function_name"
         )
+    folders = None
+    if allowed_dirs is not None:
+        folders = [Path(folder).expanduser().resolve() for folder in allowed_dirs]
     if path_text.endswith(".py") or "/" in path_text:
         path = Path(path_text).expanduser().resolve()
+        if folders is not None and not _inside(path, folders):
+            raise _refused(entrypoint, f"is the file {path}", folders)
         if not path.is_file():
             raise LegatoError(f"the flow file {path} of entrypoint {entrypoint!r} does not exist")
         # The same name in every process (hash() of a str is salted per process).
@@ -45,6 +117,8 @@ def load_flow(entrypoint: str) -> Any:
                 del sys.modules[module_name]
                 raise LegatoError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     else:
+        if folders is not None:
+            check_module_inside(entrypoint, path_text, folders)
         try:
             module = importlib.import_module(path_text)
         except ImportError as exc:

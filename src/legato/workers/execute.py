@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.engine.flow_engine import FlowCall
@@ -75,7 +76,7 @@ def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = No
             raise LegatoError(
                 f"flow run {flow_run_id} has no stored entrypoint, so legato cannot import its flow"
             )
-        flow = load_flow(record.entrypoint)
+        flow = load_flow(record.entrypoint, allowed_dirs=_entrypoint_dirs())
     except LegatoError as exc:
         now = time.time()
         orch.set_flow_run_state(
@@ -97,6 +98,14 @@ def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = No
     state = run_flow_call(call)
     orch.flush()
     return state
+
+
+def _entrypoint_dirs() -> list[Path] | None:
+    """The directories this worker runs flows from (LEGATO_WORKER_ENTRYPOINT_DIRS, set by
+    ``legato worker start --entrypoint-dir``); None: any entrypoint."""
+    from legato.settings import get_settings
+
+    return get_settings().worker_entrypoint_dirs or None
 
 
 def route_run_console_to_worker() -> None:
