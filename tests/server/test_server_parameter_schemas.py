@@ -20,8 +20,11 @@ import httpx
 import pytest
 from server_support import Served
 
-HEALTH_BOUND = 1.0
-"""Seconds: generous on a shared machine (the issue asks for 100 ms, measured by bench)."""
+HEALTH_BOUND = 5.0
+"""Seconds. Generous: this process runs 40 client threads beside the probe on a shared
+machine. Before the fix health did not answer at all while the hostile requests ran
+(they held every worker thread, or the interpreter, for minutes); the issue's 100 ms
+is measured by the benchmark."""
 
 
 def _spec(name: str, schema: Any, **extra: Any) -> dict[str, Any]:

@@ -21,11 +21,16 @@ from legato.schemas.deployments import (
     DeploymentRunRequest,
     DeploymentSpec,
 )
+from legato.schemas.json_schema import warm_up
 from legato.server.api.flow_runs import MAX_OFFSET, NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, StoreDep
 from legato.server.notify import notifier_for
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
+# The schema checker (jsonschema, RE2) is loaded and exercised with the server, not by
+# the first deployment request: that first use holds the interpreter long enough to
+# delay health.
+warm_up()
 
 DeploymentId = Annotated[str, Path(pattern=UUID_PATTERN, description="A deployment id (UUID).")]
 
