@@ -47,7 +47,7 @@ def fit(payload: Payload, limit: int, body: bytes | None = None) -> list[Part]:
     body = encode(payload) if body is None else body
     if len(body) <= limit:
         return [(payload, body)]
-    halves = _halves(payload)
+    halves = split(payload)
     if halves is None:
         return [_shortened(payload, limit, body)]
     return [part for half in halves for part in fit(half, limit)]
@@ -82,7 +82,8 @@ def _joined(units: list[Payload]) -> Payload:
     return joined
 
 
-def _halves(payload: Payload) -> tuple[Payload, Payload] | None:
+def split(payload: Payload) -> tuple[Payload, Payload] | None:
+    """``payload`` in two halves (each a batch of its own), or None for one record."""
     units = _units(payload)
     if len(units) < 2:
         return None
@@ -134,3 +135,18 @@ def _shortened(payload: Payload, limit: int, body: bytes) -> Part:
         holder[key] = truncated(holder[key], kept - excess if kept > excess else kept // 2)
         body = encode(payload)
     return payload, body
+
+
+def describe(payload: Payload) -> tuple[str | None, str]:
+    """The flow run of a one-record payload (None: not known) and how people name it."""
+    for key in ("task_runs", "updates"):
+        for row in payload.get(key, ()):
+            return row.get("flow_run_id"), f"task run {row.get('id')} ({row.get('name')!r})"
+    for line in payload.get("logs", ()):
+        text = str(line.get("message", ""))
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return line.get("flow_run_id"), f"a log line ({shown!r})"
+    for key in ("states", "inputs"):
+        for item in payload.get(key, ()):
+            return None, f"a {key[:-1]} of task run {item.get('task_run_id')}"
+    return None, "an empty batch"

@@ -33,7 +33,7 @@ from legato.attempts import TAKEN_BACK_HEADER
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError
 from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
-from legato.orchestrator.bulk_parts import Part, Payload, encode, fit
+from legato.orchestrator.bulk_parts import Part, Payload, describe, encode, fit, split
 from legato.schemas import (
     NEXT_CURSOR_HEADER,
     FlowRecord,
@@ -113,6 +113,10 @@ class _Outgoing:
     parts: list[Part]
     waiters: list[threading.Event]
     stop: bool
+
+
+class _Refused(StoreError):
+    """The server refused a bulk body's contents (409, 422): some record in it."""
 
 
 class _TooLarge(StoreError):
@@ -235,6 +239,11 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             raise RunTakenBack(reason)
         if response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}: {_detail(response)}")
+        if response.status_code in (409, 422) and path == "/api/bulk":
+            raise _Refused(
+                f"the legato server at {self.api_url} refused {method} {path} "
+                f"(HTTP {response.status_code}): {_detail(response)}"
+            )
         if response.status_code == 413:
             raise _TooLarge(
                 f"the legato server at {self.api_url} refused {method} {path} as too large "
@@ -383,10 +392,43 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
                         self._error = StoreError(str(exc))
                         continue
                     parts.extend(reversed(smaller))
+                except _Refused as exc:  # a record the server will not take: find it
+                    halves = split(payload)
+                    if halves is None:
+                        self._dropped(payload, exc)
+                        continue
+                    parts.extend(reversed([(half, encode(half)) for half in halves]))
             for waiter in outgoing.waiters:
                 waiter.set()
             if outgoing.stop:
                 return
+
+    def _dropped(self, payload: Payload, exc: StoreError) -> None:
+        """One record the server refuses (a task run stored already, a name too long):
+        the rest of its batch was sent; name it on stderr and in its run's logs."""
+        flow_run_id, what = describe(payload)
+        reason = str(exc)
+        reason = reason if len(reason) <= 500 else reason[:497] + "..."
+        logger.error("legato could not record %s, and dropped it: %s", what, reason)
+        if flow_run_id is None:
+            return
+        note = {
+            "batch_id": new_id(),
+            "logs": [
+                {
+                    "flow_run_id": flow_run_id,
+                    "task_run_id": None,
+                    "timestamp": time.time(),
+                    "level": "ERROR",
+                    "logger": "legato.client",
+                    "message": f"legato could not record {what}, and dropped it: {reason}",
+                }
+            ],
+        }
+        try:
+            self._attempt("POST", "/api/bulk", content=encode(note), headers=JSON_HEADERS)
+        except Exception as error:  # best effort: the line on stderr stays
+            logger.error("legato could not record that note either: %s", error)
 
     def _post_bulk(self, body: bytes, waiters: list[threading.Event]) -> None:
         """POST until accepted; past max_outage, waiters are released with the error
@@ -411,7 +453,7 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
                     waiters.clear()
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
-            except _TooLarge:
+            except (_TooLarge, _Refused):
                 raise
             except (StoreError, ObjectNotFound) as exc:  # refused: retrying cannot help
                 logger.error("legato could not record run records: %s", exc)
