@@ -130,3 +130,17 @@ def test_a_record_the_database_refuses_costs_only_that_record(backend: str) -> N
     assert note.level == "ERROR"
     assert note.message.startswith("legato could not store task run ")
     assert "and dropped it" in note.message
+
+
+@flow(tags=[BAD], flow_run_name=lambda: f"run of {BAD}")
+def tagged() -> int:
+    return count(1)
+
+
+def test_a_flow_tagged_and_named_with_text_not_utf8_is_stored_cleaned(backend: str) -> None:
+    state = tagged(return_state=True)
+    assert state.is_completed(), state.message
+    run = legato.get_client().read_flow_run(state.run_id)
+    assert run.tags == [SHOWN]
+    assert run.name == f"run of {SHOWN}"
+    assert [r.id for r in legato.get_client().read_flow_runs(tags=[SHOWN])] == [run.id]

@@ -145,6 +145,9 @@ def _storable_flow_run_row(row: dict[str, Any]) -> dict[str, Any]:
         value = row.get(key)
         if isinstance(value, str):
             cleaned[key] = clean_text(value)
+    tags = row.get("tags")
+    if isinstance(tags, list):
+        cleaned["tags"] = [clean_text(tag) if isinstance(tag, str) else tag for tag in tags]
     return cleaned
 
 
