@@ -37,6 +37,7 @@ from legato.errors import (
     Abort,
     FlowTimeout,
     LegatoError,
+    ObjectNotFound,
     ParameterValidationError,
     RunTakenBack,
     SerializationError,
@@ -47,7 +48,7 @@ from legato.errors import (
 from legato.ids import new_id
 from legato.orchestrator.protocol import Orchestrator
 from legato.processes import this_process
-from legato.states import FAILURE_TYPES, State, StateType
+from legato.states import FAILURE_TYPES, State, StateType, Transition
 from legato.text import check_parameters
 
 if TYPE_CHECKING:
@@ -556,9 +557,12 @@ def _end_out_of_stack(call: FlowCall, exc: RecursionError) -> None:
     ended = State(StateType.FAILED, "Failed", message, exception=exc)
     if call.flow_run_id is not None:
         orch = call.orchestrator
-        verdict = orch.set_flow_run_state(
-            call.flow_run_id, ended, fields={"end_time": ended.timestamp}
-        )
+        try:
+            verdict = orch.set_flow_run_state(
+                call.flow_run_id, ended, fields={"end_time": ended.timestamp}
+            )
+        except ObjectNotFound:  # the stack ran out while it was being stored
+            verdict = Transition(True)
         if not verdict.allowed:  # it had ended: the parent's task run mirrors that
             row = orch.read_flow_run_row(call.flow_run_id)
             ended = State(
