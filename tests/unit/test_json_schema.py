@@ -88,3 +88,79 @@ def test_schema_of_a_pydantic_model_passes_when_checked() -> None:
     assert _messages(schema, {"items": [{"sku": "ABC-1", "children": [{"sku": "x"}]}]}) == [
         "'x' does not match '^[A-Z]{3}-\\\\d+$'"
     ]
+
+
+BACKTRACKING = "^(a+)+$"
+HOSTILE_KEY = "a" * 40 + "!"
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"patternProperties": {BACKTRACKING: {}}, "additionalProperties": False},
+        {"patternProperties": {BACKTRACKING: {}}, "unevaluatedProperties": False},
+        {"allOf": [{"patternProperties": {BACKTRACKING: {}}}], "unevaluatedProperties": False},
+        {"propertyNames": {"pattern": BACKTRACKING}},
+    ],
+    ids=["additional", "unevaluated", "unevaluated-in-allOf", "property-names"],
+)
+def test_backtracking_pattern_on_keys_is_matched_by_re2_when_keys_are_checked(
+    schema: dict[str, Any],
+) -> None:
+    check_schema(schema)
+
+    assert len(_messages(schema, {HOSTILE_KEY: 1})) == 1
+    assert _messages(schema, {"a" * 40: 1}) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        (
+            {
+                "properties": {"a": {}},
+                "patternProperties": {"^x": {}},
+                "additionalProperties": False,
+            },
+            {"a": 1, "xy": 2, "z": 3},
+        ),
+        (
+            {"properties": {"a": {}}, "additionalProperties": {"type": "integer"}},
+            {"a": "s", "b": "t", "c": 1},
+        ),
+        ({"properties": {"a": {}}, "unevaluatedProperties": False}, {"a": 1, "b": 2}),
+        (
+            {
+                "allOf": [{"properties": {"a": {}}}],
+                "anyOf": [{"patternProperties": {"^b": {}}}, {"required": ["zz"]}],
+                "if": {"required": ["c"]},
+                "then": {"properties": {"c": {}}},
+                "else": {"properties": {"d": {}}},
+                "dependentSchemas": {"e": {"properties": {"f": {}}}},
+                "$defs": {"g": {"properties": {"g": {}}}},
+                "$ref": "#/$defs/g",
+                "unevaluatedProperties": {"type": "string"},
+            },
+            {"a": 1, "b1": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": "ok"},
+        ),
+        (
+            {
+                "unevaluatedProperties": {"type": "string"},
+                "additionalProperties": {"type": "integer"},
+            },
+            {"x": 1},
+        ),
+    ],
+)
+def test_re2_keywords_agree_with_jsonschema_when_patterns_are_plain(
+    schema: dict[str, Any], value: Any
+) -> None:
+    import jsonschema
+
+    expected = sorted(
+        (list(e.path), e.validator)
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(value)
+    )
+    found = sorted((list(e.path), e.validator) for e in parameter_errors(schema, value))
+
+    assert found == expected

@@ -86,7 +86,16 @@ def _compiled(pattern: str) -> Any:
         raise ValueError(reason) from None
 
 
+def _spend() -> None:
+    budget = _steps.get()
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooManySteps
+
+
 def _search(pattern: str, text: str) -> bool:
+    _spend()  # patterns x keys can be many searches within one keyword
     try:
         compiled = _compiled(pattern)
     except ValueError as exc:
@@ -134,6 +143,100 @@ def _pattern_properties(
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
+def _matches_any(patterns: Any, key: str) -> bool:
+    try:
+        return any(_search(pattern, key) for pattern in patterns or ())
+    except UnicodeEncodeError:
+        return False
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """jsonschema's, with RE2 (its own joins patternProperties into one Python regex)."""
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    extras = [key for key in instance if key not in properties and not _matches_any(patterns, key)]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        shown = ", ".join(repr(extra) for extra in sorted(extras, key=str))
+        if patterns:
+            yield ValidationError(
+                f"{shown} do(es) not match any of the regexes: {', '.join(map(repr, patterns))}"
+            )
+        else:
+            yield ValidationError(f"Additional properties are not allowed ({shown} unexpected)")
+
+
+def _evaluated_keys(validator: Any, instance: Any, schema: Any) -> set[str]:
+    """The keys of ``instance`` that ``schema`` evaluates (what unevaluatedProperties
+    leaves out): jsonschema's ``find_evaluated_property_keys_by_schema``, with RE2."""
+    if validator.is_type(schema, "boolean"):
+        return set()
+    keys: set[str] = set()
+    for keyword in _REFERENCES:
+        reference = schema.get(keyword)
+        if reference is not None:
+            resolved = validator._resolver.lookup(reference)
+            evolved = validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
+            keys |= _evaluated_keys(evolved, instance, resolved.contents)
+    properties = schema.get("properties")
+    if validator.is_type(properties, "object"):
+        keys |= properties.keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        subschema = schema.get(keyword)
+        if subschema is not None:
+            keys |= {
+                key
+                for key, value in instance.items()
+                if next(validator.descend(value, subschema), None) is None
+            }
+    if "patternProperties" in schema:
+        keys |= {key for key in instance if _matches_any(schema["patternProperties"], key)}
+    for key, subschema in schema.get("dependentSchemas", {}).items():
+        if key in instance:
+            keys |= _evaluated_keys(validator, instance, subschema)
+    for keyword in _IN_PLACE_LIST:
+        for subschema in schema.get(keyword, []):
+            if next(validator.descend(instance, subschema), None) is None:
+                keys |= _evaluated_keys(validator, instance, subschema)
+    if "if" in schema:
+        if validator.evolve(schema=schema["if"]).is_valid(instance):
+            keys |= _evaluated_keys(validator, instance, schema["if"])
+            if "then" in schema:
+                keys |= _evaluated_keys(validator, instance, schema["then"])
+        elif "else" in schema:
+            keys |= _evaluated_keys(validator, instance, schema["else"])
+    return keys
+
+
+def _unevaluated_properties(
+    validator: Any, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_keys(validator, instance, schema)
+    refused = [
+        key
+        for key in instance
+        if key not in evaluated
+        and next(validator.descend(instance[key], unevaluated, path=key, schema_path=key), None)
+        is not None
+    ]
+    if refused:
+        shown = ", ".join(repr(key) for key in sorted(refused, key=str))
+        if unevaluated is False:
+            yield ValidationError(f"Unevaluated properties are not allowed ({shown} unexpected)")
+        else:
+            yield ValidationError(
+                f"Unevaluated properties are not valid under the given schema ({shown})"
+            )
+
+
 def _canonical(value: Any) -> Any:
     """A hashable form in which values equal under JSON Schema are equal (1 == 1.0, but
     True != 1, and objects compare by content)."""
@@ -164,11 +267,7 @@ def _unique_items(
 
 def _counted(keyword: Callable[..., Any]) -> Callable[..., Any]:
     def evaluate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
-        budget = _steps.get()
-        if budget is not None:
-            budget[0] -= 1
-            if budget[0] < 0:
-                raise _TooManySteps
+        _spend()
         return keyword(validator, value, instance, schema)
 
     return evaluate
@@ -179,6 +278,8 @@ _KEYWORDS = {
     **_BASE.VALIDATORS,
     "pattern": _pattern,
     "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+    "unevaluatedProperties": _unevaluated_properties,
     "uniqueItems": _unique_items,
 }
 SafeValidator: Any = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
