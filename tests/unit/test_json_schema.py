@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
 
+from legato import flow
 from legato.errors import ParameterSchemaError
 from legato.schemas.json_schema import MAX_VALIDATION_STEPS, check_schema, parameter_errors
 
@@ -68,9 +70,9 @@ def test_pattern_stored_before_checks_is_refused_when_re2_cannot_compile_it() ->
 
 
 def test_schema_of_a_pydantic_model_passes_when_checked() -> None:
-    from typing import Annotated, Literal
+    from typing import Literal
 
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel
 
     class Item(BaseModel):
         sku: Annotated[str, Field(pattern=r"^[A-Z]{3}-\d+$")]
@@ -164,3 +166,21 @@ def test_re2_keywords_agree_with_jsonschema_when_patterns_are_plain(
     found = sorted((list(e.path), e.validator) for e in parameter_errors(schema, value))
 
     assert found == expected
+
+
+@flow
+def plain_pattern(name: Annotated[str, Field(pattern="^[a-z]+$")]) -> str:
+    return name
+
+
+@flow
+def lookahead_pattern(name: Annotated[str, Field(pattern="^(?!tmp)")]) -> str:
+    return name
+
+
+def test_flow_schema_is_left_out_when_its_pattern_needs_lookaround() -> None:
+    from legato.sdk.deployments import parameter_schema
+
+    schema = parameter_schema(plain_pattern)
+    assert schema is not None and schema["properties"]["name"]["pattern"] == "^[a-z]+$"
+    assert parameter_schema(lookahead_pattern) is None
