@@ -5,8 +5,11 @@ run and a run retried meanwhile by another process are left alone."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from store_helpers import FlowRunFactory
 
 from legato.engine.task_run import TaskRun
@@ -187,3 +190,28 @@ def test_an_in_process_retry_wait_and_a_subflow_of_a_dead_process_end_crashed(
     assert {o.flow_run_id for o in outcomes} == {parent, child}
     assert store.read_flow_run(parent).state.name == "Crashed"
     assert store.read_flow_run(child).state.name == "Crashed"
+
+
+def test_the_candidate_query_searches_the_process_host_index(tmp_path: Path) -> None:
+    """A listing pays for one query that walks an index, however many runs are stored."""
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    try:
+        sa.event.listen(store.engine, "before_cursor_execute", capture)
+        store.read_local_runs(HOST)
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+        [(statement, parameters)] = [s for s in sent if "flow_runs" in s[0]]
+        database = sqlite3.connect(tmp_path / "plans.db")
+        try:
+            plan = database.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+        finally:
+            database.close()
+    finally:
+        store.close()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING INDEX ix_flow_runs_process_host_state" in details, details
+    assert "SCAN" not in details, details
