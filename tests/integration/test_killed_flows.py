@@ -210,7 +210,11 @@ def test_the_run_of_a_live_process_is_never_touched(
     assert process.poll() is None
     assert {run["state"]["name"] for run in json.loads(listed.stdout)} == {"Running"}
     assert retried.returncode == 1
-    assert "is Running, not finished" in retried.stderr
+    assert retried.stderr.strip() == (
+        f"error: flow run {outer} is Running, not finished (its process, pid {process.pid} "
+        f"on {socket.gethostname()}, is running it); only a Failed, Crashed or Cancelled "
+        "flow run can be retried"
+    )
     assert cancelled.returncode == 1
     assert "stop that process" in cancelled.stderr
     for run_id in (outer, inner):

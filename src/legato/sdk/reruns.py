@@ -33,9 +33,10 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None
     if record.state.type not in FAILURE_TYPES:
         if record.state.type is StateType.COMPLETED:
             raise LegatoError(f"flow run {flow_run_id} is Completed; there is nothing to retry")
+        runner = _runner(orch, flow_run_id)
         raise LegatoError(
-            f"flow run {flow_run_id} is {record.state.name}, not finished; only a Failed, "
-            "Crashed or Cancelled flow run can be retried"
+            f"flow run {flow_run_id} is {record.state.name}, not finished{runner}; only a "
+            "Failed, Crashed or Cancelled flow run can be retried"
         )
     if not record.entrypoint:
         raise LegatoError(
@@ -46,3 +47,14 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None
     parameters = dict(record.parameters)
     call = FlowCall(flow, (), parameters, orchestrator=orch, resume_flow_run_id=flow_run_id)
     return run_flow_call(call)
+
+
+def _runner(orch: Orchestrator, flow_run_id: str) -> str:
+    """Who is running an unfinished run, for the refusal: its worker, or its process
+    (alive: reading the run crashed it otherwise)."""
+    row = orch.read_flow_run_row(flow_run_id)
+    if row.get("worker_name"):
+        return f" (worker {row['worker_name']} holds it)"
+    if row.get("process_pid") is not None:
+        return f" (its process, pid {row['process_pid']} on {row['process_host']}, is running it)"
+    return ""
