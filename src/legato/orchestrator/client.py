@@ -380,10 +380,12 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         while True:
             outgoing = outbox.get()
             parts = list(reversed(outgoing.parts))
+            posted = dropped = 0
             while parts:
                 payload, body = parts.pop()
                 try:
                     self._post_bulk(body, outgoing.waiters)
+                    posted += 1
                 except _TooLarge as exc:  # the server's limit is lower than thought: split
                     self._body_limit = min(self._body_limit, exc.limit or len(body) // 2)
                     smaller = fit(payload, self._body_limit, body)
@@ -396,8 +398,15 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
                     halves = split(payload)
                     if halves is None:
                         self._dropped(payload, exc)
+                        dropped += 1
                         continue
                     parts.extend(reversed([(half, encode(half)) for half in halves]))
+            if dropped > 1 and not posted:  # not one record taken: not a bad record, a
+                # server that takes nothing from this client (another version?): say so
+                self._error = StoreError(
+                    f"the legato server at {self.api_url} refused every one of {dropped} run "
+                    "records of a batch; see the errors above"
+                )
             for waiter in outgoing.waiters:
                 waiter.set()
             if outgoing.stop:
