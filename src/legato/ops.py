@@ -20,7 +20,8 @@ and the flush/stop markers of whoever waits.
                                   not cost another request's rows)
 
 A flush or stop marker may carry a :class:`Ticket` too: the writer sets its ``error``
-when records put before it could not be stored.
+when ops put before it were malformed or could not be written (see
+:mod:`legato.store.writer` for what happens to a record the database refuses).
 """
 
 from __future__ import annotations
