@@ -12,6 +12,11 @@ stopped: SIGTERM, then SIGKILL after ``grace_seconds``). It ticks every
 ends claiming; running children get ``grace_seconds`` to finish before they are
 terminated. A failure to reach the server is reported and retried on the next
 tick, never fatal.
+
+Each claimed run comes with its attempt token (:mod:`legato.store.run_tokens`); the
+launcher hands it to the run's process, in place of the worker's own API key, as the
+process's fencing token and only credential. The worker's own writes (giving back a run
+it did not start, ending a cancelled one) carry no token: they take the run back.
 """
 
 from __future__ import annotations
