@@ -222,3 +222,31 @@ def test_a_run_credential_opens_its_own_run_only_and_ends_with_it(tmp_path: Path
     finally:
         admin.close()
         assert server.stop(timeout=120) == 0, server.log()
+
+
+def test_a_server_killed_outright_leaves_a_key_that_the_next_server_removes(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    make_keys(home)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    server_env = {**base, "LEGATO_HOME": str(home)}
+
+    def internal_names() -> list[str]:
+        listed = json.loads(cli(server_env, tmp_path, "api-key", "ls", "--json").stdout)
+        return [key["name"] for key in listed if key["internal"]]
+
+    first = start_server(home, tmp_path / "first.log", worker=True)
+    [left] = internal_names()
+    first.process.kill()
+    first.process.wait(timeout=60)
+    assert internal_names() == [left]  # nobody deleted it: it is still listed, revocable
+    second = start_server(home, tmp_path / "second.log", worker=True)
+    try:
+        [now] = internal_names()
+        assert now != left
+        assert now.endswith(f"-{second.process.pid}")
+    finally:
+        assert second.stop(timeout=120) == 0, second.log()
+    assert internal_names() == []

@@ -185,13 +185,22 @@ def _own_url(server: Any, host: str) -> str | None:
 
 
 def _internal_key(store: Any) -> tuple[str, str]:
-    """A new internal key for this server's worker: its name and the key."""
-    import os
-    import socket
+    """A new internal key for this server's worker: its name and the key.
 
-    record, key = store.create_api_key(
-        f"server-worker-{socket.gethostname()}-{os.getpid()}", internal=True
-    )
+    Internal keys left by servers of this host that died without deleting theirs (kill -9)
+    are deleted first: their processes are gone, and so is any use for the keys."""
+    import os
+
+    from legato.processes import host_name, process_start_time
+
+    prefix = f"server-worker-{host_name()}-"
+    for stale in store.list_api_keys():
+        pid = stale.name.removeprefix(prefix)
+        mine = stale.internal and stale.name.startswith(prefix) and pid.isdigit()
+        if mine and process_start_time(int(pid)) is None:
+            with contextlib.suppress(LegatoError):
+                store.delete_api_key(stale.name)
+    record, key = store.create_api_key(f"{prefix}{os.getpid()}", internal=True)
     return record.name, key
 
 
