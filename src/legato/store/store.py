@@ -231,6 +231,17 @@ class Store(
                 bulk.log_insert.execute(conn, rows([bulk.log_values(r) for r in batch.logs]))
             conn.commit()
 
+    def stored_task_run_ids(self, task_run_ids: list[str]) -> set[str]:
+        """Which of ``task_run_ids`` are stored (a bulk batch that failed: was it a
+        duplicate?); one query per thousand ids."""
+        found: set[str] = set()
+        with translated(self.url), self.engine.connect() as conn:
+            for start in range(0, len(task_run_ids), 1000):
+                chunk = task_run_ids[start : start + 1000]
+                query = sa.select(task_runs.c.id).where(task_runs.c.id.in_(chunk))
+                found.update(str(row_id) for row_id in conn.execute(query).scalars())
+        return found
+
     def batch_ingested(self, batch_id: str) -> bool:
         """Whether a client batch with this id was committed already."""
         with translated(self.url), self.engine.connect() as conn:

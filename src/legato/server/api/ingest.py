@@ -428,7 +428,8 @@ def _ingest(
         except StoreError as exc:
             # Nothing of this batch was stored (other requests' batches were). The usual
             # cause: task runs it inserts exist already.
-            stored = [row.id for row in body.task_runs if _task_run_exists(store, row.id)]
+            known = store.stored_task_run_ids([row.id for row in body.task_runs])
+            stored = [row.id for row in body.task_runs if row.id in known]
             if not stored:
                 raise
             if batch_id is not None:
@@ -539,11 +540,3 @@ def _duplicates(task_run_ids: list[str]) -> str:
         f"task runs already stored: {shown}{more}. A task run is inserted once (under "
         "task_runs); send later changes of it under updates. Nothing of this batch was stored."
     )
-
-
-def _task_run_exists(store: Store, task_run_id: str) -> bool:
-    try:
-        store.read_task_run(task_run_id)
-    except ObjectNotFound:
-        return False
-    return True
