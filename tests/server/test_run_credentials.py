@@ -25,7 +25,7 @@ FLOWS = textwrap.dedent(
     """
     import os
 
-    from legato import flow, get_run_logger
+    from legato import flow, get_run_logger, task
 
 
     @flow
@@ -40,6 +40,28 @@ FLOWS = textwrap.dedent(
     @flow
     def quiet() -> str:
         return "ok"
+
+
+    @task(cache_key_fn=lambda context, parameters: f"sq-{parameters['x']}")
+    def square(x: int) -> int:
+        return x * x
+
+
+    @flow
+    def inner(x: int) -> int:
+        get_run_logger().info("inner %s", x)
+        return square(x)
+
+
+    @flow
+    def middle(x: int) -> int:
+        return inner(x) + inner(x + 1)
+
+
+    @flow
+    def nested() -> int:
+        get_run_logger().info("outer starting")
+        return middle(1) + sum(square.map([1, 2, 3]).result())
     """
 )
 
@@ -250,3 +272,47 @@ def test_a_server_killed_outright_leaves_a_key_that_the_next_server_removes(
     finally:
         assert second.stop(timeout=120) == 0, second.log()
     assert internal_names() == []
+
+
+def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path: Path) -> None:
+    """Everything a flow does (nested subflows, mapped tasks, a cache lookup, logs) goes
+    through on its run's credential alone, on a server that requires keys."""
+    (tmp_path / "flows.py").write_text(FLOWS)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    operator, _ = make_keys(home)
+    server = start_server(
+        home, tmp_path / "server.log", worker=True, env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"}
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    as_operator = {
+        **base,
+        "LEGATO_HOME": str(tmp_path / "client"),
+        "LEGATO_API_URL": server.url,
+        "LEGATO_API_KEY": operator,
+    }
+    admin = ClientOrchestrator(server.url, api_key=operator)
+    try:
+        assert (
+            cli(as_operator, tmp_path, "deploy", "flows.py:nested", "--name", "n").returncode == 0
+        )
+        for _ in range(2):  # the second run finds the first one's cached squares
+            done = cli(as_operator, tmp_path, "deployment", "run", "n", "--watch")
+            assert done.returncode == 0, done.stdout + done.stderr + server.log()
+            assert "Completed" in done.stdout
+        runs = admin.read_flow_runs(limit=50)
+        assert sorted(run.flow_name for run in runs) == sorted(
+            ["nested", "middle", "inner", "inner"] * 2
+        )
+        assert all(run.state.name == "Completed" for run in runs)
+        latest = next(run for run in runs if run.flow_name == "nested")  # newest first
+        assert "Cached" in {task.state.name for task in admin.read_task_runs(latest.id)}
+        inner_runs = [run for run in runs if run.flow_name == "inner"]
+        assert all(
+            any(line.message.startswith("inner ") for line in admin.read_logs(run.id))
+            for run in inner_runs
+        )
+    finally:
+        admin.close()
+        assert server.stop(timeout=120) == 0, server.log()
+    assert "403" not in server.log() and "401" not in server.log()
