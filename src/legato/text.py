@@ -32,10 +32,6 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", REPLACEMENT) if "\x00" in text else text
 
 
-def clean_optional(text: str | None) -> str | None:
-    return None if text is None else clean_text(text)
-
-
 def is_clean(text: str) -> bool:
     """Whether ``text`` can be stored as it is."""
     return clean_text(text) is text
@@ -56,7 +52,7 @@ def json_text_problem(value: Any, where: str = "") -> str | None:
     """Where ``value`` holds text that cannot be stored as JSON text, and why (None: it can).
 
     Names the first such place, e.g. ``parameters.path: 'caf\\udce9.csv' is not valid
-    Unicode text (a lone surrogate, as Python makes from a file name that is not UTF-8)``.
+    Unicode text (it holds a lone surrogate, ...)``.
     """
     if isinstance(value, str):
         return None if _encodes(value) else f"{where or 'value'}: {_shown(value)} {_WHY}"
