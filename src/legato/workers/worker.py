@@ -32,6 +32,7 @@ from legato.errors import LegatoError
 from legato.orchestrator.protocol import Orchestrator
 from legato.schemas.claims import ClaimedFlowRun
 from legato.states import TERMINAL_TYPES, State, StateType
+from legato.workers.execute import EXIT_TAKEN_BACK
 from legato.workers.launchers import Launcher, RunHandle
 from legato.workers.launchers.process import ProcessLauncher
 
@@ -70,6 +71,8 @@ def exit_description(code: int) -> str:
             return f"was killed by signal {signal.Signals(-code).name}"
         except ValueError:
             return f"was killed by signal {-code}"
+    if code == EXIT_TAKEN_BACK:
+        return f"exited with code {code} (its run was taken back from it)"
     return f"exited with code {code}"
 
 
