@@ -316,3 +316,59 @@ def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path:
         admin.close()
         assert server.stop(timeout=120) == 0, server.log()
     assert "403" not in server.log() and "401" not in server.log()
+
+
+def test_a_worker_whose_key_is_in_config_toml_does_not_hand_it_down(tmp_path: Path) -> None:
+    """``legato worker start`` on a machine whose config.toml holds the key: its flow runs
+    read their settings from the same home, and still find no key there."""
+    (tmp_path / "flows.py").write_text(
+        FLOWS
+        + textwrap.dedent(
+            """
+
+            @flow
+            def settings_leak() -> str:
+                from legato.settings import get_settings
+
+                print(f"SETTINGS KEY {get_settings().api_key!r}", flush=True)
+                return "ok"
+            """
+        )
+    )
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    operator, reader = make_keys(home)
+    server = start_server(home, tmp_path / "server.log")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    worker_env = {
+        **base,
+        "LEGATO_HOME": str(tmp_path / "worker-home"),
+        "LEGATO_API_URL": server.url,
+        "LEGATO_WORKER_POLL_INTERVAL": "0.1",
+    }
+    configured = cli(worker_env, tmp_path, "config", "set", "api_key", operator)
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--launcher", "fork"],
+        env=worker_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    admin = ClientOrchestrator(server.url, api_key=operator)
+    try:
+        deployed = cli(
+            worker_env, tmp_path, "deploy", "flows.py:settings_leak", "--name", "s", "--pool", "p"
+        )
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        done = cli(worker_env, tmp_path, "deployment", "run", "s", "--watch")
+        assert done.returncode == 0, done.stdout + done.stderr + server.log()
+        [run] = admin.read_flow_runs(limit=5)
+        messages = [line.message for line in admin.read_logs(run.id)]
+        assert "SETTINGS KEY ''" in messages, messages
+        assert not any(operator in m or reader in m for m in messages)
+    finally:
+        admin.close()
+        worker.terminate()
+        worker.wait(timeout=120)
+        assert server.stop(timeout=120) == 0, server.log()
