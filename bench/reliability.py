@@ -418,6 +418,18 @@ def _hostile_requests(base: str) -> list[tuple[str, str, bytes, dict[str, str]]]
         )
         for bad in ({"type": 5}, {"$ref": "#/nope"}, {"pattern": "("}):
             attacks.append(("PUT", "/api/deployments", spec(f"bad{i}", bad), json_type))
+        near_limit = [
+            {
+                "flow_run_id": str(uuid.uuid4()),
+                "timestamp": 1.0,
+                "level": "INFO",
+                "logger": "hostile",
+                "message": "x" * 60,
+            }
+            for _ in range(50_000)
+        ]
+        near_limit[-1]["level"] = "x" * 100  # refused, after every row before it was read
+        attacks.append(("POST", "/api/bulk", json.dumps({"logs": near_limit}).encode(), json_type))
         nested = b"[" * 100_000 + b"]" * 100_000
         attacks.append(("POST", "/api/bulk", nested, json_type))
         attacks.append(("POST", "/api/bulk", b"x" * 50_000_000, json_type))
@@ -444,6 +456,27 @@ def _hostile_requests(base: str) -> list[tuple[str, str, bytes, dict[str, str]]]
     return attacks
 
 
+PROBE = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    import httpx
+
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    latencies = []
+    with httpx.Client(base_url=sys.argv[1], timeout=60) as http:
+        http.get("/api/health")
+        print("ready", flush=True)
+        while not stop.is_set():
+            start = time.perf_counter()
+            http.get("/api/health")
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.01)
+    print(json.dumps(latencies))
+    """
+)
+
+
 def health_under_attack(hostile: int, work: Path) -> dict[str, Any]:
     env = clean_env(LEGATO_HOME=str(work / "home-hostile"))
     with legato_server(env, work / "server-hostile.log", "--no-worker", "--no-scheduler") as base:
@@ -451,7 +484,6 @@ def health_under_attack(hostile: int, work: Path) -> dict[str, Any]:
         attacks = (attacks * (hostile // len(attacks) + 1))[:hostile]
         statuses: dict[str, int] = {}
         lock = threading.Lock()
-        done = threading.Event()
 
         def attack(method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
             try:
@@ -464,18 +496,16 @@ def health_under_attack(hostile: int, work: Path) -> dict[str, Any]:
             with lock:
                 statuses[code] = statuses.get(code, 0) + 1
 
-        latencies: list[float] = []
-
-        def probe() -> None:
-            with httpx.Client(base_url=base, timeout=60) as mine:
-                while not done.is_set():
-                    start = time.perf_counter()
-                    mine.get("/api/health")
-                    latencies.append(time.perf_counter() - start)
-                    time.sleep(0.02)
-
-        prober = threading.Thread(target=probe)
-        prober.start()
+        with httpx.Client(base_url=base, timeout=60) as warm:  # a server's first request
+            warm.get("/api/health")  # costs more than any later one
+            warm.get("/api/deployments")
+        # The probe runs in a process of its own, so that the attackers' threads here
+        # (building and sending 50 MB bodies) do not delay it: it times the server only.
+        prober = subprocess.Popen(
+            [sys.executable, "-c", PROBE, base], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert prober.stdout is not None and prober.stdin is not None
+        prober.stdout.readline()  # "ready": its first probe is done
         threads = [threading.Thread(target=attack, args=a) for a in attacks]
         started = time.monotonic()
         for thread in threads:
@@ -483,8 +513,8 @@ def health_under_attack(hostile: int, work: Path) -> dict[str, Any]:
         for thread in threads:
             thread.join(120)
         attack_seconds = time.monotonic() - started
-        done.set()
-        prober.join()
+        out, _ = prober.communicate(b"stop\n", timeout=60)
+        latencies = json.loads(out)
     latencies.sort()
     return {
         "hostile_requests": len(attacks),

@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
 )
 
@@ -341,12 +342,79 @@ def _parse_bulk(content_type: str | None, raw: bytes) -> Bulk:
                 }
             ]
         )
+    if len(raw) > LARGE_BODY_BYTES:
+        with _one_large_body:
+            return _parse_large_bulk(raw)
     try:
         return Bulk.model_validate_json(raw)
     except ValidationError as exc:
         if _lone_surrogate(exc):
             return _parse_bulk_cleaned(raw)
         raise _located(exc) from None
+
+
+LARGE_BODY_BYTES = 512 * 1024
+"""Bodies larger than this are validated a slice of rows at a time (see below)."""
+_ROWS_PER_SLICE = 500
+_one_large_body = threading.Lock()
+"""Large bodies are decoded one at a time: decoding one holds the interpreter lock for
+tens of milliseconds, and several in a row would keep the event loop waiting for each."""
+_ROW_LISTS = ("task_runs", "updates", "states", "inputs", "logs")
+_ROW_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "task_runs": TypeAdapter(list[TaskRunRow]),
+    "updates": TypeAdapter(list[TaskRunRow]),
+    "states": TypeAdapter(list[TaskStateIn]),
+    "inputs": TypeAdapter(list[InputRow]),
+    "logs": TypeAdapter(list[LogRow]),
+}
+
+
+def _parse_large_bulk(raw: bytes) -> Bulk:
+    """A large batch, validated a few hundred rows at a time.
+
+    Validation holds the interpreter lock for as long as one call runs: a 10 MB
+    body in one ``model_validate_json`` call took half a second here, during which
+    the server's event loop (``/api/health`` included) could not run. Decoding the
+    JSON is fast (~50 ms for 10 MB); validating slices lets the lock change hands
+    between them, so other requests wait for one slice, not the whole body.
+    """
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}"}]
+        ) from None
+    if not isinstance(value, dict):
+        try:
+            return Bulk.model_validate(value)
+        except ValidationError as exc:
+            raise _located(exc) from None
+    value = clean_json(value)
+    lists = {name: value.pop(name) for name in _ROW_LISTS if name in value}
+    try:
+        head = Bulk.model_validate(value)  # batch_id, and no unknown keys
+    except ValidationError as exc:
+        raise _located(exc) from None
+    rows: dict[str, list[Any]] = {}
+    for name, items in lists.items():
+        if not isinstance(items, list):
+            try:
+                Bulk.model_validate({name: items})
+            except ValidationError as exc:
+                raise _located(exc) from None
+        adapter = _ROW_ADAPTERS[name]
+        validated: list[Any] = []
+        for start in range(0, len(items), _ROWS_PER_SLICE):
+            try:
+                validated.extend(adapter.validate_python(items[start : start + _ROWS_PER_SLICE]))
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False)
+                for error in errors:
+                    index, *rest = error["loc"]
+                    error["loc"] = ("body", name, int(index) + start, *rest)
+                raise RequestValidationError(errors) from None
+        rows[name] = validated
+    return head.model_copy(update=rows)
 
 
 def _located(exc: ValidationError) -> RequestValidationError:
