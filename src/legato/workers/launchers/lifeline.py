@@ -12,9 +12,10 @@ that started it, and exits if not.
 
 The kernel sends the signal when the *thread* that forked the child ends, not the
 process: launches happen on the worker's main thread (and in the single-threaded fork
-server), which lives as long as the process. Should that fail, the attempt token is
-the second guard: a stale process's proposals are refused and it stops
-(:mod:`legato.store.run_tokens`).
+server), which lives as long as the process. A second guard works everywhere: the
+process launcher's children also watch a pipe only the worker holds open
+(:class:`Lifeline`). And should a process outlive its claim all the same, the attempt
+token stops it: its proposals are refused and it exits (:mod:`legato.store.run_tokens`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,48 @@ def die_with_parent(expected_parent: int | None) -> bool:
 
 def die_with_launcher() -> None:
     """In a run's process: :func:`die_with_parent`, if a worker or fork server said it is
-    the parent (``LEGATO_WORKER_PID``); nothing for a process started otherwise."""
+    the parent (``LEGATO_WORKER_PID``), and :func:`watch_lifeline`; nothing for a process
+    started otherwise."""
     value = os.environ.pop(PARENT_PID_VARIABLE, None)
     if value and value.isdigit():
         die_with_parent(int(value))
+    watch_lifeline()
+
+
+LIFELINE_FD_VARIABLE = "LEGATO_WORKER_LIFELINE_FD"
+"""The read end of a pipe whose write end only the worker holds (the second guard)."""
+
+
+class Lifeline:
+    """The second guard, for where the kernel has no parent-death signal (or it did not
+    fire): a pipe whose write end the worker holds, and never writes to, for as long as
+    it lives. Each run's process watches the read end; when the worker dies, however,
+    the kernel closes the write end and the watcher reads end-of-file."""
+
+    def __init__(self) -> None:
+        # Both ends are non-inheritable: only children given the read end (pass_fds) get it.
+        self.read_fd, self._write_fd = os.pipe()
+
+
+def watch_lifeline() -> None:
+    """In a run's process: exit once the worker's end of the lifeline closes (see
+    :class:`Lifeline`); nothing for a process started without one."""
+    value = os.environ.pop(LIFELINE_FD_VARIABLE, None)
+    if not value or not value.isdigit():
+        return
+    import threading
+
+    descriptor = int(value)
+
+    def watch() -> None:
+        try:
+            while os.read(descriptor, 1):
+                pass
+        except OSError:
+            return  # not a lifeline after all: nothing to watch
+        with contextlib.suppress(Exception):
+            sys.stderr.write("legato: the worker that launched this run is gone; stopping\n")
+            sys.stderr.flush()
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="legato-lifeline", daemon=True).start()

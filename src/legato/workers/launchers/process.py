@@ -23,7 +23,11 @@ from typing import IO
 
 from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.workers.execute import CONSOLE_FD_VARIABLE
-from legato.workers.launchers.lifeline import PARENT_PID_VARIABLE
+from legato.workers.launchers.lifeline import (
+    LIFELINE_FD_VARIABLE,
+    PARENT_PID_VARIABLE,
+    Lifeline,
+)
 
 LineSink = Callable[[str, str, str], None]
 """``on_line(flow_run_id, stream, text)``."""
@@ -83,6 +87,7 @@ class ProcessLauncher:
     def __init__(self, env: Mapping[str, str], on_line: LineSink):
         self.env = dict(env)
         self.on_line = on_line
+        self.lifeline = Lifeline()
 
     def command(self, flow_run_id: str) -> list[str]:
         return [sys.executable, "-m", "legato", "flow-run", "execute", flow_run_id]
@@ -95,6 +100,7 @@ class ProcessLauncher:
                 "PYTHONUNBUFFERED": "1",
                 CONSOLE_FD_VARIABLE: str(console_write),
                 PARENT_PID_VARIABLE: str(os.getpid()),
+                LIFELINE_FD_VARIABLE: str(self.lifeline.read_fd),
             }
         )
         try:
@@ -104,7 +110,7 @@ class ProcessLauncher:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-                pass_fds=(console_write,),
+                pass_fds=(console_write, self.lifeline.read_fd),
                 start_new_session=True,
             )
         except BaseException:
