@@ -42,7 +42,7 @@ FLOWS = textwrap.dedent(
         return "ok"
 
 
-    @task(cache_key_fn=lambda context, parameters: f"sq-{parameters['x']}")
+    @task(cache_key_fn=lambda context, parameters: f"sq-{parameters['x']}", tags=["db"])
     def square(x: int) -> int:
         return x * x
 
@@ -276,8 +276,9 @@ def test_a_server_killed_outright_leaves_a_key_that_the_next_server_removes(
 
 
 def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path: Path) -> None:
-    """Everything a flow does (nested subflows, mapped tasks, a cache lookup, logs) goes
-    through on its run's credential alone, on a server that requires keys."""
+    """Everything a flow does (nested subflows, mapped tasks, a cache lookup, a tag's
+    concurrency slots, logs) goes through on its run's credential alone, on a server that
+    requires keys."""
     (tmp_path / "flows.py").write_text(FLOWS)
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -297,6 +298,8 @@ def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path:
         assert (
             cli(as_operator, tmp_path, "deploy", "flows.py:nested", "--name", "n").returncode == 0
         )
+        limited = cli(as_operator, tmp_path, "concurrency-limit", "create", "db", "1")
+        assert limited.returncode == 0, limited.stdout + limited.stderr
         for _ in range(2):  # the second run finds the first one's cached squares
             done = cli(as_operator, tmp_path, "deployment", "run", "n", "--watch")
             assert done.returncode == 0, done.stdout + done.stderr + server.log()
@@ -316,7 +319,7 @@ def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path:
     finally:
         admin.close()
         assert server.stop(timeout=120) == 0, server.log()
-    assert "403" not in server.log() and "401" not in server.log()
+    assert '" 403 ' not in server.log() and '" 401 ' not in server.log()
 
 
 def test_a_worker_whose_key_is_in_config_toml_does_not_hand_it_down(tmp_path: Path) -> None:

@@ -319,7 +319,7 @@ def test_the_built_in_worker_gets_in_when_keys_are_required(tmp_path: Path) -> N
     finally:
         code = server.stop(timeout=120)
     assert code == 0, server.log()
-    assert "401" not in server.log()
+    assert '" 401 ' not in server.log()  # no request refused (a run id may hold 401)
     store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
     try:
         assert [record.name for record in store.list_api_keys()] == ["operator"]
