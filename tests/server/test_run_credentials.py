@@ -143,7 +143,7 @@ def test_a_flow_run_sees_no_worker_key_and_the_worker_key_is_listed_and_revocabl
         # Revoked, the worker is refused: a new run is not claimed any more.
         deleted = cli(server_env, tmp_path, "api-key", "delete", internal[0]["name"])
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
-        wait_until(lambda: "401" in server.log(), "the revoked worker key still got in")
+        wait_until(lambda: '" 401 ' in server.log(), "the revoked worker key still got in")
         after = cli(as_operator, tmp_path, "deployment", "run", "leaky", "--json")
         assert after.returncode == 0, after.stderr
         run_id = json.loads(after.stdout)["id"]
