@@ -173,3 +173,22 @@ def test_a_claim_answers_for_a_row_an_older_version_stored_with_bad_text(
         run.model_dump_json()
     assert next(run for run in claimed if run.id == bad).parameters == {"path": "caf\ufffd.csv"}
     assert store.read_flow_run(good).state.name == "Pending"
+
+
+def test_a_run_given_back_unstarted_is_held_by_nobody(
+    store: Store, make_flow_run: FlowRunFactory
+) -> None:
+    """A worker that stops before starting a run it claimed gives it back (Scheduled, no
+    token): its old claim is void, no worker holds it, the reaper leaves it alone, and
+    the next claim gets it."""
+    run_id = scheduled(make_flow_run)
+    [first] = store.claim_flow_runs("p", "w1", 1, now=NOW)
+    back = State(StateType.SCHEDULED, "Scheduled", "its worker stopped", timestamp=NOW + 1)
+    assert store.set_flow_run_state(run_id, back).allowed
+    row = store.read_flow_run_row(run_id)
+    assert (row["worker_name"], row["heartbeat"]) == (None, None)
+    assert stored_hash(store, run_id) is None
+    assert store.reap_stale_flow_runs(timeout=60, now=NOW + 1000) == []
+    [second] = store.claim_flow_runs("p", "w2", 1, now=NOW + 1001)
+    assert second.id == run_id and second.token != first.token
+    assert store.set_flow_run_state(run_id, running(NOW + 1002), token=first.token).taken_back

@@ -373,12 +373,15 @@ class Store(
             if not verdict.allowed:
                 conn.rollback()
                 return verdict
-            ends_attempt = state.is_final() or (token is None and state.type is StateType.SCHEDULED)
+            given_back = token is None and state.type is StateType.SCHEDULED
+            ends_attempt = state.is_final() or given_back
             if ends_attempt and row.parent_flow_run_id is None:
                 run_tokens.release(conn, row.token_hash)  # the run and its subflows
                 token_fields = {}
             elif ends_attempt:
                 token_fields = {"token_hash": None}  # a subflow: only itself
+            if given_back:  # to be claimed again: no worker holds it (nor reaps it) now
+                token_fields.update(worker_name=None, heartbeat=None)
             write_flow_run_state(conn, flow_run_id, state, {**(fields or {}), **token_fields})
             conn.commit()
         return verdict
