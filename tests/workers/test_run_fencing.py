@@ -291,3 +291,81 @@ def test_a_process_whose_run_was_taken_back_stops_and_is_refused(setup: Setup) -
     history = setup.history(run_id)
     assert history.count("Completed") == 1
     assert history.count("Running") + history.count("Retrying") == 2
+
+
+def test_a_quiet_orphan_stops_soon_after_its_run_is_taken_back(setup: Setup) -> None:
+    """The body reports nothing (no task runs, no logs): the process still asks, every
+    heartbeat interval, whether its attempt holds the run, and stops when it does not."""
+    lines = setup.folder / "quiet.txt"
+    run_id = setup.deploy_and_run("ticker", lines, seconds=60)
+    [claimed] = setup.orchestrator.claim_flow_runs("p", "vanished", 1)
+    env = {**setup.env, RUN_TOKEN_VARIABLE: claimed.token}
+    orphan = setup.start(["flow-run", "execute", run_id], "orphan.log", env)
+
+    def started() -> bool:
+        setup.orchestrator.heartbeat([run_id], "vanished")
+        return len(lines_of(lines)) >= 2
+
+    wait_until(started, "the orphan's body did not start")
+    wait_until(lambda: "AwaitingRetry" in setup.history(run_id), "the run was not taken back")
+    orphan.wait(timeout=30)  # far less than the body's 60 s
+    assert orphan.returncode == EXIT_TAKEN_BACK, (setup.folder / "orphan.log").read_text()
+    assert (orphan.pid, "end") not in lines_of(lines)
+    assert setup.orchestrator.read_flow_run(run_id).state.name == "AwaitingRetry"
+
+
+def test_a_quiet_orphan_on_the_embedded_store_stops_too(tmp_path: Path) -> None:
+    """The same without a server: a worker's run on the embedded store."""
+    from legato.store import Store
+
+    (tmp_path / "flows.py").write_text(FLOWS)
+    lines = tmp_path / "quiet.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    env = {**env, **FAST, "LEGATO_HOME": str(tmp_path / "home")}
+    for args in (
+        [
+            "deploy",
+            "flows.py:ticker",
+            "--name",
+            "t",
+            "--pool",
+            "p",
+            "--retries",
+            "1",
+            f"--param=path={lines}",
+            "--param=seconds=60",
+        ],
+        ["deployment", "run", "t"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
+    orphan: Popen | None = None
+    try:
+        [claimed] = store.claim_flow_runs("p", "vanished", 1, now=time.time() + 1)
+        with (tmp_path / "orphan.log").open("wb") as sink:
+            orphan = subprocess.Popen(
+                [sys.executable, "-m", "legato", "flow-run", "execute", claimed.id],
+                env={**env, RUN_TOKEN_VARIABLE: claimed.token},
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: len(lines_of(lines)) >= 2, "the orphan's body did not start")
+        [outcome] = store.reap_stale_flow_runs(timeout=0, now=time.time() + 10)
+        assert outcome.state_name == "AwaitingRetry"
+        orphan.wait(timeout=30)
+        assert orphan.returncode == EXIT_TAKEN_BACK, (tmp_path / "orphan.log").read_text()
+        assert store.read_flow_run(claimed.id).state.name == "AwaitingRetry"
+    finally:
+        if orphan is not None and orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+        store.close()

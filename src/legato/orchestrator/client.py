@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from legato.attempts import TAKEN_BACK_HEADER
+from legato.attempts import TAKEN_BACK_HEADER, run_of_token
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError
 from legato.ids import new_id
 from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
@@ -201,6 +201,7 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         self.on_taken_back: Callable[[str], None] | None = None
         """Called (from whichever thread heard it) with the reason when the server says
         this process's run was taken back."""
+        self.ending = False
         self._queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._error: StoreError | None = None
@@ -471,6 +472,16 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
 
     # -- flow runs -------------------------------------------------------------------
 
+    def attempt_held(self) -> bool:
+        run_id = None if self.token is None else run_of_token(self.token)
+        if self.token is None or run_id is None:
+            return True
+        answer = self._request("GET", f"/api/orchestrator/flow_runs/{run_id}/attempt")
+        held = bool(answer["held"])
+        if not held and self.on_taken_back is not None:
+            self.on_taken_back(f"flow run {run_id} was taken back from this process")
+        return held
+
     def create_flow_run(self, row: dict[str, Any], state: State) -> None:
         self._request(
             "POST", "/api/orchestrator/flow_runs", json={"row": row, "state": _state_json(state)}
@@ -484,6 +495,8 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         rerun: bool = False,
         fields: dict[str, Any] | None = None,
     ) -> Transition:
+        if state.is_final() and self.token and flow_run_id == run_of_token(self.token):
+            self.ending = True
         verdict = self._request(
             "POST",
             f"/api/orchestrator/flow_runs/{flow_run_id}/state",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from legato.attempts import run_of_token
 from legato.errors import LegatoError, RunTakenBack
 from legato.schemas import ListsFlowRuns, ReadsLogs
 from legato.store import Store
@@ -56,12 +57,19 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
         run); every flow-run state this orchestrator proposes carries it."""
         self.on_taken_back: Callable[[str], None] | None = None
         """Called with the reason when the store says the run was taken back."""
+        self.ending = False
 
     def flush(self, timeout: float | None = None) -> None:
         self.store.writer.flush(timeout)
 
     def close(self) -> None:
         self.store.close()
+
+    def attempt_held(self) -> bool:
+        run_id = None if self.token is None else run_of_token(self.token)
+        if self.token is None or run_id is None:
+            return True
+        return self.store.run_in_attempt(run_id, self.token)
 
     def create_flow_run(self, row: dict[str, Any], state: State) -> None:
         # A subflow of the attempt's run joins the attempt; any other run is not its.
@@ -81,6 +89,8 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
         rerun: bool = False,
         fields: dict[str, Any] | None = None,
     ) -> Transition:
+        if state.is_final() and self.token and flow_run_id == run_of_token(self.token):
+            self.ending = True
         verdict = self.store.set_flow_run_state(
             flow_run_id, state, rerun=rerun, fields=fields, token=self.token
         )

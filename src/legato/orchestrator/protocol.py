@@ -47,6 +47,13 @@ class Orchestrator(Protocol):
 
     token: str | None
     on_taken_back: Callable[[str], None] | None
+    ending: bool
+    """Set once the attempt's own run has been proposed a final state (its token ends
+    with that state: a refusal heard after it is not news)."""
+
+    def attempt_held(self) -> bool:
+        """Whether this process's attempt still holds its run (True without a token)."""
+        ...
 
     def enqueue(self, op: tuple[Any, ...]) -> None: ...
 

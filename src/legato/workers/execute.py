@@ -8,9 +8,11 @@ checked against the flow's signature (a bad one ends the run Failed, naming it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +29,35 @@ own stdout and stderr (those lines are stored already; the worker only echoes th
 EXECUTABLE_TYPES = frozenset({StateType.SCHEDULED, StateType.PENDING})
 EXIT_TAKEN_BACK = 75
 """Exit code of a run's process that stopped because its run was taken back."""
+
+
+def _on_taken_back(orch: Orchestrator, reason: str) -> None:
+    if not orch.ending:  # after its final state the attempt is over anyway: no news
+        stop_taken_back(reason)
+
+
+def _watch_attempt(orch: Orchestrator) -> None:
+    """Ask every worker heartbeat interval whether the attempt still holds the run, so
+    that a flow body that reports nothing for a while (no task runs, no logs) also stops
+    soon after its run was taken back. The answer "taken back" calls ``on_taken_back``;
+    a server that cannot be reached is asked again next time."""
+    from legato.settings import get_settings
+
+    interval = get_settings().worker_heartbeat_interval
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if orch.ending:
+                return
+            try:
+                held = orch.attempt_held()
+            except LegatoError:
+                continue
+            if not held and orch.on_taken_back is not None:
+                orch.on_taken_back("this process's flow run was taken back from it")
+
+    threading.Thread(target=watch, name="legato-attempt-watch", daemon=True).start()
 
 
 def stop_taken_back(reason: str) -> None:
@@ -57,7 +88,8 @@ def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = No
     # The token is the orchestrator's now; processes the flow starts do not inherit it.
     os.environ.pop(RUN_TOKEN_VARIABLE, None)
     if orch.token is not None:
-        orch.on_taken_back = stop_taken_back
+        orch.on_taken_back = functools.partial(_on_taken_back, orch)
+        _watch_attempt(orch)
     flow_run_id = orch.resolve_flow_run_id(flow_run_id)
     record = orch.read_flow_run(flow_run_id)
     state_type = StateType(record.state.type)

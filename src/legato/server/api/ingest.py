@@ -252,6 +252,18 @@ def set_flow_run_state(
     return Verdict(allowed=verdict.allowed, reason=verdict.reason, taken_back=verdict.taken_back)
 
 
+class AttemptHeld(BaseModel):
+    held: bool
+    """Whether the attempt whose token the request carries still holds the run."""
+
+
+@router.get("/orchestrator/flow_runs/{flow_run_id}/attempt")
+def attempt_held(store: StoreDep, flow_run_id: FlowRunId, token: AttemptToken) -> AttemptHeld:
+    """What a run's process asks now and then, so that even a quiet flow body stops soon
+    after its run was taken back (without a run's token: always held)."""
+    return AttemptHeld(held=token is None or store.run_in_attempt(flow_run_id.lower(), token))
+
+
 @router.get("/orchestrator/flow_runs/{flow_run_id}/row")
 def read_flow_run_row(store: StoreDep, flow_run_id: FlowRunId) -> dict[str, Any]:
     return store.read_flow_run_row(flow_run_id.lower())
