@@ -161,3 +161,21 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("create", "ls", "delete"):
         assert command in result.stdout
+
+
+def test_ls_shows_a_running_server_s_own_key_which_does_not_make_keys_required() -> None:
+    store = _store()
+    try:
+        store.create_api_key("server-worker-host-1", internal=True)
+        assert not store.has_api_keys()  # a keyless server stays keyless while it runs
+    finally:
+        store.close()
+    result = cli("api-key", "ls")
+    assert result.exit_code == 0, result.output
+    assert "server-worker-host-1" in result.stdout
+    assert "internal: a server's worker" in result.stdout
+    assert "Only a running server's own key" in result.stdout
+    listed = json.loads(cli("api-key", "ls", "--json").stdout)
+    assert [(key["name"], key["internal"]) for key in listed] == [("server-worker-host-1", True)]
+    assert cli("api-key", "delete", "server-worker-host-1").exit_code == 0  # revocable
+    assert json.loads(cli("api-key", "ls", "--json").stdout) == []

@@ -138,7 +138,7 @@ def test_a_flow_run_sees_no_worker_key_and_the_worker_key_is_listed_and_revocabl
         assert internal[0]["name"].startswith("server-worker-")
         assert not internal[0]["read_only"]
         shown = cli(server_env, tmp_path, "api-key", "ls").stdout
-        assert "a running server's own worker" in shown
+        assert "internal: a server's worker" in shown
 
         # Revoked, the worker is refused: a new run is not claimed any more.
         deleted = cli(server_env, tmp_path, "api-key", "delete", internal[0]["name"])

@@ -213,6 +213,7 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/bulk",
         "/api/orchestrator/flow_runs",
         "/api/orchestrator/flow_runs/{flow_run_id}/state",
+        "/api/orchestrator/flow_runs/{flow_run_id}/attempt",
         "/api/orchestrator/flow_runs/{flow_run_id}/row",
         "/api/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key",
         "/api/orchestrator/flow_runs/{flow_run_id}/task_state_histories",

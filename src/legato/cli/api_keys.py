@@ -83,6 +83,11 @@ def list_keys(
             format_time(record.last_used) if record.last_used else "never",
         )
     stdout_console().print(table)
+    if all(record.internal for record in records):
+        typer.echo(
+            "Only a running server's own key: a server on loopback accepts requests "
+            "without one (one bound to the network refuses them)."
+        )
 
 
 LAST_KEY_WARNING = (
@@ -95,7 +100,7 @@ LAST_KEY_WARNING = (
 
 def _access(read_only: bool, internal: bool) -> str:
     if internal:
-        return "read-write (a running server's own worker; deleted when it stops)"
+        return "internal: a server's worker"
     return "read-only" if read_only else "read-write"
 
 
