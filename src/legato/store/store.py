@@ -351,7 +351,8 @@ class Store(
         same transaction (:func:`legato.store.run_tokens.check_proposal`): a process
         whose run was taken back is refused with ``taken_back`` set. A final state ends
         the attempt (its token stops working); so does a proposal from outside that ends
-        the run or sends it back to be scheduled.
+        the run or sends it back to be scheduled (a run given back is then held by no
+        worker, for the next claim).
         """
         state = _storable_state(state)
         with translated(self.url), self._write_conn() as conn:
