@@ -45,7 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import clean_env, legato_server, postgres_database, postgres_url, say
+from support import (
+    clean_env,
+    legato,
+    legato_server,
+    postgres_database,
+    postgres_url,
+    say,
+)
 
 HEALTH_TARGET = 0.1
 FLOW_FILE = textwrap.dedent(
@@ -74,20 +81,6 @@ FLOW_FILE = textwrap.dedent(
             out.write(f"end {me} {time.time()}\\n")
     """
 )
-
-
-def legato(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 # -- double execution ------------------------------------------------------------------

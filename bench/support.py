@@ -100,6 +100,21 @@ def legato_server(
             process.wait(30)
 
 
+def legato(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """Run ``python -m legato ARGS`` to the end; its stdout (raises with its output if it fails)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "legato", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """The environment without a server or store already chosen, plus ``overrides``."""
     env = dict(os.environ)

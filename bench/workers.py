@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import legato_server, say
+from support import legato, legato_server, say
 
 LATENCY_TARGET = 0.5
 THROUGHPUT_TARGET = 20.0
@@ -56,20 +56,6 @@ FLOWS = textwrap.dedent(
     """
 )
 FIRST_LINE = "first line"
-
-
-def legato(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 @contextmanager
