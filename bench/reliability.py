@@ -6,7 +6,7 @@ Three measurements, each against a real ``legato server start`` (PostgreSQL wher
 machine has it, else SQLite), printed as one JSON document on stdout:
 
 - ``double_execution``: two ``legato worker start`` processes on one pool of a
-  PostgreSQL server; runs of a deployment with retries keep arriving while a worker
+  PostgreSQL server; runs of a deployment with retries (50) keep arriving while a worker
   that holds a running run is killed with SIGKILL, ``--kills`` times, and started
   again. Each body execution appends ``start``, a ``tick`` every 0.1 s and ``end``
   lines to a file of its run. A run counts as executed twice if two executions of
@@ -150,7 +150,7 @@ def double_execution(kills: int, work: Path) -> dict[str, Any]:
                 client_env,
                 work,
                 *("deploy", "flows.py:marked", "--name", "rel", "--pool", "rel"),
-                *("--retries", "5", "--param", "seconds=5"),
+                *("--retries", "50", "--param", "seconds=5"),
             )
             http = httpx.Client(base_url=base, timeout=30)
             deployment = http.get("/api/deployments/lookup", params={"ref": "marked/rel"}).json()
