@@ -230,6 +230,34 @@ def test_a_run_credential_opens_its_own_run_only_and_ends_with_it(tmp_path: Path
                 r.text for r in refused
             ]
             assert admin.read_flow_run(other_id).state.name == "Scheduled"
+            # Nor rewrite another run's task run under its own run's id.
+            theirs = {
+                "id": "01a23117-0000-7000-8000-0000000000aa",
+                "flow_run_id": other_id,
+                "name": "theirs",
+                "task_key": "theirs",
+                "dynamic_key": 0,
+                "tags": [],
+                "state_type": "COMPLETED",
+                "state_name": "Completed",
+                "state_timestamp": time.time(),
+                "run_count": 1,
+                "created": time.time(),
+            }
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {operator}"}
+            ) as operator_http:
+                assert (
+                    operator_http.post("/api/bulk", json={"task_runs": [theirs]}).status_code == 200
+                )
+            hijack = {
+                **theirs,
+                "flow_run_id": run_id,
+                "state_type": "FAILED",
+                "state_name": "Failed",
+            }
+            assert run.post("/api/bulk", json={"updates": [hijack]}).status_code == 403
+            assert admin.read_task_run(theirs["id"]).state.name == "Completed"
             assert [log.message for log in admin.read_logs(other_id)] == []
             # The run ends: its credential stops working, and says why.
             done = {"state": {"type": "COMPLETED", "name": "Completed", "timestamp": time.time()}}

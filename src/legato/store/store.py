@@ -393,12 +393,27 @@ class Store(
         with translated(self.url), self.engine.connect() as conn:
             return run_tokens.in_tree(conn, flow_run_id, run_tokens.hash_token(token))
 
-    def check_attempt_runs(self, flow_run_ids: Collection[str], token: str) -> str | None:
+    def check_attempt_runs(
+        self, flow_run_ids: Collection[str], token: str, task_run_ids: Collection[str] = ()
+    ) -> str | None:
         """For a batch of task runs and logs sent with ``token``: the first of
-        ``flow_run_ids`` outside that attempt (taken back, or another run's), or None."""
+        ``flow_run_ids`` outside that attempt (taken back, or another run's), or None.
+        ``task_run_ids`` that are stored already count by the flow run they belong to (a
+        batch may not rewrite another run's task run under its own run's id)."""
         wanted = run_tokens.hash_token(token)
+        owners = set(flow_run_ids)
         with translated(self.url), self.engine.connect() as conn:
-            for flow_run_id in sorted(set(flow_run_ids)):
+            ids = sorted(set(task_run_ids))
+            for start in range(0, len(ids), 900):
+                owners.update(
+                    str(run_id)
+                    for run_id in conn.execute(
+                        sa.select(task_runs.c.flow_run_id)
+                        .where(task_runs.c.id.in_(ids[start : start + 900]))
+                        .distinct()
+                    ).scalars()
+                )
+            for flow_run_id in sorted(owners):
                 if not run_tokens.in_tree(conn, flow_run_id, wanted):
                     return flow_run_id
         return None

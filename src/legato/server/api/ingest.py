@@ -531,7 +531,10 @@ def _check_attempt(store: Store, body: Bulk, token: str) -> None:
     run_ids.update(line.flow_run_id for line in body.logs)
     if None in run_ids:
         raise HTTPException(403, detail="a flow run's credential cannot write lines of no run")
-    outside = store.check_attempt_runs({str(run_id).lower() for run_id in run_ids}, token)
+    task_run_ids = {row.id.lower() for row in (*body.task_runs, *body.updates)}
+    outside = store.check_attempt_runs(
+        {str(run_id).lower() for run_id in run_ids}, token, task_run_ids
+    )
     if outside is None:
         return
     own = run_of_token(token)
