@@ -7,18 +7,22 @@ while legato's own client and CLI keep working.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from server_support import Served, start_server
+from server_support import Served, ServerProcess, free_port, start_server
 
+from legato.cli.server import allowed_hosts
 from legato.server.guards import check_request, normalize_allowed_hosts
 
 POOL = "guarded"
+LEGATO = (sys.executable, "-m", "legato")
 JSON = {"Content-Type": "application/json"}
 
 
@@ -167,6 +171,57 @@ def test_configured_host_name_is_answered_when_listed_in_allowed_hosts(
         "evil.example": 400,
         "notcorp.example": 400,
     }
+
+
+def test_server_bound_to_another_loopback_address_answers_there_when_reached_by_it(
+    tmp_path: Path,
+) -> None:
+    """``--host 127.0.0.2`` is loopback, so only loopback names were answered, and its
+    own address was not one: every client, its own worker included, got 400."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*LEGATO, "server", "start", "--host", "127.0.0.2", "--port", str(port)],
+            env={**os.environ, "LEGATO_HOME": str(tmp_path / "home")},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"http://127.0.0.2:{port}", log)
+    try:
+        deadline = time.monotonic() + 60
+        answer: httpx.Response | None = None
+        while answer is None and time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(httpx.TransportError):
+                answer = httpx.get(f"{server.url}/api/health", timeout=2)
+            time.sleep(0.1)
+        assert answer is not None, server.log()
+        listed = httpx.get(f"{server.url}/api/work_pools", timeout=30)
+        claimed = '"POST /api/work_pools/default/claim HTTP/1.1" 200'
+        while claimed not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rebound = httpx.get(
+            f"{server.url}/api/work_pools", headers={"Host": "evil.example"}, timeout=30
+        )
+    finally:
+        assert server.stop() == 0
+    assert listed.status_code == 200, listed.text
+    assert rebound.status_code == 400
+    assert claimed in server.log(), "its own worker's claims were refused"
+    assert "refused POST /api/work_pools/default/claim" not in server.log()
+
+
+@pytest.mark.parametrize(
+    ("bind", "own"),
+    [("127.0.0.2", "127.0.0.2"), ("0:0:0:0:0:0:0:1", "[0:0:0:0:0:0:0:1]"), ("::1", "[::1]")],
+)
+def test_allowed_hosts_include_the_loopback_address_bound_when_not_a_usual_name(
+    bind: str, own: str
+) -> None:
+    hosts = allowed_hosts(bind, [])
+    assert hosts is not None
+    assert own in normalize_allowed_hosts(hosts)
+    assert allowed_hosts("0.0.0.0", []) is None
 
 
 # -- the decisions alone -------------------------------------------------------------

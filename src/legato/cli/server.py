@@ -214,13 +214,17 @@ def _worker_env(api_key: str) -> dict[str, str]:
 
 
 def allowed_hosts(bind: str, configured: list[str]) -> list[str] | None:
-    """The Host names the server answers to: loopback names plus ``configured``; None
-    (any name) for a server bound beyond loopback with nothing configured."""
+    """The Host names the server answers to: loopback names, the address it is bound to
+    (``127.0.0.2`` or ``[::1]`` written long, which clients and its own worker put in
+    ``Host`` when they reach it there) plus ``configured``; None (any name) for a server
+    bound beyond loopback with nothing configured."""
     from legato.server.guards import LOOPBACK_HOSTS
 
     if not configured and not is_loopback(bind):
         return None
-    return [*LOOPBACK_HOSTS, *configured]
+    address = bind.strip("[]")
+    own = f"[{address}]" if ":" in address else address
+    return [*LOOPBACK_HOSTS, own, *configured]
 
 
 def is_loopback(host: str) -> bool:
