@@ -86,6 +86,31 @@ def test_results_folder_and_files_are_private_when_a_flow_persists_a_result(
     assert modes == expected
 
 
+def test_results_are_written_where_a_file_url_points_when_result_storage_is_file_url(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``file:///abs/path`` is an fsspec URL like ``s3://``: its results were written
+    below the working directory, in a folder named ``file:``."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "elsewhere" / "results"
+
+    @task(persist_result=True, result_storage=f"file://{target}")
+    def secret() -> str:
+        return "s3cr3t"
+
+    @flow
+    def keeps_a_secret_there() -> str:
+        return secret()
+
+    assert keeps_a_secret_there() == "s3cr3t"
+
+    assert not (tmp_path / "file:").exists()
+    written = [path for path in target.rglob("*") if path.is_file()]
+    assert len(written) == 1
+    assert _mode(written[0]) == 0o600
+    assert _mode(target) == 0o700
+
+
 def test_config_folder_is_private_when_config_set_creates_home(isolated_home: Path) -> None:
     from legato.settings import write_config_file
 

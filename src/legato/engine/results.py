@@ -53,7 +53,11 @@ class ResultStore:
         path = self._path(key)
         fs = self.fs
         if "file" in fs.protocol:
-            # Results may hold anything a flow computed: folders 0700, files 0600.
+            import fsspec
+
+            # Results may hold anything a flow computed: folders 0700, files 0600. The
+            # OS path is the URL without its protocol (``file:///x`` is ``/x``).
+            path = fsspec.core.strip_protocol(path)
             private_dir(Path(os.path.dirname(path)))
             tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
