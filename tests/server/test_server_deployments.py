@@ -122,6 +122,14 @@ def test_deploy_and_run_through_the_server(server: ServerProcess, tmp_path: Path
         ({"name": "a/b"}, "body field 'name'"),
         ({"entrypoint": "no-colon"}, "body field 'entrypoint'"),
         ({"colour": "red"}, "body field 'colour'"),
+        (
+            {"schedules": [{"schedule": {"kind": "rrule", "rule": "FREQ=HOURLY;BYHOUR=25"}}]},
+            "BYHOUR=25 is out of range",
+        ),
+        (
+            {"schedules": [{"schedule": {"kind": "rrule", "rule": "FREQ=DAILY;BYEASTER=300"}}]},
+            "BYEASTER",
+        ),
     ],
 )
 def test_bad_deployments_are_422_naming_the_problem(
@@ -133,3 +141,30 @@ def test_bad_deployments_are_422_naming_the_problem(
         assert answer.status_code == 422, answer.text
         assert says in answer.json()["detail"]
         assert api.get("/api/deployments/lookup", params={"ref": "etl/refused"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("schedule", "start", "says"),
+    [
+        ({"kind": "cron", "expr": "0 0 * * *"}, "0001-01-01T00:00:00Z", "is before 0001-01-02"),
+        ({"kind": "interval", "every": 3600}, "0001-01-01T00:00:00+14:00", "before year 1"),
+    ],
+)
+def test_backfill_from_the_first_day_of_year_1_is_422_when_schedules_begin_later(
+    server: ServerProcess, schedule: dict[str, object], start: str, says: str
+) -> None:
+    """A backfill start at 0001-01-01 overflowed while stepping back from it (500)."""
+    name = f"year-one-{schedule['kind']}"
+    spec = {"flow_name": "etl", "name": name, "entrypoint": "etl.py:etl"}
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        made = api.put("/api/deployments", json={**spec, "schedules": [{"schedule": schedule}]})
+        assert made.status_code == 200, made.text
+        answer = api.post(
+            f"/api/deployments/{made.json()['id']}/backfill",
+            json={"start": start, "end": "0001-01-05T00:00:00Z"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert says in answer.json()["detail"]
+        runs = api.get("/api/flow_runs", params={"deployment_id": made.json()["id"]})
+        assert runs.status_code == 200
+        assert [run for run in runs.json() if run["deployment_id"] == made.json()["id"]] == []

@@ -5,7 +5,7 @@ instead of overflowing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -111,3 +111,50 @@ def test_a_broken_schedule_is_skipped_and_the_others_are_planned() -> None:
     )
     assert plan.broken == [("bad", "date value out of range")]
     assert plan.slots and {slot.schedule_id for slot in plan.slots} == {"good"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("FREQ=HOURLY;BYHOUR=24", "BYHOUR=24 is out of range"),
+        ("FREQ=HOURLY;BYHOUR=1,+25", "BYHOUR=25 is out of range"),
+        ("FREQ=MINUTELY;BYMINUTE=60", "BYMINUTE=60 is out of range"),
+        ("FREQ=SECONDLY;BYSECOND=60", "BYSECOND=60 is out of range"),
+        ("FREQ=DAILY;BYEASTER=300", "BYEASTER is not part of RFC 5545"),
+    ],
+)
+def test_an_rrule_part_dateutil_cannot_expand_is_refused_when_made(rule: str, says: str) -> None:
+    """dateutil took these, then raised TypeError (IndexError for BYEASTER) at the first
+    time computed: at every scheduler pass and as a 500 from backfill."""
+    with pytest.raises(ScheduleError, match=says):
+        RRule(rule)
+
+
+def test_an_until_before_year_1_in_a_zone_behind_utc_ends_the_rule_when_made() -> None:
+    """UNTIL=00010101T000000Z shown in a zone behind UTC is in year 0: an OverflowError
+    (500 on deploy)."""
+    ended = RRule("FREQ=DAILY;UNTIL=00010101T000000Z", timezone="Pacific/Kiritimati")
+    assert ended.next_runs(NOW, 3) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "is before 0001-01-02"),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), "before year 1"),
+    ],
+)
+def test_backfill_from_year_1_is_refused_when_it_starts_before_schedules_begin(
+    start: datetime, says: str
+) -> None:
+    with pytest.raises(ScheduleError, match=says):
+        backfill_slots([("s1", Cron("0 0 * * *"))], start, datetime(1, 1, 5, tzinfo=UTC))
+
+
+def test_backfill_from_where_schedules_begin_finds_the_first_slots() -> None:
+    found = backfill_slots(
+        [("s1", Cron("0 0 * * *", timezone="Asia/Tokyo"))],
+        datetime(1, 1, 2, tzinfo=UTC),
+        datetime(1, 1, 5, tzinfo=UTC),
+    )
+    assert len(found) == 3

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from legato.errors import ScheduleError
+from legato.schedules.base import EARLIEST
 from legato.schedules.stored import Schedule
 
 DEFAULT_MAX_RUNS = 100
@@ -168,7 +169,18 @@ def backfill_slots(
                 f"backfill {name} {value.isoformat()} has no time zone; give one, "
                 "e.g. 2026-03-01T00:00:00+00:00"
             )
-    start, end = _utc(start), _utc(end)
+    try:
+        start, end = _utc(start), _utc(end)
+    except OverflowError:  # before year 1 in UTC (0001-01-01T00:00:00+14:00)
+        raise ScheduleError(
+            f"backfill range {start.isoformat()} to {end.isoformat()} reaches before year 1; "
+            f"start it at {EARLIEST.isoformat()} or later"
+        ) from None
+    if start < EARLIEST:
+        raise ScheduleError(
+            f"backfill start {start.isoformat()} is before {EARLIEST.isoformat()}, where "
+            "schedules begin; start it there or later"
+        )
     if start >= end:
         raise ScheduleError(
             f"backfill start {start.isoformat()} is not before end {end.isoformat()}; "

@@ -29,6 +29,7 @@ from dateutil.rrule import rrule, rrulestr
 from legato.errors import ScheduleError
 from legato.schedules.base import (
     DEFAULT_ANCHOR,
+    EARLIEST,
     LATEST,
     check_after,
     check_in_range,
@@ -182,6 +183,7 @@ class _Parsed:
             )
         if "COUNT" in parts and "UNTIL" in parts:
             raise ScheduleError(f"RRULE {text!r} has both COUNT and UNTIL; keep one")
+        _check_time_parts(text, parts)
         until = _parse_until(text, parts.pop("UNTIL"), zone) if "UNTIL" in parts else None
         line = ";".join(f"{key}={value}" for key, value in parts.items())
         try:
@@ -228,12 +230,35 @@ def _parse_dtstart(line: str, zone: ZoneInfo) -> tuple[datetime, ZoneInfo]:
     return wall, zone
 
 
+_TIME_PARTS = {"BYHOUR": 23, "BYMINUTE": 59, "BYSECOND": 59}
+"""The largest value of each time part: dateutil takes BYHOUR=24 (or BYSECOND=60) and
+then fails with a TypeError at the first time it computes."""
+
+
+def _check_time_parts(text: str, parts: dict[str, str]) -> None:
+    """Refuse what dateutil accepts but cannot expand: time parts out of their range, and
+    BYEASTER (not RFC 5545; offsets past the year's end raise IndexError)."""
+    if "BYEASTER" in parts:
+        raise ScheduleError(
+            f"RRULE {text!r}: BYEASTER is not part of RFC 5545 and is not supported"
+        )
+    for name, top in _TIME_PARTS.items():
+        for value in parts.get(name, "").split(","):
+            digits = value.strip().removeprefix("+")
+            if digits.isdigit() and int(digits) > top:
+                raise ScheduleError(
+                    f"RRULE {text!r}: {name}={digits} is out of range; use 0 to {top}"
+                )
+
+
 def _parse_until(text: str, value: str, zone: ZoneInfo) -> datetime:
     wall, utc = _parse_date_time(f"UNTIL={value}", value)
     if not utc:
         return wall
-    # An UNTIL past LATEST ends nothing that could run: held there, it fits every zone.
-    return min(wall.replace(tzinfo=UTC), LATEST).astimezone(zone).replace(tzinfo=None)
+    # An UNTIL past LATEST ends nothing that could run: held there, it fits every zone
+    # (and one before EARLIEST, held there, still ends the rule before any slot).
+    held = max(min(wall.replace(tzinfo=UTC), LATEST), EARLIEST)
+    return held.astimezone(zone).replace(tzinfo=None)
 
 
 def _parse_date_time(where: str, value: str) -> tuple[datetime, bool]:
