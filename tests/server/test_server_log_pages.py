@@ -177,6 +177,18 @@ def test_bad_log_paging_parameters_are_422(
     assert next(iter(params)) in answer.text
 
 
+@pytest.mark.parametrize("cursor", [str(2**31 - 1), str(2**31), "9" * 18])
+def test_a_cursor_past_every_line_is_an_empty_last_page_when_beyond_the_id_column(
+    api: httpx.Client, noisy: dict[str, str], cursor: str
+) -> None:
+    """The pattern takes 18 digits; PostgreSQL's log ids are int4, and a larger cursor
+    failed the query: 503 "integer out of range", as if the store were down."""
+    answer = api.get(f"/api/flow_runs/{noisy['run']}/logs", params={"cursor": cursor})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == []
+    assert "X-Next-Cursor" not in answer.headers
+
+
 def test_the_http_client_reads_every_line_a_page_at_a_time(
     served: Served, noisy: dict[str, str]
 ) -> None:

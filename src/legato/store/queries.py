@@ -446,7 +446,9 @@ def logs_page(
         # A level legato cannot rank (a custom one) is shown rather than hidden.
         query = query.where(sa.or_(logs.c.level.in_(kept), logs.c.level.not_in(list(LOG_LEVELS))))
     if cursor is not None:
-        query = query.where(logs.c.id > decode_log_cursor(cursor))
+        # Bound as a BIGINT: a cursor past the column's range (int4 on PostgreSQL) then
+        # finds no line instead of failing the query ("integer out of range").
+        query = query.where(logs.c.id > sa.literal(decode_log_cursor(cursor), sa.BigInteger))
     query = query.order_by(logs.c.id).limit(limit + 1).execution_options(yield_per=256)
     lines: list[LogRecord] = []
     text = 0
