@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import typer
@@ -90,3 +95,104 @@ def test_reports_errors_lets_other_bugs_raise() -> None:
     result = CliRunner().invoke(app, [])
 
     assert isinstance(result.exception, KeyError)
+
+
+HOSTILE_FLOW = """
+from legato import flow, get_run_logger
+
+TITLE = "\\x1b]0;pwned\\x07"
+CLEAR = "\\x1b[2J\\x1b[1A\\r"
+
+
+@flow(name=f"esc{TITLE}name")
+def hostile() -> None:
+    get_run_logger().warning(f"line{CLEAR}{TITLE}shown")
+    raise ValueError(f"boom{CLEAR}")
+
+
+if __name__ == "__main__":
+    hostile(return_state=True)
+"""
+
+
+def _through_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """What ``legato args`` writes to a terminal (a pseudo-terminal: rich's own path)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "legato", *args],
+        stdout=follower,
+        stderr=follower,
+        env={**env, "COLUMNS": "200"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, b"".join(chunks)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_escape_sequences_from_runs_are_not_printed_when_listing_and_reading_logs(
+    tmp_path: Path, terminal: bool
+) -> None:
+    """A flow's name, its failure message and its log lines reached the operator's
+    terminal as they were: an escape sequence in one set the window title, cleared the
+    screen or rewrote the lines above it."""
+    env = {**os.environ, "LEGATO_HOME": str(tmp_path / "home")}
+    env.pop("LEGATO_API_URL", None)
+    env.pop("LEGATO_DATABASE_URL", None)
+    flow_file = tmp_path / "hostile.py"
+    flow_file.write_text(HOSTILE_FLOW)
+    ran = subprocess.run(
+        [sys.executable, str(flow_file)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr
+
+    def legato(*args: str) -> str:
+        if terminal:
+            return _through_a_terminal(list(args), env)
+        done = subprocess.run(
+            [sys.executable, "-m", "legato", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = json.loads(legato("runs", "ls", "--json")) if not terminal else None
+    run_id = listed[0]["id"] if listed else _only_run_id(env)
+    outputs = {
+        "runs ls": legato("runs", "ls"),
+        "flows ls": legato("flows", "ls"),
+        "runs show": legato("runs", "show", run_id),
+        "runs logs": legato("runs", "logs", run_id),
+    }
+    for command, output in outputs.items():
+        assert "\x1b]0;" not in output, command
+        assert "\x1b[2J" not in output and "\x1b[1A" not in output, command
+        assert "\x07" not in output and "\r\r" not in output, command
+    assert "pwned" in outputs["flows ls"]
+    assert "[2J[1A]0;pwnedshown" in outputs["runs logs"]
+    assert "boom" in outputs["runs show"]
+
+
+def _only_run_id(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "legato", "runs", "ls", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    run_id: str = json.loads(done.stdout)[0]["id"]
+    return run_id

@@ -11,13 +11,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -106,15 +108,43 @@ def print_json(data: Any) -> None:
 # -- rich ----------------------------------------------------------------------------
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters but tab and newline: what makes a terminal act."""
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without control characters. Names, state messages and log lines come
+    from whoever can write to the store or run a flow; printed as they are, an escape
+    sequence in one would clear the operator's screen, rewrite lines above it or set the
+    window title. ``--json`` keeps them (escaped by JSON)."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
+class _SafeConsole(Console):
+    """Drops control characters from the text it renders (never from its own styling,
+    which is added after rendering, nor its control segments). rich measures them as
+    zero cells wide, so tables keep their layout."""
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and CONTROL_CHARACTERS.search(segment.text):
+                yield Segment(terminal_safe(segment.text), segment.style)
+            else:
+                yield segment
+
+
 def stdout_console() -> Console:
     """A console on the current stdout (made per call, so test runners that swap
     ``sys.stdout`` are honoured); wide and colorless when stdout is not a terminal.
-    Strings print literally; style through :class:`rich.text.Text`."""
+    Strings print literally, without control characters; style through
+    :class:`rich.text.Text`."""
     # Names and messages come from user code: print them as they are, never as rich
-    # markup ("[bold]") or emoji codes (":x:").
-    console = Console(highlight=False, markup=False, emoji=False)
+    # markup ("[bold]") or emoji codes (":x:"), nor as terminal escape sequences.
+    console = _SafeConsole(highlight=False, markup=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, markup=False, emoji=False, width=PIPE_WIDTH)
+        console = _SafeConsole(highlight=False, markup=False, emoji=False, width=PIPE_WIDTH)
     return console
 
 

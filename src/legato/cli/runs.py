@@ -94,6 +94,7 @@ from legato.cli.output import (
     reports_errors,
     state_text,
     stdout_console,
+    terminal_safe,
 )
 
 if TYPE_CHECKING:
@@ -560,7 +561,8 @@ def _log_line_writer() -> Callable[[LogRecord | None], None]:
             out.flush()
             return
         stamp = format_time(line.timestamp, precise=True)
-        out.write(f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}\n")
+        text = f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}"
+        out.write(f"{terminal_safe(text)}\n")
 
     return write
 
