@@ -7,6 +7,8 @@ import json
 import pytest
 from cli_support import cli, cli_process
 
+YEAR_1_UTC = "0001-01-01T00:00+00:00"
+
 
 def test_preview_cron_shows_local_and_utc_times_across_spring_forward() -> None:
     done = cli_process(
@@ -101,6 +103,14 @@ def test_preview_of_an_ended_rule_says_so() -> None:
         (["--interval", "-1"], "error: interval -1.0 must be above 0"),
         (["--rrule", "FREQ=DAYLY"], "error: RRULE 'FREQ=DAYLY' is not valid"),
         (["--cron", "@daily", "--after", "tomorrow"], "error: --after 'tomorrow' is not an ISO"),
+        (  # an OverflowError traceback: year 1 in Tokyo is year 0 in UTC
+            ["--rrule", "FREQ=DAILY", "--timezone", "Asia/Tokyo", "--after", "0001-01-01T00:00"],
+            "error: --after '0001-01-01T00:00' is before year 1; start it at 0001-01-02",
+        ),
+        (
+            ["--rrule", "FREQ=DAILY", "--timezone", "America/New_York", "--after", YEAR_1_UTC],
+            "error: --after '0001-01-01T00:00+00:00' is before 0001-01-02T00:00:00+00:00",
+        ),
     ],
 )
 def test_preview_bad_input_is_one_error_line_and_exit_1(args: list[str], message: str) -> None:

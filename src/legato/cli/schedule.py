@@ -99,7 +99,7 @@ def _build(cron: str | None, interval: str | None, rrule: str | None, timezone: 
 
 def _parse_after(after: str | None, schedule: Schedule) -> datetime:
     from legato.errors import ScheduleError
-    from legato.schedules.base import localize
+    from legato.schedules.base import EARLIEST, localize
 
     if after is None:
         return datetime.now(UTC)
@@ -110,4 +110,12 @@ def _parse_after(after: str | None, schedule: Schedule) -> datetime:
             f"--after {after!r} is not an ISO date-time such as 2026-03-08T00:00 or "
             "2026-03-08T00:00:00+00:00"
         ) from None
-    return localize(value, schedule.zone) if value.tzinfo is None else value
+    earliest = f"start it at {EARLIEST.isoformat()} or later (schedules begin there)"
+    try:
+        moment = localize(value, schedule.zone) if value.tzinfo is None else value
+        before = moment.astimezone(UTC) < EARLIEST
+    except OverflowError:  # before year 1 once in UTC
+        raise ScheduleError(f"--after {after!r} is before year 1; {earliest}") from None
+    if before:
+        raise ScheduleError(f"--after {after!r} is before {EARLIEST.isoformat()}; {earliest}")
+    return moment
