@@ -120,6 +120,8 @@ def test_deploy_and_run_through_the_server(server: ServerProcess, tmp_path: Path
         ({"schedules": [{"schedule": {"kind": "cron", "expr": "61 * * * *"}}]}, "minute field"),
         ({"schedules": [{"schedule": {"kind": "weekly"}}]}, "body field 'schedules.0.schedule'"),
         ({"name": "a/b"}, "body field 'name'"),
+        ({"name": "."}, "body field 'name'"),
+        ({"work_pool": ".."}, "body field 'work_pool'"),
         ({"entrypoint": "no-colon"}, "body field 'entrypoint'"),
         ({"colour": "red"}, "body field 'colour'"),
         (
@@ -168,3 +170,18 @@ def test_backfill_from_the_first_day_of_year_1_is_422_when_schedules_begin_later
         runs = api.get("/api/flow_runs", params={"deployment_id": made.json()["id"]})
         assert runs.status_code == 200
         assert [run for run in runs.json() if run["deployment_id"] == made.json()["id"]] == []
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_work_pool_named_dot_or_dot_dot_is_422_when_its_urls_could_not_reach_it(
+    server: ServerProcess, name: str
+) -> None:
+    """``/api/work_pools/../claim`` reaches the server as ``/api/claim``: such a pool was
+    created, then no worker could claim its runs and no command could pause it."""
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        answer = api.post("/api/work_pools", json={"name": name})
+        assert answer.status_code == 422, answer.text
+        assert "body field 'name'" in answer.json()["detail"]
+        names = [pool["name"] for pool in api.get("/api/work_pools").json()]
+        assert name not in names
+        assert api.post("/api/work_pools", json={"name": "..ok"}).status_code in (201, 409)

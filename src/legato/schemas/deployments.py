@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from legato.text import require_storable
 
-NAME_PATTERN = r"^[^/\x00]+$"
-"""Deployment and flow names are joined as ``flow/deployment``: no slash, no NUL."""
+NAME_PATTERN = r"^([^/\x00.][^/\x00]*|\.[^/\x00.][^/\x00]*|\.\.[^/\x00]+)$"
+"""Deployment and flow names are joined as ``flow/deployment``: no slash, no NUL. Names
+are also path segments of URLs (``/api/work_pools/{pool}/claim``), where ``.`` and ``..``
+are taken away before the server sees them: those two names are refused."""
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=NAME_PATTERN)]
 
