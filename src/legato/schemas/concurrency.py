@@ -13,6 +13,10 @@ NO_NUL = r"^[^\x00]+$"
 Tag = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
 RunId = Annotated[str, Field(min_length=1, max_length=36, pattern=NO_NUL)]
 Limit = Annotated[int, Field(ge=1, le=1_000_000, description="Most runs at once (at least 1).")]
+LIMIT_TAG_PATTERN = r"^([^\x00.][^\x00]*|\.[^\x00.][^\x00]*|\.\.[^\x00]+)$"
+"""A limited tag is a URL path (``/api/concurrency_limits/{tag}``), where ``.`` and ``..``
+vanish before the server sees them: such a limit could be made but never read or deleted."""
+LimitTag = Annotated[str, Field(min_length=1, max_length=255, pattern=LIMIT_TAG_PATTERN)]
 
 
 class ConcurrencyLimitSpec(BaseModel):
@@ -20,7 +24,7 @@ class ConcurrencyLimitSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tag: Tag
+    tag: LimitTag
     limit: Limit
 
 
