@@ -113,6 +113,29 @@ def test_a_broken_schedule_is_skipped_and_the_others_are_planned() -> None:
     assert plan.slots and {slot.schedule_id for slot in plan.slots} == {"good"}
 
 
+class _Unexpandable:
+    """A rule dateutil took but cannot expand (BYHOUR=25 stored before it was refused)."""
+
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        raise TypeError("cannot unpack non-iterable NoneType object")
+
+
+def test_a_stored_rule_dateutil_cannot_expand_is_skipped_when_planning() -> None:
+    """It failed the deployment's planning at every scheduler pass, with a traceback,
+    and took the deployment's good schedules down with it."""
+    created = NOW - timedelta(hours=5)
+    plan = plan_slots(
+        [
+            ScheduleState("bad", _Unexpandable(), created),  # type: ignore[arg-type]
+            ScheduleState("good", Interval(3600), created),
+        ],
+        now=NOW,
+        catchup=True,
+    )
+    assert plan.broken == [("bad", "cannot unpack non-iterable NoneType object")]
+    assert plan.slots and {slot.schedule_id for slot in plan.slots} == {"good"}
+
+
 @pytest.mark.parametrize(
     ("rule", "says"),
     [

@@ -100,7 +100,9 @@ def plan_slots(
     for state in schedules:
         try:
             made, behind = _plan_one(state, now, catchup, limits)
-        except (ScheduleError, OverflowError, ValueError) as exc:
+        # TypeError, IndexError: what dateutil raises expanding rules it took but cannot
+        # follow (BYHOUR=24, BYEASTER=300: refused when made now, maybe stored before).
+        except (ScheduleError, OverflowError, ValueError, TypeError, IndexError) as exc:
             broken.append((state.schedule_id, str(exc) or type(exc).__name__))
             continue
         slots.extend(made)
