@@ -168,3 +168,44 @@ def test_the_reaper_crashes_a_killed_flow_process_and_leaves_a_live_one_alone(
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=30)
+
+
+def test_runs_retry_of_a_killed_client_mode_flow_says_its_process_is_gone_before_the_reaper(
+    tmp_path: Path,
+) -> None:
+    """Through a server, reading the run does not crash it (the reaper does, on its next
+    pass): `legato runs retry` said the dead process 'is running it'."""
+    server = start_server(
+        tmp_path / "home", tmp_path / "server.log", env={"LEGATO_REAPER_INTERVAL": "3600"}
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    env["LEGATO_HOME"] = str(tmp_path / "client-home")
+    env["LEGATO_API_URL"] = server.url
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    killed = start_flow(folder, "killed", env)
+    try:
+        marker = folder / "killed.json"
+        wait_for(marker.exists, f"the flow to block: {(folder / 'killed.err')}")
+        flow_run_id = json.loads(marker.read_text())["flow_run_id"]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        retried = subprocess.run(
+            [sys.executable, "-m", "legato", "runs", "retry", flow_run_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        state = httpx.get(f"{server.url}/api/flow_runs/{flow_run_id}", timeout=30).json()
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+        killed.wait(timeout=30)
+        server.stop()
+    assert state["state"]["name"] == "Running"  # the reaper has not passed yet
+    assert retried.returncode == 1
+    gone = f"the process that ran it (pid {killed.pid} on {socket.gethostname()}) is gone"
+    assert gone in retried.stderr
+    assert "is running it" not in retried.stderr
+    assert "reaper" in retried.stderr

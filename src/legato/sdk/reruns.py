@@ -50,11 +50,22 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None
 
 
 def _runner(orch: Orchestrator, flow_run_id: str) -> str:
-    """Who is running an unfinished run, for the refusal: its worker, or its process
-    (alive: reading the run crashed it otherwise)."""
+    """Who is running an unfinished run, for the refusal: its worker, or its process.
+
+    On the embedded store reading the run crashed it if its process was gone; through a
+    server (client mode) the server's reaper does that on its next pass, so a process of
+    this host is looked at here rather than called running when it is gone."""
+    from legato.processes import gone_reason, host_name, process_start_time
+
     row = orch.read_flow_run_row(flow_run_id)
     if row.get("worker_name"):
         return f" (worker {row['worker_name']} holds it)"
     if row.get("process_pid") is not None:
+        gone = gone_reason(row, host_name(), process_start_time)
+        if gone is not None:
+            return (
+                f" ({gone}: the server marks it Crashed on its reaper's next pass, every "
+                "LEGATO_REAPER_INTERVAL seconds; retry it then)"
+            )
         return f" (its process, pid {row['process_pid']} on {row['process_host']}, is running it)"
     return ""
