@@ -423,6 +423,10 @@ def _hostile_requests(base: str) -> list[tuple[str, str, bytes, dict[str, str]]]
         ]
         near_limit[-1]["level"] = "x" * 100  # refused, after every row before it was read
         attacks.append(("POST", "/api/bulk", json.dumps({"logs": near_limit}).encode(), json_type))
+        big_parameters = {"x": [{"a": [n, "s"]} for n in range(24_000)]}  # ~490 KB
+        attacks.append(
+            ("PUT", "/api/deployments", spec(f"big{i}", None, big_parameters), json_type)
+        )
         nested = b"[" * 100_000 + b"]" * 100_000
         attacks.append(("POST", "/api/bulk", nested, json_type))
         attacks.append(("POST", "/api/bulk", b"x" * 50_000_000, json_type))

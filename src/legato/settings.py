@@ -35,6 +35,7 @@ ENV_PREFIX = "LEGATO_"
 CONFIG_FILE_NAME = "config.toml"
 DEFAULT_HOME = "~/.legato"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 512 * 1024
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -129,7 +130,18 @@ class Settings(BaseSettings):
     server_max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1,
-        description="Largest request body the server accepts; larger ones are answered 413.",
+        description="Largest body of a batch of task runs, states and logs (POST /api/bulk) "
+        "the server accepts; larger ones are answered 413 (legato's client splits its "
+        "batches to fit).",
+    )
+    server_max_request_bytes: int = Field(
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        ge=1,
+        description="Largest body of any other request (a deployment, a run's parameters, a "
+        "state); larger ones are answered 413. Such bodies are read and checked whole on "
+        "the server's event loop, so the cap bounds how long one request can hold up the "
+        "others (as in Prefect Cloud, a run's parameters are meant to be small: pass large "
+        "data by reference).",
     )
     scheduler_interval: float = Field(
         default=10.0,

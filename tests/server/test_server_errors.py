@@ -157,6 +157,27 @@ def test_oversized_body_is_413(api: httpx.Client, served: Served) -> None:
     assert "too large" in response.json()["detail"]
 
 
+def test_body_over_the_request_cap_is_413_outside_batches(
+    api: httpx.Client, served: Served
+) -> None:
+    """Bodies other than batches are checked whole on the event loop: they get a smaller
+    cap (512 KiB), named in the answer; a batch of that size is still taken."""
+    response = api.post(
+        f"/api/flow_runs/{served.recorded.pipeline_id}/state",
+        json={"type": "RUNNING", "name": "Running", "message": "x" * (600 * 1024)},
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "request body too large: the limit is 524288 bytes"
+    assert response.headers["x-legato-max-body-bytes"] == "524288"
+
+    batch = api.post(
+        "/api/bulk",
+        content=b" " * (600 * 1024) + b"{}",
+        headers={"content-type": "application/json"},
+    )
+    assert batch.status_code == 200, batch.text
+
+
 def test_oversized_chunked_body_is_413(api: httpx.Client, served: Served) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(11):

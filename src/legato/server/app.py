@@ -32,7 +32,7 @@ from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.guards import RequestGuard
 from legato.server.limits import BodySizeLimit
 from legato.server.services import Service
-from legato.settings import DEFAULT_MAX_BODY_BYTES
+from legato.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from legato.store import Store
 
 
@@ -53,6 +53,7 @@ def create_app(
     store: Store,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     services: Sequence[Service] = (),
     keys_required: bool = False,
     allowed_hosts: Sequence[str] | None = None,
@@ -90,7 +91,7 @@ def create_app(
     app.state.store = store
     app.state.api_keys = ApiKeyGate(store, keys_required=keys_required)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, max_other_bytes=max_request_bytes)
     app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)  # outermost: before the body
     app.include_router(health.router, prefix="/api")
     routers = (
