@@ -127,3 +127,9 @@ def test_schedule_is_listed_in_help() -> None:
 
     assert result.exit_code == 0
     assert "schedule" in result.stdout
+
+
+def test_preview_count_over_ten_thousand_is_refused() -> None:
+    result = cli("schedule", "preview", "--interval", "60", "--count", "100000000")
+    assert result.exit_code == 2
+    assert "--count" in result.output

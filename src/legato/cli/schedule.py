@@ -44,7 +44,9 @@ def preview(
             help="Show runs after this ISO time (default now; no offset = in --timezone).",
         ),
     ] = None,
-    count: Annotated[int, typer.Option("--count", min=1, help="How many runs to show.")] = 10,
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=10_000, help="How many runs to show.")
+    ] = 10,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list of ISO times with offsets.")
     ] = False,

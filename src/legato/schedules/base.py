@@ -27,12 +27,19 @@ EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 """An anchor or DTSTART before it is refused (a day into year 1, for the same reason)."""
 
 EXAMPLE_ZONE = "Europe/London"
+HOST_DEPENDENT_ZONES = frozenset({"localtime", "posixrules"})
+"""Files of the zone database that stand for the host's own setting, not a place."""
 
 
 def zone_for(name: str) -> ZoneInfo:
     """The IANA zone called ``name``; ``ScheduleError`` naming a close match when unknown."""
     if not isinstance(name, str) or not name.strip():
         raise ScheduleError(f"time zone {name!r} is empty; use an IANA name such as {EXAMPLE_ZONE}")
+    if name.strip().lower() in HOST_DEPENDENT_ZONES:
+        raise ScheduleError(
+            f"time zone {name!r} means each machine's own zone, so two servers could place "
+            f"the same slot at different times; name the zone, e.g. {EXAMPLE_ZONE}"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
