@@ -46,11 +46,6 @@ class Ticket(threading.Event):
         super().__init__()
         self.error: BaseException | None = None
 
-    def release(self, error: BaseException | None = None) -> None:
-        if error is not None:
-            self.error = error
-        self.set()
-
 
 def release(waiter: threading.Event, error: BaseException | None) -> None:
     """Wake ``waiter``, telling it ``error`` if it is a :class:`Ticket`."""
