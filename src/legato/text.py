@@ -99,8 +99,11 @@ def loads_json(text: str | bytes) -> Any:
     stored with lone surrogates (escaped, as ``\\udce9``) come back cleaned, so a
     listing never fails on encoding them."""
     value = json.loads(text)
-    probe = text if isinstance(text, str) else text.decode("utf-8", "replace")
-    if "\\ud" in probe or "\\uD" in probe:  # only then can a decoded string hold one
+    if isinstance(text, str):
+        escapes = "\\ud" in text or "\\uD" in text
+    else:
+        escapes = b"\\ud" in text or b"\\uD" in text
+    if escapes:  # only then can a decoded string hold one
         value = clean_json(value)
     return value
 

@@ -10,7 +10,6 @@ a client retries when an answer is lost (a server restarted mid-request).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -36,11 +35,12 @@ from legato.schemas import StateRecord
 from legato.server.api.flow_runs import NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
+from legato.server.guards import is_json
 from legato.server.run_credentials import AttemptToken, attempt_token
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.run_tokens import taken_back
-from legato.text import clean_json, clean_text
+from legato.text import clean_text, loads_json
 
 router = APIRouter(tags=["orchestrator"])
 logger = logging.getLogger("legato.server")
@@ -50,18 +50,14 @@ MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 MAX_INT = 2**31 - 1
 
 
-def _no_nul(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; a log line or an error message may (keep the rest).
-    return text.replace("\x00", "\ufffd")
-
-
 def _clean(value: Any) -> Any:
     # Free text that is not valid Unicode (a lone surrogate, from a file name that is
-    # not UTF-8, sent escaped as "\udce9"): stored with the character replaced.
+    # not UTF-8, sent escaped as "\udce9"), or that holds NUL (PostgreSQL text cannot):
+    # stored with each such character replaced, the rest kept.
     return clean_text(value) if isinstance(value, str) else value
 
 
-Text = Annotated[str, BeforeValidator(_clean), AfterValidator(_no_nul)]
+Text = Annotated[str, BeforeValidator(_clean)]
 Time = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
 """Epoch seconds that a datetime can hold (read back as one: a larger value would
 make every later read of the run fail)."""
@@ -326,15 +322,6 @@ _BULK_BODY = {
 }
 
 
-def _is_json(content_type: str | None) -> bool:
-    if not content_type:
-        return False
-    kind = content_type.partition(";")[0].strip().lower()
-    return kind == "application/json" or (
-        kind.startswith("application/") and kind.endswith("+json")
-    )
-
-
 def _parse_bulk(content_type: str | None, raw: bytes) -> Bulk:
     """The batch, validated straight from the raw body (pydantic parses the JSON
     itself, about twice as fast as decoding to dicts and validating those); errors
@@ -343,7 +330,7 @@ def _parse_bulk(content_type: str | None, raw: bytes) -> Bulk:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
-    if not _is_json(content_type):
+    if not is_json(content_type):
         raise RequestValidationError(
             [
                 {
@@ -391,19 +378,12 @@ def _parse_large_bulk(raw: bytes) -> Bulk:
     JSON is fast (~50 ms for 10 MB); validating slices lets the lock change hands
     between them, so other requests wait for one slice, not the whole body.
     """
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}"}]
-        ) from None
+    value = _decoded(raw)
     if not isinstance(value, dict):
         try:
             return Bulk.model_validate(value)
         except ValidationError as exc:
             raise _located(exc) from None
-    if b"\\ud" in raw or b"\\uD" in raw:  # only then can a decoded string hold a lone surrogate
-        value = clean_json(value)
     lists = {name: value.pop(name) for name in _ROW_LISTS if name in value}
     try:
         head = Bulk.model_validate(value)  # batch_id, and no unknown keys
@@ -450,15 +430,20 @@ def _parse_bulk_cleaned(raw: bytes) -> Bulk:
     file name that is not UTF-8): its text is stored with each such character
     replaced, as legato's own client sends it, instead of refusing the batch."""
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
+        return Bulk.model_validate(_decoded(raw))
+    except ValidationError as exc:
+        raise _located(exc) from None
+
+
+def _decoded(raw: bytes) -> Any:
+    """The body's JSON, its strings cleaned if it escapes a lone surrogate (see
+    :func:`legato.text.loads_json`); a 422 if it is not JSON (or nests too deep)."""
+    try:
+        return loads_json(raw)
+    except (ValueError, RecursionError) as exc:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}"}]
         ) from None
-    try:
-        return Bulk.model_validate(clean_json(value))
-    except ValidationError as exc:
-        raise _located(exc) from None
 
 
 @router.post(
@@ -519,7 +504,7 @@ def _ingest(
             # A batch without an id sent again after its answer was lost: its task runs
             # exist already (its states and logs cannot be told apart: clients send ids).
             logger.warning("bulk: %d task runs were already stored", len(stored))
-            new = [row for row in body.task_runs if row.id not in set(stored)]
+            new = [row for row in body.task_runs if row.id not in known]
             _write(store, body, rows, new, batch_id)
     _prune_ingested_batches(store)
     return accepted
