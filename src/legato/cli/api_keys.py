@@ -125,7 +125,7 @@ def delete(
             names = [
                 record.name
                 for record in store.list_api_keys()
-                if not getattr(record, "internal", False)  # a running server's own keys
+                if not record.internal  # a running server's own keys
             ]
             if names == [name]:
                 raise fail(LAST_KEY_WARNING.format(name=name))

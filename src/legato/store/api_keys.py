@@ -6,12 +6,12 @@ is created; the store keeps its hash, so a copy of the database gives no key awa
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from legato.attempts import hash_token
 from legato.schemas import ApiKeyRecord
 
 KEY_PREFIX = "lgk_"
@@ -21,8 +21,8 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+hash_key = hash_token
+"""Keys are hashed as run tokens are: sha256 of the text (a bearer secret either way)."""
 
 
 def api_key_record(row: Mapping[Any, Any]) -> ApiKeyRecord:
