@@ -27,6 +27,17 @@ from legato.store.queries import CURSOR_PATTERN
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
 MAX_OFFSET = 2**31 - 1
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            NEXT_CURSOR_HEADER: {
+                "description": "Pass as ``cursor`` for the next page; absent on the last.",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+"""The OpenAPI answer of a listing read a page at a time (the next cursor in a header)."""
 NO_NUL_PATTERN = r"^[^\x00]*$"
 """PostgreSQL text cannot hold NUL characters; refuse them up front on every backend."""
 
@@ -35,16 +46,7 @@ _TYPE_OF_NAME: dict[str, StateType] = {name: getattr(states, name)().type for na
 
 @router.get(
     "",
-    responses={
-        200: {
-            "headers": {
-                NEXT_CURSOR_HEADER: {
-                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
+    responses=PAGED,
 )
 def list_flow_runs(
     store: StoreDep,
@@ -112,16 +114,7 @@ def read_flow_run(store: StoreDep, flow_run_id: FlowRunId) -> FlowRunRecord:
 
 @router.get(
     "/{flow_run_id}/task_runs",
-    responses={
-        200: {
-            "headers": {
-                NEXT_CURSOR_HEADER: {
-                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
+    responses=PAGED,
 )
 def read_task_runs(
     store: StoreDep,

@@ -14,6 +14,7 @@ from legato.schemas.runs import (
     LOG_LEVEL_PATTERN,
     MAX_LOG_PAGE,
 )
+from legato.server.api.flow_runs import PAGED
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
 
 router = APIRouter(tags=["logs"])
@@ -21,16 +22,7 @@ router = APIRouter(tags=["logs"])
 
 @router.get(
     "/flow_runs/{flow_run_id}/logs",
-    responses={
-        200: {
-            "headers": {
-                NEXT_CURSOR_HEADER: {
-                    "description": "Pass as ``cursor`` for the next page; absent on the last.",
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
+    responses=PAGED,
 )
 def read_logs(
     store: StoreDep,
