@@ -519,7 +519,6 @@ def _log_pages(
         )
         if page.logs:
             yield page.logs
-        if page.logs:
             cursor = str(page.logs[-1].id)
         if page.next_cursor is not None:
             cursor = page.next_cursor
@@ -601,19 +600,14 @@ def _find_task_run(client: Orchestrator, flow_run_id: str, wanted: str) -> str |
 
     by_name: list[str] = []
     by_prefix: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = client.read_task_run_page(flow_run_id, cursor=cursor)
-        for task_run in page.task_runs:
+    for page in _task_run_pages(client, flow_run_id, None):
+        for task_run in page:
             if task_run.id == wanted:
                 return task_run.id
             if task_run.name == wanted:
                 by_name.append(task_run.id)
             elif task_run.id.startswith(wanted):
                 by_prefix.append(task_run.id)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
     for candidates in (by_name, by_prefix):
         if len(candidates) == 1:
             return candidates[0]
