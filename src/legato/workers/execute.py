@@ -7,11 +7,9 @@ checked against the flow's signature (a bad one ends the run Failed, naming it).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import Orchestrator
 from legato.states import State, StateType
+from legato.workers.launchers.lifeline import exit_at_once
 
 CONSOLE_FD_VARIABLE = "LEGATO_WORKER_CONSOLE_FD"
 """Set by a worker: the file descriptor where run loggers print, apart from the flow's
@@ -66,10 +65,7 @@ def stop_taken_back(reason: str) -> None:
     body and reporting nothing more (anything it wrote would land on the run's next
     attempt). Only what a worker's run process does: a flow called from code has no
     attempt token, so it is never told this."""
-    with contextlib.suppress(Exception):
-        sys.stderr.write(f"legato: stopping: {reason}\n")
-        sys.stderr.flush()
-    os._exit(EXIT_TAKEN_BACK)
+    exit_at_once(f"stopping: {reason}", EXIT_TAKEN_BACK)
 
 
 def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:

@@ -24,12 +24,23 @@ import contextlib
 import os
 import signal
 import sys
+from typing import NoReturn
 
 PARENT_PID_VARIABLE = "LEGATO_WORKER_PID"
 """The pid of the process that launched this run's process (the worker, or the fork server)."""
 PR_SET_PDEATHSIG = 1
 EXIT_ORPHANED = 137
 """Exit code of a run's process that found its parent gone before it could watch it."""
+ORPHANED = "the worker that launched this run is gone; stopping"
+
+
+def exit_at_once(reason: str, code: int) -> NoReturn:
+    """End this run's process now, from any thread, saying why on stderr: no more of the
+    flow runs and nothing more is reported (``os._exit``: no cleanup, no atexit)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"legato: {reason}\n")
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def die_with_parent(expected_parent: int | None) -> bool:
@@ -46,10 +57,7 @@ def die_with_parent(expected_parent: int | None) -> bool:
     except (OSError, AttributeError):
         return False
     if expected_parent is not None and os.getppid() != expected_parent:
-        with contextlib.suppress(Exception):
-            sys.stderr.write("legato: the worker that launched this run is gone; stopping\n")
-            sys.stderr.flush()
-        os._exit(EXIT_ORPHANED)
+        exit_at_once(ORPHANED, EXIT_ORPHANED)
     return bool(armed)
 
 
@@ -94,9 +102,6 @@ def watch_lifeline() -> None:
                 pass
         except OSError:
             return  # not a lifeline after all: nothing to watch
-        with contextlib.suppress(Exception):
-            sys.stderr.write("legato: the worker that launched this run is gone; stopping\n")
-            sys.stderr.flush()
-        os._exit(EXIT_ORPHANED)
+        exit_at_once(ORPHANED, EXIT_ORPHANED)
 
     threading.Thread(target=watch, name="legato-lifeline", daemon=True).start()
