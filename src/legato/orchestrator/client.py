@@ -224,10 +224,9 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
     def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if "json" in kwargs:  # encoded here: text that is not valid Unicode is replaced
             kwargs["content"] = encode(kwargs.pop("json"))
-            kwargs["headers"] = {**JSON_HEADERS, **kwargs.get("headers", {})}
-        if method not in ("GET", "HEAD", "OPTIONS") and "json" not in kwargs:
-            # The server takes changes only with a JSON content type (a page of another
-            # site cannot send one), bodiless POSTs such as pause included.
+        if "content" in kwargs or method not in ("GET", "HEAD", "OPTIONS"):
+            # Bodies are JSON; and the server takes changes only with a JSON content type
+            # (a page of another site cannot send one), bodiless POSTs such as pause included.
             kwargs["headers"] = {**JSON_HEADERS, **kwargs.get("headers", {})}
         try:
             response = self._http.request(method, path, **kwargs)

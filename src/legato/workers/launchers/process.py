@@ -40,10 +40,9 @@ def run_environment(base: Mapping[str, str], token: str | None) -> dict[str, str
     """The environment of a run's process: the worker's, less the worker's own key, plus
     the run's attempt token (its fencing token and, against a server, its only
     credential: scoped to that run, void once the run ends or is taken back)."""
-    env = {key: value for key, value in base.items() if key not in WORKER_CREDENTIALS}
     # Empty rather than absent: the environment wins over config.toml, so a key kept
     # there is not what the run's settings say either.
-    env.update(dict.fromkeys(WORKER_CREDENTIALS, ""))
+    env = {**base, **dict.fromkeys(WORKER_CREDENTIALS, "")}
     env.pop(RUN_TOKEN_VARIABLE, None)
     if token is not None:
         env[RUN_TOKEN_VARIABLE] = token
