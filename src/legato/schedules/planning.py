@@ -31,6 +31,11 @@ from legato.errors import ScheduleError
 from legato.schedules.base import EARLIEST
 from legato.schedules.stored import Schedule
 
+UNUSABLE_SCHEDULE = (ScheduleError, OverflowError, ValueError, TypeError, IndexError)
+"""What a stored schedule may raise, built or asked its next times, when it cannot make
+runs: TypeError and IndexError are what dateutil raises expanding rules it took but
+cannot follow (BYHOUR=24, BYEASTER=300: refused when made now, maybe stored before)."""
+
 DEFAULT_MAX_RUNS = 100
 DEFAULT_MIN_RUNS = 3
 DEFAULT_HORIZON = timedelta(days=7)
@@ -100,9 +105,7 @@ def plan_slots(
     for state in schedules:
         try:
             made, behind = _plan_one(state, now, catchup, limits)
-        # TypeError, IndexError: what dateutil raises expanding rules it took but cannot
-        # follow (BYHOUR=24, BYEASTER=300: refused when made now, maybe stored before).
-        except (ScheduleError, OverflowError, ValueError, TypeError, IndexError) as exc:
+        except UNUSABLE_SCHEDULE as exc:
             broken.append((state.schedule_id, str(exc) or type(exc).__name__))
             continue
         slots.extend(made)

@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from legato.errors import ScheduleError
 from legato.schedules import schedule_from_dict
-from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots, slot_key
+from legato.schedules.planning import (
+    UNUSABLE_SCHEDULE,
+    PlanLimits,
+    ScheduleState,
+    plan_slots,
+    slot_key,
+)
 from legato.server.services.periodic import PeriodicService
 from legato.store.scheduling import Schedulable, SlotRun
 
@@ -107,7 +112,7 @@ def schedule_deployment(
         for stored in item.schedules:
             try:
                 schedule = schedule_from_dict(stored.schedule)
-            except (ScheduleError, OverflowError, ValueError) as exc:
+            except UNUSABLE_SCHEDULE as exc:
                 broken.append((stored.id, str(exc) or type(exc).__name__))
                 continue
             states.append(ScheduleState(stored.id, schedule, stored.created, stored.last_slot))
