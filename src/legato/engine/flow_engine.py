@@ -114,7 +114,8 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
     orch = call.orchestrator
     parent = call.parent
     # Before anything is stored: parameters the store cannot hold are the caller's error.
-    check_parameters(flow.name, flow.jsonable(flow.describe_raw_parameters(call.args, call.kwargs)))
+    raw_parameters = flow.describe_raw_parameters(call.args, call.kwargs)
+    check_parameters(flow.name, flow.jsonable(raw_parameters))
 
     # A subflow is also a task run of its parent flow run.
     parent_prepared: Prepared | None = None
@@ -131,7 +132,7 @@ def flow_machine(call: FlowCall) -> Generator[Action, Any, State]:
         parameters = flow.validate(call.args, call.kwargs)
         problem = None
     except ParameterValidationError as invalid:
-        parameters = flow.describe_raw_parameters(call.args, call.kwargs)
+        parameters = raw_parameters
         problem = invalid
 
     previous: dict[tuple[str, int], PreviousTaskRun] = {}
