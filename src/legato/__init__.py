@@ -10,7 +10,7 @@ def etl() -> None: ...
 """
 
 from legato.engine.caching import task_input_hash
-from legato.engine.context import get_run_context
+from legato.engine.context import FlowRunInfo, TaskRunInfo, get_run_context
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.retries import exponential_backoff
 from legato.sdk.client import get_client
@@ -25,12 +25,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Flow",
+    "FlowRunInfo",
     "FutureList",
     "LegatoFuture",
     "ProcessPoolTaskRunner",
     "State",
     "StateType",
     "Task",
+    "TaskRunInfo",
     "ThreadPoolTaskRunner",
     "__version__",
     "exponential_backoff",

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from legato.engine.caching import task_input_hash
-from legato.engine.context import FlowRunContext, flow_run_context
+from legato.engine.context import FlowRunContext, current_flow_run
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
@@ -139,7 +139,7 @@ class Task(Generic[P, R]):
     # -- calling --
 
     def _context(self, what: str) -> FlowRunContext | None:
-        ctx = flow_run_context.get()
+        ctx = current_flow_run()
         if ctx is None and what != "call":
             raise LegatoError(
                 f"{self.name}.{what}() needs a running flow: call it inside a @flow function"
