@@ -10,27 +10,31 @@ def etl() -> None: ...
 """
 
 from legato.engine.caching import task_input_hash
-from legato.engine.context import get_run_context
+from legato.engine.context import FlowRunInfo, TaskRunInfo, get_run_context
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.retries import exponential_backoff
 from legato.sdk.client import get_client
-from legato.sdk.flows import Flow, flow
+from legato.sdk.flows import Flow, FlowOptions, flow
 from legato.sdk.logging import get_run_logger
 from legato.sdk.reruns import retry_flow_run
 from legato.sdk.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
-from legato.sdk.tasks import Task, task
+from legato.sdk.tasks import Task, TaskOptions, task
 from legato.states import State, StateType
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Flow",
+    "FlowOptions",
+    "FlowRunInfo",
     "FutureList",
     "LegatoFuture",
     "ProcessPoolTaskRunner",
     "State",
     "StateType",
     "Task",
+    "TaskOptions",
+    "TaskRunInfo",
     "ThreadPoolTaskRunner",
     "__version__",
     "exponential_backoff",

@@ -34,7 +34,7 @@ def done_first():
 @task
 def block():
     ctx = get_run_context()
-    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run.id}
+    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run_id}
     (HERE / "marker.tmp").write_text(json.dumps(marker))
     (HERE / "marker.tmp").rename(HERE / "marker.json")
     time.sleep(60)
@@ -123,7 +123,7 @@ HERE = Path(__file__).parent
 @task
 async def block():
     ctx = get_run_context()
-    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run.id}
+    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run_id}
     (HERE / "marker.tmp").write_text(json.dumps(marker))
     (HERE / "marker.tmp").rename(HERE / "marker.json")
     await asyncio.sleep(60)

@@ -49,7 +49,7 @@ def step(i: int) -> int:
         ctx = get_run_context()
         marker = {
             "inner": ctx.flow_run.flow_run_id,
-            "task_run_id": ctx.task_run.id,
+            "task_run_id": ctx.task_run_id,
             "pid": os.getpid(),
         }
         (HERE / "marker.tmp").write_text(json.dumps(marker))

@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 @task
 def block(label: str) -> None:
     ctx = get_run_context()
-    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run.id}
+    marker = {"flow_run_id": ctx.flow_run.flow_run_id, "task_run_id": ctx.task_run_id}
     (HERE / f"{label}.tmp").write_text(json.dumps(marker))
     (HERE / f"{label}.tmp").rename(HERE / f"{label}.json")
     time.sleep(120)

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from legato.engine.context import FlowRunContext
@@ -21,6 +22,7 @@ from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.errors import StoreError
 from legato.sdk.logging import flow_run_logger, install_print_capture
+from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.states import State
@@ -32,74 +34,88 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowOptions:
+    """How a flow runs: the options of ``@flow(...)``, checked when the record is made.
+
+    A :class:`Flow` holds the options it runs with: ``name`` (the function's, with
+    ``-`` for ``_``), ``description`` and ``task_runner`` get their defaults there, and
+    ``tags`` are kept each once, sorted.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
+    flow_run_name: str | Callable[..., str] | None = None
+    tags: tuple[str, ...] = ()
+    retries: int = 0
+    retry_delay_seconds: RetryDelay = None
+    retry_jitter_factor: float | None = None
+    timeout_seconds: float | None = None
+    validate_parameters: bool = True
+    task_runner: Any = None
+    """A template: each flow run works on its ``duplicate()`` (None: a thread pool)."""
+    log_prints: bool = False
+    persist_result: bool | None = None
+    result_storage: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_retry_settings(self.retries, self.retry_delay_seconds, self.retry_jitter_factor)
+        check_timeout(self.timeout_seconds)
+        object.__setattr__(self, "tags", tag_set(self.tags))
+
+
 class Flow(Generic[P, R]):
-    """A flow definition. Options are fixed at decoration; ``with_options`` makes a copy."""
+    """A flow definition: a function and its :class:`FlowOptions` (``flow.options``),
+    fixed at decoration; ``with_options`` makes a copy. Each option also reads as an
+    attribute (``flow.retries``)."""
+
+    # The options also read as attributes, set from ``options`` when the flow is made.
+    # ``tags`` is a list here.
+    name: str
+    description: str | None
+    version: str | None
+    flow_run_name: str | Callable[..., str] | None
+    tags: list[str]
+    retries: int
+    retry_delay_seconds: RetryDelay
+    retry_jitter_factor: float | None
+    timeout_seconds: float | None
+    validate_parameters: bool
+    task_runner: Any
+    log_prints: bool
+    persist_result: bool | None
+    result_storage: str | None
 
     def __init__(
-        self,
-        fn: Callable[P, R],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        version: str | None = None,
-        flow_run_name: str | Callable[..., str] | None = None,
-        tags: Iterable[str] | None = None,
-        retries: int = 0,
-        retry_delay_seconds: RetryDelay = None,
-        retry_jitter_factor: float | None = None,
-        timeout_seconds: float | None = None,
-        validate_parameters: bool = True,
-        task_runner: Any = None,
-        log_prints: bool = False,
-        persist_result: bool | None = None,
-        result_storage: str | None = None,
-    ):
+        self, fn: Callable[P, R], /, options: FlowOptions | None = None, **changes: Any
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
-        validate_retry_settings(retries, retry_delay_seconds, retry_jitter_factor)
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
+        options = changed(options or FlowOptions(), changes, "flow")
+        if options.name is None or options.description is None or options.task_runner is None:
+            options = replace(
+                options,
+                name=options.name or fn.__name__.replace("_", "-"),
+                description=options.description or inspect.getdoc(fn),
+                task_runner=(
+                    ThreadPoolTaskRunner() if options.task_runner is None else options.task_runner
+                ),
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name = name or fn.__name__.replace("_", "-")
-        self.description = description or inspect.getdoc(fn)
-        self.version = version
-        self.flow_run_name = flow_run_name
-        self.tags = sorted(set(tags or ()))
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.retry_jitter_factor = retry_jitter_factor
-        self.timeout_seconds = timeout_seconds
-        self.validate_parameters = validate_parameters
-        self.task_runner = task_runner if task_runner is not None else ThreadPoolTaskRunner()
-        self.log_prints = log_prints
-        self.persist_result = persist_result
-        self.result_storage = result_storage
+        self.options = options
+        vars(self).update(option_attributes(options))
         self.is_async = inspect.iscoroutinefunction(fn)
         self._parameter_model: ParameterModel | None = None
         self._result_store: ResultStore | None = None
-        self._options = {
-            "name": name,
-            "description": description,
-            "version": version,
-            "flow_run_name": flow_run_name,
-            "tags": tags,
-            "retries": retries,
-            "retry_delay_seconds": retry_delay_seconds,
-            "retry_jitter_factor": retry_jitter_factor,
-            "timeout_seconds": timeout_seconds,
-            "validate_parameters": validate_parameters,
-            "task_runner": task_runner,
-            "log_prints": log_prints,
-            "persist_result": persist_result,
-            "result_storage": result_storage,
-        }
 
-    def with_options(self, **options: Any) -> Flow[P, R]:
-        unknown = set(options) - set(self._options)
-        if unknown:
-            raise TypeError(f"unknown flow option(s): {', '.join(sorted(unknown))}")
-        return Flow(self.fn, **{**self._options, **options})
+    def with_options(self, **changes: Any) -> Flow[P, R]:
+        """A copy of this flow with some options changed (checked as at decoration).
+
+        Raises TypeError for a name that is no flow option.
+        """
+        return Flow(self.fn, changed(self.options, changes, "flow"))
 
     def deploy(self, name: str, **options: Any) -> DeploymentRecord:
         """Create or update the deployment ``<flow>/<name>``: see
@@ -268,7 +284,12 @@ def flow(
 
 
 def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Mark a function as a flow: ``@flow`` or ``@flow(retries=2, ...)``."""
+    """Mark a function as a flow: ``@flow`` or ``@flow(retries=2, ...)``.
+
+    The options are checked here, once: an unknown name is a TypeError, and so is a
+    bad value (a ValueError where the type is right but the value is not).
+    """
+    record = changed(FlowOptions(), options, "flow")
     if fn is None:
-        return lambda f: Flow(f, **options)
-    return Flow(fn, **options)
+        return lambda f: Flow(f, record)
+    return Flow(fn, record)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from legato.engine.context import flow_run_context, task_run_context
+from legato.engine.context import current_flow_run, current_task_run
 from legato.errors import LegatoError
 from legato.text import clean_text
 
@@ -136,7 +136,7 @@ def get_run_logger() -> logging.LoggerAdapter[Any]:
 
     Raises LegatoError outside a flow or task: there is no run to store lines against.
     """
-    task_ctx = task_run_context.get()
+    task_ctx = current_task_run()
     if task_ctx is not None:
         return task_run_logger(
             task_ctx.flow_run.orchestrator.enqueue,
@@ -144,7 +144,7 @@ def get_run_logger() -> logging.LoggerAdapter[Any]:
             task_ctx.task_run.id,
             task_ctx.task_run.name,
         )
-    flow_ctx = flow_run_context.get()
+    flow_ctx = current_flow_run()
     if flow_ctx is not None:
         return flow_run_logger(
             flow_ctx.orchestrator.enqueue, flow_ctx.flow_run_id, flow_ctx.flow_run_name
@@ -184,10 +184,10 @@ _print_installed = False
 
 
 def _prints_are_logged() -> bool:
-    task_ctx = task_run_context.get()
+    task_ctx = current_task_run()
     if task_ctx is not None:
         return bool(task_ctx.log_prints)
-    flow_ctx = flow_run_context.get()
+    flow_ctx = current_flow_run()
     if flow_ctx is not None:
         return bool(flow_ctx.log_prints)
     capture = _child_capture.get()

@@ -14,11 +14,12 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from legato.engine.caching import task_input_hash
-from legato.engine.context import FlowRunContext, flow_run_context
+from legato.engine.context import FlowRunContext, current_flow_run
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
@@ -31,6 +32,7 @@ from legato.engine.task_engine import (
 from legato.engine.task_run import TaskRun
 from legato.errors import LegatoError
 from legato.sdk.logging import install_print_capture, task_run_logger
+from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.states import State
 
 P = ParamSpec("P")
@@ -39,51 +41,76 @@ R = TypeVar("R")
 CacheKeyFn = Callable[[Any, dict[str, Any]], "str | None"]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """How a task runs: the options of ``@task(...)``, checked when the record is made.
+
+    A :class:`Task` holds the options it runs with: ``name`` and ``description``
+    default to the function's there, and ``tags`` are kept each once, sorted.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    retries: int = 0
+    retry_delay_seconds: RetryDelay = None
+    retry_jitter_factor: float | None = None
+    retry_condition_fn: Callable[..., bool] | None = None
+    timeout_seconds: float | None = None
+    cache_key_fn: CacheKeyFn | None = None
+    cache_expiration: timedelta | None = None
+    refresh_cache: bool = False
+    persist_result: bool | None = None
+    result_storage: str | None = None
+    log_prints: bool | None = None
+
+    def __post_init__(self) -> None:
+        validate_retry_settings(self.retries, self.retry_delay_seconds, self.retry_jitter_factor)
+        check_timeout(self.timeout_seconds)
+        if self.cache_expiration is not None and not isinstance(self.cache_expiration, timedelta):
+            raise TypeError("cache_expiration must be a datetime.timedelta")
+        object.__setattr__(self, "tags", tag_set(self.tags))
+
+
 class Task(Generic[P, R]):
-    """A task definition. Options are fixed at decoration; ``with_options`` makes a copy."""
+    """A task definition: a function and its :class:`TaskOptions` (``task.options``),
+    fixed at decoration; ``with_options`` makes a copy. Each option also reads as an
+    attribute (``task.retries``)."""
+
+    # The options also read as attributes, set from ``options`` when the task is made
+    # (the engine reads some on every task run: a plain attribute costs a fifth of what
+    # a property does). ``tags`` is a list here.
+    name: str
+    description: str | None
+    tags: list[str]
+    retries: int
+    retry_delay_seconds: RetryDelay
+    retry_jitter_factor: float | None
+    retry_condition_fn: Callable[..., bool] | None
+    timeout_seconds: float | None
+    cache_key_fn: CacheKeyFn | None
+    cache_expiration: timedelta | None
+    refresh_cache: bool
+    persist_result: bool | None
+    result_storage: str | None
+    log_prints: bool | None
 
     def __init__(
-        self,
-        fn: Callable[P, R],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        tags: Iterable[str] | None = None,
-        retries: int = 0,
-        retry_delay_seconds: RetryDelay = None,
-        retry_jitter_factor: float | None = None,
-        retry_condition_fn: Callable[..., bool] | None = None,
-        timeout_seconds: float | None = None,
-        cache_key_fn: CacheKeyFn | None = None,
-        cache_expiration: timedelta | None = None,
-        refresh_cache: bool = False,
-        persist_result: bool | None = None,
-        result_storage: str | None = None,
-        log_prints: bool | None = None,
-    ):
+        self, fn: Callable[P, R], /, options: TaskOptions | None = None, **changes: Any
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
-        validate_retry_settings(retries, retry_delay_seconds, retry_jitter_factor)
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
-        if cache_expiration is not None and not isinstance(cache_expiration, timedelta):
-            raise TypeError("cache_expiration must be a datetime.timedelta")
+        options = changed(options or TaskOptions(), changes, "task")
+        if options.name is None or options.description is None:
+            options = replace(
+                options,
+                name=options.name or fn.__name__,
+                description=options.description or inspect.getdoc(fn),
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name = name or fn.__name__
-        self.description = description or inspect.getdoc(fn)
-        self.tags = sorted(set(tags or ()))
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.retry_jitter_factor = retry_jitter_factor
-        self.retry_condition_fn = retry_condition_fn
-        self.timeout_seconds = timeout_seconds
-        self.cache_key_fn = cache_key_fn
-        self.cache_expiration = cache_expiration
-        self.refresh_cache = refresh_cache
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.log_prints = log_prints
+        self.options = options
+        vars(self).update(option_attributes(options))
         self.is_async = inspect.iscoroutinefunction(fn)
         self.task_key = task_key_of(fn)
         self._signature = inspect.signature(fn)
@@ -93,29 +120,13 @@ class Task(Generic[P, R]):
             if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
         )
         self._result_store: ResultStore | None = None
-        self._options = {
-            "name": name,
-            "description": description,
-            "tags": tags,
-            "retries": retries,
-            "retry_delay_seconds": retry_delay_seconds,
-            "retry_jitter_factor": retry_jitter_factor,
-            "retry_condition_fn": retry_condition_fn,
-            "timeout_seconds": timeout_seconds,
-            "cache_key_fn": cache_key_fn,
-            "cache_expiration": cache_expiration,
-            "refresh_cache": refresh_cache,
-            "persist_result": persist_result,
-            "result_storage": result_storage,
-            "log_prints": log_prints,
-        }
 
-    def with_options(self, **options: Any) -> Task[P, R]:
-        """A copy of this task with some options changed."""
-        unknown = set(options) - set(self._options)
-        if unknown:
-            raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
-        return Task(self.fn, **{**self._options, **options})
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """A copy of this task with some options changed (checked as at decoration).
+
+        Raises TypeError for a name that is no task option.
+        """
+        return Task(self.fn, changed(self.options, changes, "task"))
 
     # -- used by the engine --
 
@@ -139,7 +150,7 @@ class Task(Generic[P, R]):
     # -- calling --
 
     def _context(self, what: str) -> FlowRunContext | None:
-        ctx = flow_run_context.get()
+        ctx = current_flow_run()
         if ctx is None and what != "call":
             raise LegatoError(
                 f"{self.name}.{what}() needs a running flow: call it inside a @flow function"
@@ -277,10 +288,15 @@ def task(
 
 
 def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Mark a function as a task: ``@task`` or ``@task(retries=3, ...)``."""
+    """Mark a function as a task: ``@task`` or ``@task(retries=3, ...)``.
+
+    The options are checked here, once: an unknown name is a TypeError, and so is a
+    bad value (a ValueError where the type is right but the value is not).
+    """
+    record = changed(TaskOptions(), options, "task")
     if fn is None:
-        return lambda f: Task(f, **options)
-    return Task(fn, **options)
+        return lambda f: Task(f, record)
+    return Task(fn, record)
 
 
-__all__ = ["Task", "task", "task_input_hash"]
+__all__ = ["Task", "TaskOptions", "task", "task_input_hash"]
