@@ -9,65 +9,34 @@ and the worker polls. Ctrl-C or SIGTERM stops both; a second one ends running ru
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import os
 import signal
 import socket
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from legato.orchestrator.local import LocalOrchestrator
 from legato.orchestrator.protocol import Orchestrator
 from legato.schemas.deployments import DeploymentRecord
+from legato.services.scheduler import Scheduler, SchedulerConfig
 from legato.settings import Settings
 from legato.workers.worker import Worker, WorkerOptions
-
-logger = logging.getLogger("legato.serve")
 
 SERVE_POLL_CAP = 1.0
 """The embedded store is polled at least this often: the runs are this process's own."""
 MAX_CLAIM_WAIT = 30.0
 
 
-class OwnScheduler:
-    """Makes the runs of one deployment in the embedded store, every ``interval`` seconds."""
-
-    def __init__(self, orchestrator: LocalOrchestrator, deployment_id: str, settings: Settings):
-        from legato.server.services.scheduler import SchedulerConfig
-
-        self.store = orchestrator.store
-        self.deployment_id = deployment_id
-        self.config = SchedulerConfig.from_settings(settings)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="legato-serve-scheduler", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        from legato.server.services.scheduler import schedule_once
-
-        reported: set[tuple[str, str]] = set()  # broken schedules logged once, not per pass
-        while not self._stop.is_set():
-            try:
-                schedule_once(
-                    self.store,
-                    self.config,
-                    datetime.now(UTC),
-                    deployment_id=self.deployment_id,
-                    reported=reported,
-                )
-            except Exception:
-                logger.exception("serve: the scheduling pass failed; trying again")
-            self._stop.wait(min(self.config.interval, SERVE_POLL_CAP * 5))
+def own_scheduler(
+    orchestrator: LocalOrchestrator, deployment_id: str, settings: Settings
+) -> Scheduler:
+    """The scheduler of ``deployment_id`` alone, in the embedded store, passing at least
+    every ``5 * SERVE_POLL_CAP`` seconds (the worker polls for what it makes)."""
+    config = SchedulerConfig.from_settings(settings)
+    config = dataclasses.replace(config, interval=min(config.interval, SERVE_POLL_CAP * 5))
+    return Scheduler(orchestrator.store, config, deployment_id=deployment_id)
 
 
 def serve_deployment(
@@ -98,7 +67,7 @@ def serve_deployment(
             env["LEGATO_API_KEY"] = settings.api_key
     worker = Worker(orchestrator, options, env=env, say=say, echo=echo)
     scheduler = (
-        OwnScheduler(orchestrator, deployment.id, settings)
+        own_scheduler(orchestrator, deployment.id, settings)
         if isinstance(orchestrator, LocalOrchestrator)
         else None
     )

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from legato.server.services.periodic import PeriodicService
+from legato.services.periodic import PeriodicService
 
 if TYPE_CHECKING:
     from legato.settings import Settings
