@@ -1,10 +1,16 @@
-"""What ``flow.serve()`` runs: a worker for one deployment's own pool, and, with the
-embedded store, a scheduler for that deployment only.
+"""``flow.serve(name, cron=... | interval=... | rrule=...)``: deploy a flow and run its
+runs in this process, for the simplest case (one script, no separate worker).
 
-Against a server (``LEGATO_API_URL``) the server's scheduler makes the runs and wakes
-the worker when one falls due; with the embedded store nobody else would, so a
-scheduler thread here makes them (the same pass as the server's, for one deployment)
-and the worker polls. Ctrl-C or SIGTERM stops both; a second one ends running runs.
+The deployment gets a work pool of its own (``serve-NAME``), so only this process
+runs its runs. Against a server (``LEGATO_API_URL``) the server's scheduler makes the
+runs and wakes this process's worker when one falls due; with the embedded store
+nobody else would, so a scheduler thread here makes them (the server's scheduler, for
+this one deployment) and the worker polls. Ctrl-C (or SIGTERM) stops both cleanly: no
+new runs, running ones get their grace period (a second signal ends them), and
+``serve`` returns.
+
+Serving runs a worker, so it lives with the workers; ``Flow.serve`` reaches it through
+:mod:`legato.sdk.deploying`, since the SDK imports nothing above itself.
 """
 
 from __future__ import annotations
@@ -14,19 +20,71 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from legato.orchestrator.default import build_orchestrator
 from legato.orchestrator.local import LocalOrchestrator
 from legato.orchestrator.protocol import Orchestrator
 from legato.schemas.deployments import DeploymentRecord
 from legato.services.scheduler import Scheduler, SchedulerConfig
-from legato.settings import Settings
+from legato.settings import Settings, get_settings
+from legato.workers.deploy import deploy_flow
 from legato.workers.worker import Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from legato.schedules import Schedule
+    from legato.sdk.flows import Flow
 
 SERVE_POLL_CAP = 1.0
 """The embedded store is polled at least this often: the runs are this process's own."""
 MAX_CLAIM_WAIT = 30.0
+
+
+def serve_pool(name: str) -> str:
+    return f"serve-{name}"
+
+
+def serve_flow(
+    flow: Flow[Any, Any],
+    *,
+    name: str,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    anchor: datetime | None = None,
+    schedules: Sequence[Schedule] = (),
+    parameters: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    limit: int = 10,
+    entrypoint: str | None = None,
+) -> None:
+    """Deploy ``flow`` as ``<flow>/<name>`` on its own pool and serve it (see the module)."""
+    settings = get_settings()
+    orchestrator = build_orchestrator(settings)
+    try:
+        deployment = deploy_flow(
+            flow,
+            name=name,
+            work_pool=serve_pool(name),
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            timezone=timezone,
+            anchor=anchor,
+            schedules=schedules,
+            parameters=parameters,
+            tags=tags,
+            description=description,
+            entrypoint=entrypoint,
+            orchestrator=orchestrator,
+        )
+        serve_deployment(orchestrator, deployment, settings, limit=limit)
+    finally:
+        orchestrator.close()
 
 
 def own_scheduler(
