@@ -18,7 +18,7 @@ from legato.errors import LegatoError
 from legato.workers.entrypoints import load_flow
 
 if TYPE_CHECKING:
-    from legato.orchestrator.protocol import Orchestrator
+    from legato.orchestrator.protocol import ApiClient
     from legato.schedules import Schedule
     from legato.schemas.deployments import DeploymentRecord
     from legato.sdk.flows import Flow
@@ -79,7 +79,7 @@ def deploy_flow(
     retries: int = 0,
     catchup: bool = False,
     entrypoint: str | None = None,
-    orchestrator: Orchestrator | None = None,
+    orchestrator: ApiClient | None = None,
 ) -> DeploymentRecord:
     from legato.schemas.deployments import DeploymentSchedule, DeploymentSpec
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.orchestrator.default import build_orchestrator
 from legato.orchestrator.local import LocalOrchestrator
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import WorkerBackend
 from legato.schemas.deployments import DeploymentRecord
 from legato.services.scheduler import Scheduler, SchedulerConfig
 from legato.settings import Settings, get_settings
@@ -98,7 +98,7 @@ def own_scheduler(
 
 
 def serve_deployment(
-    orchestrator: Orchestrator,
+    orchestrator: WorkerBackend,
     deployment: DeploymentRecord,
     settings: Settings,
     *,
