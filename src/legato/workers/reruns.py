@@ -13,6 +13,7 @@ from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
 from legato.orchestrator import get_orchestrator
 from legato.orchestrator.protocol import Orchestrator
+from legato.processes import gone_reason, host_name, process_start_time
 from legato.sdk.flows import run_flow_call
 from legato.states import FAILURE_TYPES, State, StateType
 from legato.workers.entrypoints import load_flow
@@ -59,8 +60,6 @@ def _runner(orch: Orchestrator, flow_run_id: str) -> str:
     On the embedded store reading the run crashed it if its process was gone; through a
     server (client mode) the server's reaper does that on its next pass, so a process of
     this host is looked at here rather than called running when it is gone."""
-    from legato.processes import gone_reason, host_name, process_start_time
-
     row = orch.read_flow_run_row(flow_run_id)
     if row.get("worker_name"):
         return f" (worker {row['worker_name']} holds it)"
