@@ -38,6 +38,7 @@ lint: venv
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 test: venv
 	$(MAKE) lint

@@ -33,7 +33,7 @@ from support import postgres_database, postgres_url, say
 from legato.schedules import Interval, schedule_from_dict
 from legato.schedules.planning import PlanLimits, ScheduleState, plan_slots
 from legato.schemas.deployments import DeploymentSchedule, DeploymentSpec
-from legato.server.services.scheduler import SchedulerConfig, schedule_once
+from legato.services.scheduler import SchedulerConfig, schedule_once
 from legato.store import Store
 from legato.store.tables import deployment_schedules, flow_runs
 

@@ -14,14 +14,19 @@ from legato.engine.context import FlowRunInfo, TaskRunInfo, get_run_context
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.retries import exponential_backoff
 from legato.sdk.client import get_client
+from legato.sdk.deploying import plug_deployer
 from legato.sdk.flows import Flow, FlowOptions, flow
 from legato.sdk.logging import get_run_logger
-from legato.sdk.reruns import retry_flow_run
 from legato.sdk.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from legato.sdk.tasks import Task, TaskOptions, task
 from legato.states import State, StateType
+from legato.workers.deploy import WorkersDeployer
+from legato.workers.reruns import retry_flow_run
 
 __version__ = "0.1.0"
+
+# Flow.deploy and Flow.serve belong to the workers, above the SDK: see legato.sdk.deploying.
+plug_deployer(WorkersDeployer())
 
 __all__ = [
     "Flow",

@@ -132,7 +132,7 @@ def test_pause_resume_show_delete(flow_file: Path) -> None:
 
 
 def test_flow_deploy_from_python(flow_file: Path) -> None:
-    from legato.sdk.entrypoints import load_flow
+    from legato.workers.entrypoints import load_flow
 
     etl = load_flow(f"{flow_file}:etl")
     record = etl.deploy("hourly", work_pool="local", cron="0 * * * *", parameters={"n": 1})
@@ -144,7 +144,7 @@ def test_flow_deploy_from_python(flow_file: Path) -> None:
 
 def test_pause_one_schedule(flow_file: Path) -> None:
     from legato.schedules import Cron, Interval
-    from legato.sdk.entrypoints import load_flow
+    from legato.workers.entrypoints import load_flow
 
     load_flow(f"{flow_file}:etl").deploy(
         "twice", schedules=[Cron("0 2 * * *"), Interval(3600)], parameters={"n": 1}

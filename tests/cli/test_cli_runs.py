@@ -329,7 +329,7 @@ def test_retry_of_a_fixed_failure_completes_and_reruns_only_the_failed_task(
 
 
 def test_retry_json_names_reused_and_rerun_task_runs(resumable_file: Path) -> None:
-    from legato.sdk.entrypoints import load_flow
+    from legato.workers.entrypoints import load_flow
 
     flow = load_flow(f"{resumable_file}:resumable")
     state = flow(return_state=True)

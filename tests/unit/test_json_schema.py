@@ -179,7 +179,7 @@ def lookahead_pattern(name: Annotated[str, Field(pattern="^(?!tmp)")]) -> str:
 
 
 def test_flow_schema_is_left_out_when_its_pattern_needs_lookaround() -> None:
-    from legato.sdk.deployments import parameter_schema
+    from legato.workers.deploy import parameter_schema
 
     schema = parameter_schema(plain_pattern)
     assert schema is not None and schema["properties"]["name"]["pattern"] == "^[a-z]+$"

@@ -16,7 +16,7 @@ import legato
 from legato import FlowRunInfo, TaskRunInfo, flow, get_run_context, task
 from legato.errors import LegatoError
 from legato.schemas.deployments import DeploymentRunRequest
-from legato.sdk.entrypoints import load_flow
+from legato.workers.entrypoints import load_flow
 from legato.workers.execute import execute_flow_run
 
 

@@ -21,9 +21,9 @@ import pytest
 
 from legato.schemas import FlowRunRecord
 from legato.schemas.deployments import DeploymentRunRequest, DeploymentSpec
-from legato.sdk.entrypoints import EntrypointRefused, load_flow
 from legato.states import TERMINAL_TYPES
 from legato.store import Store
+from legato.workers.entrypoints import EntrypointRefused, load_flow
 
 GOOD = textwrap.dedent(
     """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import legato
 from legato.schemas.deployments import DeploymentRunRequest
-from legato.sdk.entrypoints import load_flow
+from legato.workers.entrypoints import load_flow
 
 FLOW = textwrap.dedent(
     """

@@ -135,8 +135,8 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Create or update a deployment of a flow (deploying again updates it in place)."""
-    from legato.sdk.deployments import deploy_flow
-    from legato.sdk.entrypoints import load_flow
+    from legato.workers.deploy import deploy_flow
+    from legato.workers.entrypoints import load_flow
 
     flow = load_flow(entrypoint)
     record = deploy_flow(

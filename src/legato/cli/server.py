@@ -106,10 +106,13 @@ def start(
             )
         from legato.server.services.local_worker import LocalWorker
         from legato.server.services.reaper import Reaper, ReaperConfig
-        from legato.server.services.scheduler import Scheduler, SchedulerConfig
+        from legato.server.services.scheduler import server_scheduler
+        from legato.services.scheduler import SchedulerConfig
 
         services: list[Service] = (
-            [] if no_scheduler else [Scheduler(store, SchedulerConfig.from_settings(settings))]
+            []
+            if no_scheduler
+            else [server_scheduler(store, SchedulerConfig.from_settings(settings))]
         )
         services.append(Reaper(store, ReaperConfig.from_settings(settings)))
         worker = None

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
-from legato.engine.names import generate_run_name
 from legato.engine.results import task_result_key
 from legato.engine.retries import decide_retry
 from legato.engine.task_engine import (
@@ -46,6 +45,7 @@ from legato.errors import (
     describe_error,
 )
 from legato.ids import new_id
+from legato.names import generate_run_name
 from legato.orchestrator.protocol import Orchestrator
 from legato.processes import this_process
 from legato.states import FAILURE_TYPES, State, StateType, Transition

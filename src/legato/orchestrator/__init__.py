@@ -1,9 +1,12 @@
 """The one door through which runs are created and states proposed.
 
-``protocol.Orchestrator`` is what the engine talks to; ``local.LocalOrchestrator``
-calls the store in this process. A client over HTTP (for a server) implements
-the same protocol, so the engine never knows which one it has. The store (and
-SQLAlchemy) are imported on first use, not when legato is imported.
+``protocol`` says what each caller needs (``EngineBackend`` for a running flow,
+``WorkerBackend`` for a worker, ``ApiClient`` for ``get_client()`` and the CLI;
+``Orchestrator`` is all of them). ``local.LocalOrchestrator`` calls the store in this
+process; ``client.ClientOrchestrator`` speaks HTTP to a server (``http`` for the
+requests, ``bulk_sender`` for the batched records), so the engine never knows which one
+it has. The store (and SQLAlchemy) are imported on first use, not when legato is
+imported.
 """
 
 from __future__ import annotations

@@ -1,4 +1,19 @@
-"""The orchestrator protocol: everything the engine and the read API need from a backend."""
+"""The orchestrator protocol, split by who calls it.
+
+- :class:`EngineBackend`: what a running flow calls (create its runs, propose their
+  states, queue task-run records and logs, read an earlier attempt, look up the cache,
+  hold concurrency slots); the engine needs nothing else.
+- :class:`WorkerBackend`: what a worker calls (claim due runs, heartbeat them, give
+  them back, report a dead run's crash).
+- :class:`ApiClient`: what ``legato.get_client()`` users and the CLI call (reads of
+  everything recorded, the management of deployments, work pools and limits).
+
+The calls two of them share live once, in :class:`RunWriter` and
+:class:`FlowRunReader`. :class:`Orchestrator` is all of it: what the two
+implementations offer (``local.LocalOrchestrator`` in-process, ``client.ClientOrchestrator``
+over HTTP) and what only the code that hands one out (the process default, the CLI)
+names; everything else takes the part it calls.
+"""
 
 from __future__ import annotations
 
@@ -31,13 +46,42 @@ if TYPE_CHECKING:
     from legato.states import State, Transition
 
 
-class Orchestrator(Protocol):
-    """Creates runs, takes state proposals, and answers reads.
+class RunWriter(Protocol):
+    """Proposing a flow run's state and queueing the records of runs: what both a running
+    flow and a worker write.
 
-    Flow-run calls are synchronous and checked against the stored state. Task-run
-    states, graph edges and logs are *enqueued* (``enqueue``) and written in
-    batches; ``flush`` returns once everything enqueued before it is durable.
-    Op tuples are those documented in :mod:`legato.store.writer`.
+    Flow-run states are proposed synchronously and checked against the stored state.
+    Task-run states, graph edges and logs are *enqueued* (``enqueue``) and written in
+    batches; ``flush`` returns once everything enqueued before it is durable. Op tuples
+    are those documented in :mod:`legato.store.writer`.
+    """
+
+    def enqueue(self, op: tuple[Any, ...]) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def set_flow_run_state(
+        self,
+        flow_run_id: str,
+        state: State,
+        *,
+        rerun: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Transition: ...
+
+
+class FlowRunReader(Protocol):
+    """Finding a flow run and reading it: what every caller starts from."""
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
+
+    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]: ...
+
+    def resolve_flow_run_id(self, prefix: str) -> str: ...
+
+
+class EngineBackend(RunWriter, FlowRunReader, Protocol):
+    """What a running flow calls (the engine, and the run process a worker starts).
 
     In the process of a worker's run, ``token`` is the run's attempt token: every flow-run
     state proposed, subflow created and batch sent carries it, and once the run is taken
@@ -55,28 +99,60 @@ class Orchestrator(Protocol):
         """Whether this process's attempt still holds its run (True without a token)."""
         ...
 
-    def enqueue(self, op: tuple[Any, ...]) -> None: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
-
     def create_flow_run(self, row: dict[str, Any], state: State) -> None: ...
-
-    def set_flow_run_state(
-        self,
-        flow_run_id: str,
-        state: State,
-        *,
-        rerun: bool = False,
-        fields: dict[str, Any] | None = None,
-    ) -> Transition: ...
-
-    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]: ...
 
     def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]: ...
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None: ...
 
-    # -- the read API (also ``legato.get_client()``) --
+    def read_limited_tags(self) -> list[str]:
+        """The tags that have a limit (read once per flow run that has tagged tasks)."""
+        ...
+
+    def acquire_concurrency_slots(
+        self, tags: list[str], task_run_id: str, flow_run_id: str, holder: str, ttl: float
+    ) -> LeaseAnswer:
+        """One slot of each limited tag for the task run, or none (the full tags named)."""
+        ...
+
+    def renew_concurrency_slots(self, task_run_ids: list[str], ttl: float) -> list[str]:
+        """Extend the task runs' leases by ``ttl`` from now; those that still hold one."""
+        ...
+
+    def release_concurrency_slots(self, task_run_ids: list[str]) -> int: ...
+
+
+class WorkerBackend(RunWriter, FlowRunReader, Protocol):
+    """What a worker calls: claim the due runs of its pool, keep them, give them back
+    (``set_flow_run_state``), and end those whose process died; the lines its runs print
+    are enqueued as logs."""
+
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
+    ) -> list[ClaimedFlowRun]:
+        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker,
+        each with its new attempt token.
+
+        With ``wait``, a server holds an empty answer up to that many seconds, until a
+        run of the pool falls due (the embedded store answers at once: its caller polls).
+        """
+        ...
+
+    def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        """Keep the worker's claims alive; each held run's state type, by id."""
+        ...
+
+    def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
+        """End a run held by ``worker_name`` whose process died: the state it got
+        (Crashed, AwaitingRetry when its deployment retries it, or Cancelled), or None
+        when the worker no longer holds it (nothing changed)."""
+        ...
+
+
+class ApiClient(FlowRunReader, Protocol):
+    """What ``legato.get_client()`` users and the CLI call: reads of everything recorded,
+    a page at a time for big runs, and the management of deployments, work pools and
+    concurrency limits."""
 
     # -- deployments --
 
@@ -113,29 +189,6 @@ class Orchestrator(Protocol):
         bad range); slots already made are skipped."""
         ...
 
-    # -- workers --
-
-    def claim_flow_runs(
-        self, pool: str, worker_name: str, limit: int, *, wait: float = 0.0
-    ) -> list[ClaimedFlowRun]:
-        """Up to ``limit`` due runs of ``pool``, moved to Pending and held by the worker,
-        each with its new attempt token.
-
-        With ``wait``, a server holds an empty answer up to that many seconds, until a
-        run of the pool falls due (the embedded store answers at once: its caller polls).
-        """
-        ...
-
-    def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
-        """Keep the worker's claims alive; each held run's state type, by id."""
-        ...
-
-    def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
-        """End a run held by ``worker_name`` whose process died: the state it got
-        (Crashed, AwaitingRetry when its deployment retries it, or Cancelled), or None
-        when the worker no longer holds it (nothing changed)."""
-        ...
-
     # -- work pools and concurrency limits --
 
     def create_work_pool(
@@ -158,21 +211,7 @@ class Orchestrator(Protocol):
 
     def delete_concurrency_limit(self, tag: str) -> None: ...
 
-    def read_limited_tags(self) -> list[str]:
-        """The tags that have a limit (read once per flow run that has tagged tasks)."""
-        ...
-
-    def acquire_concurrency_slots(
-        self, tags: list[str], task_run_id: str, flow_run_id: str, holder: str, ttl: float
-    ) -> LeaseAnswer:
-        """One slot of each limited tag for the task run, or none (the full tags named)."""
-        ...
-
-    def renew_concurrency_slots(self, task_run_ids: list[str], ttl: float) -> list[str]:
-        """Extend the task runs' leases by ``ttl`` from now; those that still hold one."""
-        ...
-
-    def release_concurrency_slots(self, task_run_ids: list[str]) -> int: ...
+    # -- flows, runs, states and logs --
 
     def read_flows(self, *, limit: int = 200, offset: int = 0) -> list[FlowRecord]:
         """Flows by name."""
@@ -206,8 +245,6 @@ class Orchestrator(Protocol):
     ) -> list[FlowRunRecord]:
         """The flow runs of one page (implementations inherit ListsFlowRuns)."""
         ...
-
-    def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
 
     def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]: ...
 
@@ -267,4 +304,6 @@ class Orchestrator(Protocol):
         """The first ``limit`` lines, or all (implementations inherit ReadsLogs)."""
         ...
 
-    def resolve_flow_run_id(self, prefix: str) -> str: ...
+
+class Orchestrator(EngineBackend, WorkerBackend, ApiClient, Protocol):
+    """All of the above: what both implementations offer (see the module)."""

@@ -119,19 +119,19 @@ class Flow(Generic[P, R]):
 
     def deploy(self, name: str, **options: Any) -> DeploymentRecord:
         """Create or update the deployment ``<flow>/<name>``: see
-        :func:`legato.sdk.deployments.deploy_flow` for the options (work_pool, cron,
+        :func:`legato.workers.deploy.deploy_flow` for the options (work_pool, cron,
         interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...)."""
-        from legato.sdk.deployments import deploy_flow
+        from legato.sdk.deploying import deployer
 
-        return deploy_flow(self, name=name, **options)
+        return deployer().deploy(self, name, **options)
 
     def serve(self, name: str, **options: Any) -> None:
         """Deploy this flow as ``<flow>/<name>`` on a pool of its own and run its runs in
-        this process until Ctrl-C: see :func:`legato.sdk.serve.serve_flow` for the
+        this process until Ctrl-C: see :func:`legato.workers.serving.serve_flow` for the
         options (cron, interval, rrule, timezone, parameters, tags, limit, ...)."""
-        from legato.sdk.serve import serve_flow
+        from legato.sdk.deploying import deployer
 
-        serve_flow(self, name=name, **options)
+        deployer().serve(self, name, **options)
 
     @property
     def entrypoint(self) -> str | None:

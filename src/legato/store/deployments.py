@@ -144,8 +144,8 @@ def deployment_run_rows(
 ) -> RunRows:
     """A Scheduled run of ``deployment`` due at ``due``: the one shape shared by runs asked
     for by hand, by the scheduler and by backfill, so a worker cannot tell them apart."""
-    from legato.engine.names import generate_run_name
     from legato.ids import new_id
+    from legato.names import generate_run_name
 
     run_id = new_id()
     state = State(StateType.SCHEDULED, "Scheduled", None, timestamp=now, scheduled_time=due)

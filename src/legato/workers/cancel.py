@@ -11,16 +11,21 @@ gone, which reading it through the local orchestrator finds: it is Crashed then.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from legato.errors import LegatoError, TransitionRefused
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import FlowRunReader, RunWriter
 from legato.schemas import FlowRunRecord
 from legato.states import TERMINAL_TYPES, State, StateType
 
 AT_ONCE = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
 
 
-def cancel_flow_run(orchestrator: Orchestrator, flow_run_id: str) -> FlowRunRecord:
+class CancelBackend(FlowRunReader, RunWriter, Protocol):
+    """Reading a run and proposing its state: all a cancel needs."""
+
+
+def cancel_flow_run(orchestrator: CancelBackend, flow_run_id: str) -> FlowRunRecord:
     """Cancel ``flow_run_id`` (see the module); its record after the change.
 
     Raises LegatoError if it has ended already or no worker could stop it.

@@ -76,9 +76,9 @@ def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = No
     Failed with the reason, and the error is raised too.
     """
     from legato.orchestrator import get_orchestrator
-    from legato.sdk.entrypoints import load_flow
     from legato.sdk.flows import run_flow_call
     from legato.sdk.logging import install_print_capture
+    from legato.workers.entrypoints import load_flow
 
     orch = orchestrator or get_orchestrator()
     # The token is the orchestrator's now; processes the flow starts do not inherit it.

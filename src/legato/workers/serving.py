@@ -1,77 +1,104 @@
-"""What ``flow.serve()`` runs: a worker for one deployment's own pool, and, with the
-embedded store, a scheduler for that deployment only.
+"""``flow.serve(name, cron=... | interval=... | rrule=...)``: deploy a flow and run its
+runs in this process, for the simplest case (one script, no separate worker).
 
-Against a server (``LEGATO_API_URL``) the server's scheduler makes the runs and wakes
-the worker when one falls due; with the embedded store nobody else would, so a
-scheduler thread here makes them (the same pass as the server's, for one deployment)
-and the worker polls. Ctrl-C or SIGTERM stops both; a second one ends running runs.
+The deployment gets a work pool of its own (``serve-NAME``), so only this process
+runs its runs. Against a server (``LEGATO_API_URL``) the server's scheduler makes the
+runs and wakes this process's worker when one falls due; with the embedded store
+nobody else would, so a scheduler thread here makes them (the server's scheduler, for
+this one deployment) and the worker polls. Ctrl-C (or SIGTERM) stops both cleanly: no
+new runs, running ones get their grace period (a second signal ends them), and
+``serve`` returns.
+
+Serving runs a worker, so it lives with the workers; ``Flow.serve`` reaches it through
+:mod:`legato.sdk.deploying`, since the SDK imports nothing above itself.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from legato.orchestrator.default import build_orchestrator
 from legato.orchestrator.local import LocalOrchestrator
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import WorkerBackend
 from legato.schemas.deployments import DeploymentRecord
-from legato.settings import Settings
+from legato.services.scheduler import Scheduler, SchedulerConfig
+from legato.settings import Settings, get_settings
+from legato.workers.deploy import deploy_flow
 from legato.workers.worker import Worker, WorkerOptions
 
-logger = logging.getLogger("legato.serve")
+if TYPE_CHECKING:
+    from legato.schedules import Schedule
+    from legato.sdk.flows import Flow
 
 SERVE_POLL_CAP = 1.0
 """The embedded store is polled at least this often: the runs are this process's own."""
 MAX_CLAIM_WAIT = 30.0
 
 
-class OwnScheduler:
-    """Makes the runs of one deployment in the embedded store, every ``interval`` seconds."""
+def serve_pool(name: str) -> str:
+    return f"serve-{name}"
 
-    def __init__(self, orchestrator: LocalOrchestrator, deployment_id: str, settings: Settings):
-        from legato.server.services.scheduler import SchedulerConfig
 
-        self.store = orchestrator.store
-        self.deployment_id = deployment_id
-        self.config = SchedulerConfig.from_settings(settings)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="legato-serve-scheduler", daemon=True
+def serve_flow(
+    flow: Flow[Any, Any],
+    *,
+    name: str,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    anchor: datetime | None = None,
+    schedules: Sequence[Schedule] = (),
+    parameters: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    limit: int = 10,
+    entrypoint: str | None = None,
+) -> None:
+    """Deploy ``flow`` as ``<flow>/<name>`` on its own pool and serve it (see the module)."""
+    settings = get_settings()
+    orchestrator = build_orchestrator(settings)
+    try:
+        deployment = deploy_flow(
+            flow,
+            name=name,
+            work_pool=serve_pool(name),
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            timezone=timezone,
+            anchor=anchor,
+            schedules=schedules,
+            parameters=parameters,
+            tags=tags,
+            description=description,
+            entrypoint=entrypoint,
+            orchestrator=orchestrator,
         )
+        serve_deployment(orchestrator, deployment, settings, limit=limit)
+    finally:
+        orchestrator.close()
 
-    def start(self) -> None:
-        self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        from legato.server.services.scheduler import schedule_once
-
-        reported: set[tuple[str, str]] = set()  # broken schedules logged once, not per pass
-        while not self._stop.is_set():
-            try:
-                schedule_once(
-                    self.store,
-                    self.config,
-                    datetime.now(UTC),
-                    deployment_id=self.deployment_id,
-                    reported=reported,
-                )
-            except Exception:
-                logger.exception("serve: the scheduling pass failed; trying again")
-            self._stop.wait(min(self.config.interval, SERVE_POLL_CAP * 5))
+def own_scheduler(
+    orchestrator: LocalOrchestrator, deployment_id: str, settings: Settings
+) -> Scheduler:
+    """The scheduler of ``deployment_id`` alone, in the embedded store, passing at least
+    every ``5 * SERVE_POLL_CAP`` seconds (the worker polls for what it makes)."""
+    config = SchedulerConfig.from_settings(settings)
+    config = dataclasses.replace(config, interval=min(config.interval, SERVE_POLL_CAP * 5))
+    return Scheduler(orchestrator.store, config, deployment_id=deployment_id)
 
 
 def serve_deployment(
-    orchestrator: Orchestrator,
+    orchestrator: WorkerBackend,
     deployment: DeploymentRecord,
     settings: Settings,
     *,
@@ -98,7 +125,7 @@ def serve_deployment(
             env["LEGATO_API_KEY"] = settings.api_key
     worker = Worker(orchestrator, options, env=env, say=say, echo=echo)
     scheduler = (
-        OwnScheduler(orchestrator, deployment.id, settings)
+        own_scheduler(orchestrator, deployment.id, settings)
         if isinstance(orchestrator, LocalOrchestrator)
         else None
     )

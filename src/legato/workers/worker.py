@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from legato.errors import LegatoError
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import WorkerBackend
 from legato.schemas.claims import ClaimedFlowRun
 from legato.states import TERMINAL_TYPES, State, StateType
 from legato.workers.execute import EXIT_TAKEN_BACK
@@ -81,7 +81,7 @@ class Worker:
 
     def __init__(
         self,
-        orchestrator: Orchestrator,
+        orchestrator: WorkerBackend,
         options: WorkerOptions,
         *,
         env: dict[str, str] | None = None,

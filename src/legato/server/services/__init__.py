@@ -1,4 +1,5 @@
-"""Background services the server hosts beside its API (the scheduler, ...).
+"""Background services the server hosts beside its API: the scheduler (the one of
+:mod:`legato.services`, waking workers as it makes runs), the reaper, the local worker.
 
 A service is anything with ``start()`` and ``stop()``: the app's lifespan starts each
 when the server starts and stops them, in reverse order, before the store's writer is

@@ -21,7 +21,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from legato.server.services.periodic import PeriodicService
+from legato.processes import host_name, process_start_time
+from legato.server.notify import notifier_for
+from legato.services.periodic import PeriodicService
 
 if TYPE_CHECKING:
     from legato.settings import Settings
@@ -45,8 +47,6 @@ def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> l
     """One pass: crash (or retry) every run whose worker has gone quiet, and every local
     run of this host whose process is gone; wake the workers of the pools that got a
     run back."""
-    from legato.processes import host_name, process_start_time
-
     outcomes = store.reap_stale_flow_runs(timeout=config.heartbeat_timeout, now=now)
     outcomes += store.reap_gone_local_runs(host_name(), process_start_time, now=now)
     for outcome in outcomes:
@@ -58,8 +58,6 @@ def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> l
         )
     pools = {o.work_pool for o in outcomes if o.state_name == "AwaitingRetry" and o.work_pool}
     if pools:
-        from legato.server.notify import notifier_for
-
         notifier = notifier_for(store)
         for pool in sorted(pools):
             notifier.poke(pool)

@@ -52,11 +52,11 @@ PRELOAD = (
     "legato.orchestrator.client",
     "legato.orchestrator.default",
     "legato.orchestrator.local",
-    "legato.sdk.entrypoints",
     "legato.sdk.flows",
     "legato.sdk.logging",
     "legato.settings",
     "legato.store",
+    "legato.workers.entrypoints",
     "legato.workers.execute",
 )
 """What every run would import anyway: imported once, in the zygote."""

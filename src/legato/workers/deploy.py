@@ -3,7 +3,8 @@
 Everything checkable here is checked before anything is sent: the schedule
 (``legato.schedules`` names the bad part), the default parameters against the
 flow's signature, and that the flow can be imported again from its entrypoint
-(a worker will do exactly that).
+(a worker will do exactly that, with the same loader: that is why deploying lives
+with the workers, and ``Flow.deploy`` reaches it through :mod:`legato.sdk.deploying`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.errors import LegatoError
+from legato.workers.entrypoints import load_flow
 
 if TYPE_CHECKING:
-    from legato.orchestrator.protocol import Orchestrator
+    from legato.orchestrator.protocol import ApiClient
     from legato.schedules import Schedule
     from legato.schemas.deployments import DeploymentRecord
     from legato.sdk.flows import Flow
@@ -77,10 +79,9 @@ def deploy_flow(
     retries: int = 0,
     catchup: bool = False,
     entrypoint: str | None = None,
-    orchestrator: Orchestrator | None = None,
+    orchestrator: ApiClient | None = None,
 ) -> DeploymentRecord:
     from legato.schemas.deployments import DeploymentSchedule, DeploymentSpec
-    from legato.sdk.entrypoints import load_flow
 
     where = entrypoint or flow.entrypoint
     if where is None:
@@ -127,7 +128,21 @@ def deploy_flow(
         ],
     )
     if orchestrator is None:
-        from legato import get_client
+        from legato.sdk.client import get_client
 
         orchestrator = get_client()
     return orchestrator.deploy(spec)
+
+
+class WorkersDeployer:
+    """``Flow.deploy`` and ``Flow.serve`` as the package ``legato`` plugs them into the
+    SDK (see :mod:`legato.sdk.deploying`)."""
+
+    def deploy(self, flow: Flow[Any, Any], name: str, **options: Any) -> DeploymentRecord:
+        return deploy_flow(flow, name=name, **options)
+
+    def serve(self, flow: Flow[Any, Any], name: str, **options: Any) -> None:
+        # A worker and a store: imported by the first serve, not by `import legato`.
+        from legato.workers.serving import serve_flow
+
+        serve_flow(flow, name=name, **options)

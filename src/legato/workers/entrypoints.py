@@ -7,6 +7,9 @@ be limited to entrypoints inside given directories (``legato worker start
 finds the file an entrypoint names (following symlinks; for a module, where each
 package on its dotted path would be imported from, found without importing anything)
 and refuses it, before any of its code runs, unless it lies inside one of them.
+
+``flow.deploy()``, ``legato deploy`` and ``legato runs retry`` load flows with it too,
+so that a flow deploys (or reruns) only if a worker could import it the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from legato.errors import LegatoError
+from legato.sdk.flows import Flow
 
 
 class EntrypointRefused(LegatoError):
@@ -85,8 +89,6 @@ def load_flow(entrypoint: str, *, allowed_dirs: Sequence[Path] | None = None) ->
     entrypoint whose file lies outside them is refused (:class:`EntrypointRefused`)
     before anything is imported.
     """
-    from legato.sdk.flows import Flow
-
     path_text, sep, attribute = entrypoint.rpartition(":")
     if not sep or not path_text or not attribute:
         raise LegatoError(

@@ -1,4 +1,9 @@
-"""Retrying a finished flow run: the same parameters, a new attempt, finished work skipped."""
+"""Retrying a finished flow run: the same parameters, a new attempt, finished work skipped.
+
+It runs the stored run again in this process, as a worker's run process does
+(:mod:`legato.workers.execute`): the flow is imported from its stored entrypoint by the
+workers' loader. ``legato.retry_flow_run`` re-exports it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,12 @@ from typing import Any
 
 from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
+from legato.orchestrator import get_orchestrator
 from legato.orchestrator.protocol import Orchestrator
+from legato.processes import gone_reason, host_name, process_start_time
+from legato.sdk.flows import run_flow_call
 from legato.states import FAILURE_TYPES, State, StateType
+from legato.workers.entrypoints import load_flow
 
 
 def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
@@ -18,10 +27,6 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None
     stored (or cached) is skipped; the rest run again under their old ids, so the
     run keeps one history. Returns the new final state (it does not raise).
     """
-    from legato.orchestrator import get_orchestrator
-    from legato.sdk.entrypoints import load_flow
-    from legato.sdk.flows import run_flow_call
-
     orch = orchestrator or get_orchestrator()
     flow_run_id = orch.resolve_flow_run_id(flow_run_id)
     record = orch.read_flow_run(flow_run_id)
@@ -55,8 +60,6 @@ def _runner(orch: Orchestrator, flow_run_id: str) -> str:
     On the embedded store reading the run crashed it if its process was gone; through a
     server (client mode) the server's reaper does that on its next pass, so a process of
     this host is looked at here rather than called running when it is gone."""
-    from legato.processes import gone_reason, host_name, process_start_time
-
     row = orch.read_flow_run_row(flow_run_id)
     if row.get("worker_name"):
         return f" (worker {row['worker_name']} holds it)"

@@ -1,4 +1,5 @@
-"""Readable flow-run names (``brisk-heron``), easier to say than an id."""
+"""Readable flow-run names (``brisk-heron``), easier to say than an id: made by the engine
+for a flow run it starts, and by the store for a run of a deployment."""
 
 from __future__ import annotations
 
