@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import signal
 import sys
 import threading
@@ -42,6 +41,7 @@ from legato.errors import (
     RunTakenBack,
     SerializationError,
     TaskTimeout,
+    Terminated,
     TransitionRefused,
     describe_error,
 )
@@ -715,10 +715,7 @@ def _raise_if_crashed(state: State, top_level: bool) -> None:
     ended = state.type in (StateType.CRASHED, StateType.CANCELLED)
     if ended and exc is not None and not isinstance(exc, Exception):
         if isinstance(exc, Abort) and top_level:
-            # SIGTERM: the runs are recorded Crashed and durable; leave now, as the
-            # default handler would, instead of waiting at exit for task threads
-            # that are still inside user code.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(143)
+            # SIGTERM: the runs are recorded Crashed and durable; how the process
+            # ends is its entry point's to say.
+            raise Terminated(str(exc)) from exc
         raise exc

@@ -20,11 +20,12 @@ from legato.engine.context import FlowRunContext
 from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
-from legato.errors import StoreError
+from legato.errors import StoreError, Terminated
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
+from legato.sdk.termination import exit_terminated
 from legato.states import State
 
 if TYPE_CHECKING:
@@ -223,6 +224,8 @@ class Flow(Generic[P, R]):
         except StoreError as exc:
             # One clear message, not a traceback through legato's store internals.
             raise StoreError(str(exc)) from None
+        except Terminated:
+            exit_terminated()
         return _outcome(state, return_state)
 
     async def _run_async(
@@ -232,6 +235,8 @@ class Flow(Generic[P, R]):
             state = await run_flow_async(FlowCall(self, args, kwargs))
         except StoreError as exc:
             raise StoreError(str(exc)) from None
+        except Terminated:
+            exit_terminated()
         return _outcome(state, return_state)
 
     def __repr__(self) -> str:
@@ -254,11 +259,14 @@ def default_result_store(url: str) -> ResultStore:
 
 def run_flow_call(call: FlowCall) -> State:
     """Run a prepared flow call to its final state, sync or async alike."""
-    if call.flow.is_async:
-        import asyncio
+    try:
+        if call.flow.is_async:
+            import asyncio
 
-        return asyncio.run(run_flow_async(call))
-    return run_flow_sync(call)
+            return asyncio.run(run_flow_async(call))
+        return run_flow_sync(call)
+    except Terminated:
+        exit_terminated()
 
 
 @overload
