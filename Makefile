@@ -50,6 +50,7 @@ demo: venv
 bench: venv
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/client_mode.py
+	$(BIN)/python bench/async_flows.py
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/workers.py

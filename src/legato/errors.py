@@ -88,6 +88,11 @@ class Abort(BaseException):
     ``except Exception``."""
 
 
+class Terminated(Abort):
+    """A top-level flow run was stopped by SIGTERM and is recorded Crashed: the process
+    should end now (exit code 143), as SIGTERM's default action would have ended it."""
+
+
 def describe_error(exc: BaseException) -> str:
     """``Type: message`` (or just ``Type``): how a failure is shown in a state message."""
     from legato.text import clean_text

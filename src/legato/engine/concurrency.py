@@ -1,4 +1,5 @@
-"""Tag concurrency slots of one flow run's task runs: the IO behind the machine's SLOTS.
+"""Tag concurrency slots of one flow run's task runs: what the drivers do for the task
+machine's LoadTagSlots, AcquireSlots and ReleaseSlots.
 
 The first task run of a flow run that carries any tag reads which tags have limits
 (one call); a task whose tags miss that set never comes here again, so untagged
@@ -19,7 +20,8 @@ import random
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from legato.engine.context import FlowRunContext
@@ -27,10 +29,6 @@ if TYPE_CHECKING:
     from legato.orchestrator.protocol import Orchestrator
 
 logger = logging.getLogger("legato.concurrency")
-
-ACQUIRE = "acquire"  # try once: the driver sends back None (held) or why it waits
-WAIT = "wait"  # block until held
-RELEASE = "release"  # give back what the task run holds
 
 FIRST_DELAY = 0.05
 
@@ -56,28 +54,33 @@ class TagSlots:
         self._lock = threading.Lock()
         self._renewer: threading.Thread | None = None
 
-    def run(self, op: str, task_run: TaskRun, tags: list[str]) -> str | None:
-        """Do one SLOTS action in this thread."""
-        if op is ACQUIRE:
-            return self.try_acquire(task_run, tags)
-        if op is WAIT:
-            delay = FIRST_DELAY
-            while self.try_acquire(task_run, tags) is not None:
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 1.5, self.poll_max)
-            return None
-        self.release(task_run.id)
-        return None
+    def limited_among(self, tags: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``tags`` that have limits."""
+        limited = self.limited
+        if not limited:
+            return ()
+        return tuple(tag for tag in tags if tag in limited)
 
-    async def run_async(self, op: str, task_run: TaskRun, tags: list[str]) -> str | None:
-        """Do one SLOTS action on the running event loop (waiting without blocking it)."""
-        if op is not WAIT:
-            return self.run(op, task_run, tags)
+    def acquire(self, task_run: TaskRun, tags: list[str], wait: bool) -> str | None:
+        """Take the task run's slots: once (None if held, else why it waits), or, with
+        ``wait``, polling in this thread until they are held."""
+        reason = self.try_acquire(task_run, tags)
         delay = FIRST_DELAY
-        while self.try_acquire(task_run, tags) is not None:
+        while wait and reason is not None:
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 1.5, self.poll_max)
+            reason = self.try_acquire(task_run, tags)
+        return reason
+
+    async def acquire_async(self, task_run: TaskRun, tags: list[str], wait: bool) -> str | None:
+        """:meth:`acquire` for the event loop: each try in a thread, the waits on the loop."""
+        reason = await asyncio.to_thread(self.try_acquire, task_run, tags)
+        delay = FIRST_DELAY
+        while wait and reason is not None:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 1.5, self.poll_max)
-        return None
+            reason = await asyncio.to_thread(self.try_acquire, task_run, tags)
+        return reason
 
     def try_acquire(self, task_run: TaskRun, tags: list[str]) -> str | None:
         answer = self.orchestrator.acquire_concurrency_slots(
@@ -131,18 +134,9 @@ class TagSlots:
                 )
 
 
-def limited_tags(ctx: FlowRunContext, tags: Any) -> list[str]:
-    """The tags of a task that have limits; the flow run reads the limited set once."""
-    slots: TagSlots | None = ctx.tag_slots
-    if slots is None:
-        slots = _load(ctx)
-    limited = slots.limited
-    if not limited:
-        return []
-    return [tag for tag in tags if tag in limited]
-
-
-def _load(ctx: FlowRunContext) -> TagSlots:
+def load_tag_slots(ctx: FlowRunContext) -> TagSlots:
+    """The flow run's tag slots; the first caller reads which tags have limits (once:
+    callers racing in other threads wait for that read)."""
     from legato.settings import get_settings
 
     with ctx._lock:

@@ -9,6 +9,7 @@ and no copies are made on the engine's thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from legato.states import TERMINAL_TYPES, State, StateType
@@ -23,7 +24,7 @@ class TaskRun:
     name: str
     task_key: str
     dynamic_key: int
-    tags: list[str]
+    tags: Sequence[str]
     state: State
     run_count: int = 0
     created: float = field(default_factory=time.time)

@@ -16,15 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from legato.engine.context import FlowRunContext
+from legato.engine.context import FlowRunContext, flow_run_context
 from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
-from legato.errors import StoreError
+from legato.errors import StoreError, Terminated
+from legato.orchestrator import get_orchestrator
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
+from legato.sdk.termination import exit_terminated
 from legato.states import State
 
 if TYPE_CHECKING:
@@ -219,23 +221,34 @@ class Flow(Generic[P, R]):
         if self.is_async:
             return self._run_async(args, kwargs, return_state)
         try:
-            state = run_flow_sync(FlowCall(self, args, kwargs))
+            state = run_flow_sync(_flow_call(self, args, kwargs))
         except StoreError as exc:
             # One clear message, not a traceback through legato's store internals.
             raise StoreError(str(exc)) from None
+        except Terminated:
+            exit_terminated()
         return _outcome(state, return_state)
 
     async def _run_async(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
     ) -> Any:
         try:
-            state = await run_flow_async(FlowCall(self, args, kwargs))
+            state = await run_flow_async(_flow_call(self, args, kwargs))
         except StoreError as exc:
             raise StoreError(str(exc)) from None
+        except Terminated:
+            exit_terminated()
         return _outcome(state, return_state)
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
+
+
+def _flow_call(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowCall:
+    """A subflow runs on its parent's orchestrator; a top-level call on the process's."""
+    if flow_run_context.get() is not None:
+        return FlowCall(flow, args, kwargs)
+    return FlowCall(flow, args, kwargs, orchestrator=get_orchestrator())
 
 
 def _outcome(state: State, return_state: bool) -> Any:
@@ -254,11 +267,14 @@ def default_result_store(url: str) -> ResultStore:
 
 def run_flow_call(call: FlowCall) -> State:
     """Run a prepared flow call to its final state, sync or async alike."""
-    if call.flow.is_async:
-        import asyncio
+    try:
+        if call.flow.is_async:
+            import asyncio
 
-        return asyncio.run(run_flow_async(call))
-    return run_flow_sync(call)
+            return asyncio.run(run_flow_async(call))
+        return run_flow_sync(call)
+    except Terminated:
+        exit_terminated()
 
 
 @overload
