@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_import_contracts_are_kept() -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run(
-        [str(lint_imports), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        [str(lint_imports), str(ROOT / "pyproject.toml"), "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,
