@@ -77,7 +77,6 @@ HISTORY_COLUMNS = (
 )
 
 _ID_CHUNK = 500
-_STORED_CHUNK = 5_000
 
 
 class TaskRunStateRefused(TransitionRefused):
