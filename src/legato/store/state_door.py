@@ -25,10 +25,11 @@ batch of 10,000 task-run states costs nothing more while nobody listens.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -77,6 +78,7 @@ HISTORY_COLUMNS = (
 )
 
 _ID_CHUNK = 500
+T = TypeVar("T")
 
 
 class TaskRunStateRefused(TransitionRefused):
@@ -91,9 +93,9 @@ class StateChanges:
     """The state changes of one transaction, in the order they were written."""
 
     def __init__(self) -> None:
-        self._parts: list[Sequence[StateChange] | _TaskRunBatchChanges | _LateChanges] = []
+        self._parts: list[Sequence[StateChange] | _TaskRunBatchChanges | _Deferred[Any]] = []
 
-    def add(self, part: Sequence[StateChange] | _TaskRunBatchChanges | _LateChanges) -> None:
+    def add(self, part: Sequence[StateChange] | _TaskRunBatchChanges | _Deferred[Any]) -> None:
         if len(part):
             self._parts.append(part)
 
@@ -130,21 +132,31 @@ class _TaskRunBatchChanges:
             last[task_run_id] = PriorState(new.type, name)
 
 
-class _LateChanges:
-    """Runs marked Late in one statement: (run id, due) pairs, made into changes when read."""
+class _Deferred(Generic[T]):
+    """Changes kept as the values a bulk write wrote, made into records when read."""
 
-    def __init__(self, marked: list[tuple[str, float | None]], now: float):
-        self._marked = marked
-        self._now = now
+    def __init__(self, written: list[T], make: Callable[[T], StateChange]):
+        self._written = written
+        self._make = make
 
     def __len__(self) -> int:
-        return len(self._marked)
+        return len(self._written)
 
     def __iter__(self) -> Iterator[StateChange]:
-        old = PriorState(StateType.SCHEDULED, LATE_FROM_NAME)
-        for run_id, due in self._marked:
-            late = late_state(self._now, due)
-            yield StateChange(RunKind.FLOW_RUN, run_id, run_id, old, late)
+        return map(self._make, self._written)
+
+
+def _made(made: tuple[str, State]) -> StateChange:
+    run_id, state = made
+    return StateChange(RunKind.FLOW_RUN, run_id, run_id, None, state)
+
+
+_SCHEDULED = PriorState(StateType.SCHEDULED, LATE_FROM_NAME)
+
+
+def _marked_late(now: float, marked: tuple[str, float | None]) -> StateChange:
+    run_id, due = marked
+    return StateChange(RunKind.FLOW_RUN, run_id, run_id, _SCHEDULED, late_state(now, due))
 
 
 def _prior(row: tuple[Any, ...]) -> PriorState:
@@ -319,9 +331,7 @@ class StateDoor:
         self.conn.execute(
             state_history.insert(), [history_row(run_id, None, state) for run_id, state in kept]
         )
-        self.changes.add(
-            [StateChange(RunKind.FLOW_RUN, run_id, run_id, None, state) for run_id, state in kept]
-        )
+        self.changes.add(_Deferred(kept, _made))
         return [run_id for run_id, _ in kept]
 
     def _insert_ignoring(self, unique: str) -> Any:
@@ -501,7 +511,7 @@ class StateDoor:
                     for run_id, due in marked
                 ],
             )
-            self.changes.add(_LateChanges(marked, now))
+            self.changes.add(_Deferred(marked, functools.partial(_marked_late, now)))
         return len(marked)
 
     # -- task-run states -------------------------------------------------------------------
