@@ -1,8 +1,8 @@
-"""The states a flow run or task run moves through, and which moves are allowed.
+"""The states a flow run or task run moves through, and the verdict on a proposed move.
 
-Pure data shared by the engine, the store and (later) the server: nothing here
-does I/O. A state has a *type*, which the rules reason about, and a *name*,
-which is what people read (``Cached`` is a ``COMPLETED`` type, ``Retrying`` a
+Pure data shared by the engine, the store and the server: nothing here does I/O.
+Which move is allowed is decided in :mod:`legato.orchestration.transitions`. A state
+has a *type*, which the rules reason about, and a *name*, which is what people read (``Cached`` is a ``COMPLETED`` type, ``Retrying`` a
 ``RUNNING`` one, ``TimedOut`` and ``UpstreamFailed`` are ``FAILED`` ones).
 """
 
@@ -37,20 +37,6 @@ FAILURE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCEL
 ACTIVE_TYPES = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
 """A run in one of these is (about to be) executing somewhere."""
 
-# Which state type may follow which. Terminal types allow nothing, except that a
-# rerun (a retried flow run, or a task run re-executed inside it) may restart them.
-_ALLOWED: dict[StateType | None, frozenset[StateType]] = {
-    None: frozenset(StateType),
-    StateType.SCHEDULED: frozenset(StateType),
-    StateType.PENDING: frozenset(StateType),
-    StateType.RUNNING: frozenset(StateType) - {StateType.PENDING},
-    StateType.PAUSED: frozenset(StateType),
-    StateType.CANCELLING: frozenset(
-        {StateType.CANCELLED, StateType.CRASHED, StateType.FAILED, StateType.COMPLETED}
-    ),
-}
-_RERUN_TARGETS = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING})
-
 
 @dataclass(frozen=True, slots=True)
 class Transition:
@@ -61,32 +47,6 @@ class Transition:
     taken_back: bool = False
     """Refused because the run is no longer the proposer's: its attempt token was
     replaced or cleared (see :mod:`legato.store.run_tokens`); the proposer must stop."""
-
-
-def check_transition(
-    current: StateType | None, proposed: StateType, *, rerun: bool = False
-) -> Transition:
-    """Decide whether a run in ``current`` may move to ``proposed``.
-
-    ``rerun`` is set only when a finished run is deliberately run again (a flow-run
-    retry); it lets a terminal run go back to Scheduled, Pending or Running.
-    """
-    if current in TERMINAL_TYPES:
-        if rerun and proposed in _RERUN_TARGETS:
-            return Transition(True)
-        assert current is not None
-        return Transition(
-            False,
-            f"the run is already {current.value.title()} (a terminal state) and cannot "
-            f"move to {proposed.value.title()}; retry the flow run to run it again",
-        )
-    allowed = _ALLOWED.get(current, frozenset(StateType))
-    if proposed not in allowed:
-        assert current is not None
-        return Transition(
-            False, f"a {current.value.title()} run cannot move to {proposed.value.title()}"
-        )
-    return Transition(True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,10 +64,18 @@ def test_every_run_of_a_flow_recursing_without_end_ends_final(
         (r.name, r.flow_name, r.state.name) for r in runs if r.state.type not in TERMINAL_TYPES
     ]
     assert unfinished == []
+    task_runs = []
     for run in runs:
         assert run.state.type is StateType.FAILED, (run.flow_name, run.state)
         assert "RecursionError" in (run.state.message or "")
         for task_run in client.read_task_runs(run.id):
             assert task_run.state.type in TERMINAL_TYPES, (run.flow_name, task_run.state)
-    # Some runs could not record their end on the stack they ran out of.
-    assert any("ran out of stack" in (run.state.message or "") for run in runs)
+            task_runs.append(task_run)
+    # Some runs could not record their end on the stack they ran out of: it was recorded
+    # from a fresh stack, on the run's task run in its parent (and on the run itself when
+    # the stack ran out after it was stored: where exactly it runs out moves with every
+    # frame legato's code adds, so which paddings land there is chance).
+    ended_elsewhere = [
+        item for item in (*runs, *task_runs) if "ran out of stack" in (item.state.message or "")
+    ]
+    assert ended_elsewhere

@@ -385,27 +385,27 @@ def test_one_batch_coalesces_states_of_existing_task_runs(store: Store, flow_run
     store.writer.flush()
 
     commits = count_commits(store)
+    types = {"Running": S.RUNNING, "AwaitingRetry": S.SCHEDULED, "Completed": S.COMPLETED}
     for step in range(3):
         for i, task_run in enumerate(runs):
-            name = ["Running", "Completed", "Cached"][step] if i != 1 else "Running"
-            type_ = S.RUNNING if name == "Running" else S.COMPLETED
-            move(store, task_run, State(type_, name, timestamp=10.0 * step + i))
+            name = ["Running", "AwaitingRetry", "Completed"][step] if i != 1 else "Running"
+            move(store, task_run, State(types[name], name, timestamp=10.0 * step + i))
     store.writer.flush()
 
     assert commits[0] == 1
     records = {r.id: r for r in store.read_task_runs(flow_run_id)}
     first, second, third = (records[task_run.id] for task_run in runs)
-    assert (first.state.name, first.state.timestamp) == ("Cached", at(20.0))
+    assert (first.state.name, first.state.timestamp) == ("Completed", at(20.0))
     assert (second.state.name, second.state.timestamp) == ("Running", at(21.0))
-    assert (third.state.name, third.state.timestamp) == ("Cached", at(22.0))
+    assert (third.state.name, third.state.timestamp) == ("Completed", at(22.0))
     # one attempt each for the runs that completed; three Running moves for the other
     assert [r.run_count for r in (first, second, third)] == [1, 3, 1]
     assert [r.start_time for r in (first, second, third)] == [at(0.0), at(1.0), at(2.0)]
     assert [r.end_time for r in (first, second, third)] == [at(20.0), None, at(22.0)]
     assert [h.name for h in store.read_state_history(runs[0].id)] == [
         "Running",
+        "AwaitingRetry",
         "Completed",
-        "Cached",
     ]
     assert [h.name for h in store.read_state_history(runs[1].id)] == ["Running"] * 3
     assert count_rows(store, state_history) == 1 + 9  # the flow run's Pending + nine

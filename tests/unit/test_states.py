@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from legato import states
 from legato.errors import RunFailed
+from legato.orchestration.transitions import check_transition
 from legato.states import (
     ACTIVE_TYPES,
     FAILURE_TYPES,
@@ -15,7 +16,6 @@ from legato.states import (
     TERMINAL_TYPES,
     State,
     StateType,
-    check_transition,
 )
 
 S = StateType

@@ -14,41 +14,54 @@ Scheduled (Late when overdue) until a slot frees.
 Runs of a paused work pool are not claimed. Runs of a paused deployment are:
 pausing a deployment stops the scheduler from making new runs, and a run that
 exists was asked for (by hand, or before the pause).
+
+What may be claimed is decided in :mod:`legato.orchestration.claiming` (the SQL here
+selects the same runs through the pool's index, then the rule is applied to the rows
+locked); the claimed runs move to Pending through the state door, in one statement.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from legato.orchestration.changes import PriorState
+from legato.orchestration.claiming import (
+    CLAIMABLE_STATE_NAMES,
+    UNHELD_RETRY_NAME,
+    ClaimCandidate,
+    PoolLimits,
+    choose_claims,
+    claim_budget,
+)
+from legato.orchestration.limits import rooms
 from legato.schemas.claims import ClaimedFlowRun
 from legato.states import State, StateType
 from legato.store.database import translated
-from legato.store.flow_run_states import history_row, write_flow_run_state
-from legato.store.run_tokens import hash_token, new_run_token
-from legato.store.tables import deployments, flow_runs, state_history, work_pools
+from legato.store.run_tokens import new_run_token
+from legato.store.tables import deployments, flow_runs, work_pools
 from legato.store.work_pools import ACTIVE_TYPE_VALUES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
 
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.url import URL
 
     from legato.schemas import FlowRunRecord
-
-CLAIMABLE_STATE_NAMES = ("Scheduled", "Late")
-"""Scheduled-type states a worker may start; AwaitingRetry belongs to the process retrying,
-unless no worker holds it (a crashed run rescheduled by :mod:`legato.store.reaping`)."""
+    from legato.store.state_door import StateDoor
 
 
 def claimable_state() -> sa.ColumnElement[bool]:
-    """The state names a worker may claim (with a SCHEDULED state type)."""
+    """The state names a worker may claim (with a SCHEDULED state type): the rule of
+    :func:`legato.orchestration.claiming.is_claimable`, in SQL."""
     return sa.or_(
         flow_runs.c.state_name.in_(CLAIMABLE_STATE_NAMES),
-        sa.and_(flow_runs.c.state_name == "AwaitingRetry", flow_runs.c.worker_name.is_(None)),
+        sa.and_(flow_runs.c.state_name == UNHELD_RETRY_NAME, flow_runs.c.worker_name.is_(None)),
     )
 
 
@@ -60,6 +73,7 @@ class ClaimStore:
         url: URL
 
         def _write_conn(self) -> Connection: ...
+        def _door(self) -> AbstractContextManager[StateDoor]: ...
         def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
 
     def claim_flow_runs(
@@ -80,56 +94,41 @@ class ClaimStore:
         now = time.time() if now is None else now
         pending = State(StateType.PENDING, "Pending", f"claimed by worker {worker_name}", now)
         claimed: list[ClaimedFlowRun] = []
-        with translated(self.url), self._write_conn() as conn:
+        with self._door() as door:
+            conn = door.conn
             pool_row = conn.execute(
                 sa.select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
                     work_pools.c.name == pool
                 )
             ).first()
-            if pool_row is not None and pool_row.paused:
-                conn.rollback()
+            pool_limits = PoolLimits()
+            if pool_row is not None:
+                pool_limits = PoolLimits(bool(pool_row.paused), pool_row.concurrency_limit)
+            if claim_budget(pool_limits, limit) < 1:  # paused
+                door.rollback()
                 return []
-            pool_limit = None if pool_row is None else pool_row.concurrency_limit
-            ids = self._claimable_ids(conn, pool, limit, pool_limit, now)
-            tokens = {run_id: new_run_token(run_id) for run_id in ids}
-            if ids:
-                conn.execute(
-                    flow_runs.update()
-                    .where(flow_runs.c.id == sa.bindparam("run_id"))
-                    .values(
-                        state_type=pending.type.value,
-                        state_name=pending.name,
-                        state_message=pending.message,
-                        state_timestamp=pending.timestamp,
-                        worker_name=worker_name,
-                        heartbeat=now,
-                        token_hash=sa.bindparam("new_token_hash"),
-                    ),
-                    [
-                        {"run_id": run_id, "new_token_hash": hash_token(token)}
-                        for run_id, token in tokens.items()
-                    ],
-                )
-                conn.execute(
-                    state_history.insert(),
-                    [history_row(run_id, None, pending) for run_id in ids],
-                )
-                for run_id in ids:
-                    answer = _claimed(conn, run_id, tokens[run_id])
-                    if isinstance(answer, ClaimedFlowRun):
-                        claimed.append(answer)
-                    else:
-                        failed = State(StateType.FAILED, "Failed", answer, now)
-                        fields = {"end_time": now, "worker_name": None, "token_hash": None}
-                        write_flow_run_state(conn, run_id, failed, fields)
-            conn.commit()
+            runs = self._claimable_runs(conn, pool, limit, pool_limits, now)
+            tokens = {run_id: new_run_token(run_id) for run_id, _ in runs}
+            door.claim_flow_runs(
+                runs, pending, worker_name=worker_name, heartbeat=now, tokens=tokens
+            )
+            for run_id, _ in runs:
+                answer = _claimed(conn, run_id, tokens[run_id])
+                if isinstance(answer, ClaimedFlowRun):
+                    claimed.append(answer)
+                else:
+                    failed = State(StateType.FAILED, "Failed", answer, now)
+                    fields = {"end_time": now, "worker_name": None, "token_hash": None}
+                    door.move_flow_run(
+                        run_id, PriorState(pending.type, pending.name), failed, fields
+                    )
         return claimed
 
-    def _claimable_ids(
-        self, conn: Connection, pool: str, limit: int, pool_limit: int | None, now: float
-    ) -> list[str]:
+    def _claimable_runs(
+        self, conn: Connection, pool: str, limit: int, pool_limits: PoolLimits, now: float
+    ) -> list[tuple[str, PriorState]]:
         """The due runs to claim, earliest first, within the concurrency limits of the
-        pool and of each run's deployment.
+        pool and of each run's deployment, locked; each with the state it is in.
 
         The limits count the active (Pending, Running, Cancelling) runs: that count is
         the lease, so a run that ends or crashes gives its slot back by leaving those
@@ -145,7 +144,7 @@ class ClaimStore:
             flow_runs.c.expected_start_time <= now,
         )
         active = flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES)
-        if pool_limit is not None:
+        if pool_limits.limit is not None:
             if postgres:
                 conn.execute(
                     sa.select(work_pools.c.name).where(work_pools.c.name == pool).with_for_update()
@@ -153,9 +152,10 @@ class ClaimStore:
             running = conn.execute(
                 sa.select(sa.func.count()).where(flow_runs.c.work_pool == pool, active)
             ).scalar_one()
-            limit = min(limit, pool_limit - int(running))
-            if limit < 1:
-                return []
+            pool_limits = dataclasses.replace(pool_limits, active=int(running))
+        budget = claim_budget(pool_limits, limit)
+        if budget < 1:
+            return []
         limited = sa.select(deployments.c.id, deployments.c.concurrency_limit).where(
             deployments.c.concurrency_limit.is_not(None),
             deployments.c.id.in_(sa.select(flow_runs.c.deployment_id).where(due).distinct()),
@@ -178,11 +178,19 @@ class ClaimStore:
                     .group_by(flow_runs.c.deployment_id)
                 )
             }
-        room = {key: limit_ - counts.get(key, 0) for key, limit_ in limits.items()}
+        columns = (
+            flow_runs.c.id,
+            flow_runs.c.state_type,
+            flow_runs.c.state_name,
+            flow_runs.c.expected_start_time,
+            flow_runs.c.worker_name,
+            flow_runs.c.deployment_id,
+        )
         if not limits:
-            query = sa.select(flow_runs.c.id).where(due)
+            query = sa.select(*columns).where(due)
         else:
             # Each limited deployment gets at most its free slots, its earliest runs first.
+            room = rooms(limits, counts)
             ranked = (
                 sa.select(
                     flow_runs.c.id,
@@ -212,16 +220,37 @@ class ClaimStore:
                     sa.select(ranked.c.id)
                     .where(within)
                     .order_by(ranked.c.expected_start_time, ranked.c.id)
-                    .limit(limit)
+                    .limit(budget)
                 ).scalars()
             )
             if not chosen:
                 return []
-            query = sa.select(flow_runs.c.id).where(flow_runs.c.id.in_(chosen), due)
-        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(limit)
+            query = sa.select(*columns).where(flow_runs.c.id.in_(chosen), due)
+        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(budget)
         if postgres:
             query = query.with_for_update(skip_locked=True)
-        return [str(run_id) for run_id in conn.execute(query).scalars()]
+        candidates = {
+            str(row.id): ClaimCandidate(
+                id=str(row.id),
+                state_type=StateType(row.state_type),
+                state_name=row.state_name,
+                expected_start_time=row.expected_start_time,
+                worker_name=row.worker_name,
+                deployment_id=row.deployment_id,
+            )
+            for row in conn.execute(query)
+        }
+        ids = choose_claims(
+            list(candidates.values()),
+            now=now,
+            budget=budget,
+            deployment_limits=limits,
+            deployment_active=counts,
+        )
+        return [
+            (run_id, PriorState(candidates[run_id].state_type, candidates[run_id].state_name))
+            for run_id in ids
+        ]
 
     def heartbeat(
         self, flow_run_ids: Sequence[str], worker_name: str, now: float | None = None

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from legato.errors import ObjectNotFound
+from legato.orchestration.limits import blocked_tags
 from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer
 from legato.store.database import translated
 from legato.store.tables import concurrency_leases, concurrency_limits
@@ -161,9 +162,7 @@ class ConcurrencyStore:
                 .group_by(leases.tag)
             )
             counts = {str(tag): int(count) for tag, count in counted}
-            blocked = [
-                tag for tag in limited if tag not in held and counts.get(tag, 0) >= limits[tag]
-            ]
+            blocked = blocked_tags(limits, counts, held)
             if blocked:
                 conn.rollback()
                 return LeaseAnswer(acquired=False, blocked=blocked)

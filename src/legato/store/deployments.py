@@ -36,10 +36,13 @@ from legato.store.tables import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.url import URL
 
     from legato.schemas import FlowRunRecord
+    from legato.store.state_door import StateDoor
 
 UUID_LENGTH = 36
 
@@ -124,10 +127,11 @@ def _record(row: Mapping[Any, Any], schedules: list[ScheduleRecord]) -> Deployme
 
 @dataclass(frozen=True)
 class RunRows:
-    """The rows of one new deployment run: flow_runs, its first state_history, its tags."""
+    """One new deployment run: its flow_runs row (but its state), its first state, its
+    tag rows. The state door writes the first two (:mod:`legato.store.state_door`)."""
 
     run: dict[str, Any]
-    history: dict[str, Any]
+    state: State
     tags: list[dict[str, Any]]
 
 
@@ -164,22 +168,9 @@ def deployment_run_rows(
         "schedule_id": schedule_id,
         "expected_start_time": due,
         "idempotency_key": idempotency_key,
-        "state_type": state.type.value,
-        "state_name": state.name,
-        "state_message": state.message,
-        "state_timestamp": state.timestamp,
-    }
-    history = {
-        "flow_run_id": run_id,
-        "task_run_id": None,
-        "type": state.type.value,
-        "name": state.name,
-        "message": state.message,
-        "timestamp": state.timestamp,
-        "scheduled_time": state.scheduled_time,
     }
     tag_rows = [{"tag": tag, "flow_run_id": run_id, "created": now} for tag in tags]
-    return RunRows(run, history, tag_rows)
+    return RunRows(run, state, tag_rows)
 
 
 class DeploymentStore:
@@ -190,6 +181,7 @@ class DeploymentStore:
         url: URL
 
         def _write_conn(self) -> Connection: ...
+        def _door(self) -> AbstractContextManager[StateDoor]: ...
         def _flow_id(self, conn: Connection, name: str) -> str: ...
         def _insert_if_absent(
             self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
@@ -422,7 +414,8 @@ class DeploymentStore:
         now = time.time()
         due = request.scheduled_time.timestamp() if request.scheduled_time else now
         tags = list(dict.fromkeys([*deployment.tags, *request.tags]))
-        with translated(self.url), self._write_conn() as conn:
+        with self._door() as door:
+            conn = door.conn
             made = deployment_run_rows(
                 deployment,
                 flow_id=self._flow_id(conn, deployment.flow_name),
@@ -434,14 +427,11 @@ class DeploymentStore:
                 idempotency_key=request.idempotency_key,
             )
             run_id = made.run["id"]
-            inserted = self._insert_if_absent(
-                conn,
-                flow_runs,
-                made.run,
-                ["idempotency_key"] if request.idempotency_key else ["id"],
+            inserted = door.create_flow_runs(
+                [(made.run, made.state)],
+                unique="idempotency_key" if request.idempotency_key else "id",
             )
             if inserted:
-                conn.execute(state_history.insert().values(**made.history))
                 if made.tags:
                     conn.execute(flow_run_tags.insert(), made.tags)
             else:
@@ -452,7 +442,6 @@ class DeploymentStore:
                         )
                     ).scalar_one()
                 )
-            conn.commit()
         return self.read_flow_run(run_id)
 
     # -- reads ----------------------------------------------------------------------

@@ -26,14 +26,16 @@ import sqlalchemy as sa
 from legato.processes import NON_FINAL_VALUES, StartTimeLookup, gone_reason
 from legato.states import State, StateType
 from legato.store.database import translated
-from legato.store.flow_run_states import history_row
-from legato.store.tables import flow_runs, state_history, task_runs
+from legato.store.tables import flow_runs
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.url import URL
 
     from legato.store.reaping import CrashOutcome
+    from legato.store.state_door import StateDoor
 
 _PROCESS_COLUMNS = ("process_host", "process_pid", "process_started")
 
@@ -46,9 +48,10 @@ class LocalRunStore:
         url: URL
 
         def _write_conn(self) -> Connection: ...
+        def _door(self) -> AbstractContextManager[StateDoor]: ...
 
         def _crash_locked(
-            self, conn: Connection, flow_run_id: str, row: Any, message: str, now: float
+            self, door: StateDoor, flow_run_id: str, row: Any, message: str, now: float
         ) -> CrashOutcome: ...
 
     def read_local_runs(self, host: str) -> list[dict[str, Any]]:
@@ -92,12 +95,12 @@ class LocalRunStore:
         held by no worker; None (nothing written) otherwise."""
         now = time.time() if now is None else now
         flow_run_id = str(recorded["id"])
-        with translated(self.url), self._write_conn() as conn:
+        with self._door() as door:
             # Every column: the crash shared with workers' runs reads what it needs.
             query = sa.select(flow_runs).where(flow_runs.c.id == flow_run_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            row = conn.execute(query).first()
+            row = door.conn.execute(query).first()
             unchanged = (
                 row is not None
                 and row.state_type in NON_FINAL_VALUES
@@ -105,43 +108,19 @@ class LocalRunStore:
                 and all(getattr(row, name) == recorded[name] for name in _PROCESS_COLUMNS)
             )
             if not unchanged:
-                conn.rollback()
+                door.rollback()
                 return None
-            outcome = self._crash_locked(conn, flow_run_id, row, message, now)
+            outcome = self._crash_locked(door, flow_run_id, row, message, now)
             ending = StateType.CANCELLED if outcome.state_name == "Cancelled" else StateType.CRASHED
-            _end_task_runs(
-                conn,
+            door.end_task_runs(
                 flow_run_id,
                 State(ending, ending.value.title(), f"the flow run crashed: {message}", now),
+                NON_FINAL_VALUES,
             )
             if outcome.state_name == "AwaitingRetry":  # rescheduled: no process runs it now
-                conn.execute(
+                door.conn.execute(
                     flow_runs.update()
                     .where(flow_runs.c.id == flow_run_id)
                     .values(dict.fromkeys(_PROCESS_COLUMNS))
                 )
-            conn.commit()
         return outcome
-
-
-def _end_task_runs(conn: Connection, flow_run_id: str, state: State) -> None:
-    """Give the flow run's unfinished task runs ``state``, each with a history row."""
-    unfinished = (
-        task_runs.c.flow_run_id == flow_run_id,
-        task_runs.c.state_type.in_(NON_FINAL_VALUES),
-    )
-    ids = conn.execute(sa.select(task_runs.c.id).where(*unfinished)).scalars().all()
-    if not ids:
-        return
-    conn.execute(
-        task_runs.update()
-        .where(*unfinished)
-        .values(
-            state_type=state.type.value,
-            state_name=state.name,
-            state_message=state.message,
-            state_timestamp=state.timestamp,
-            end_time=state.timestamp,
-        )
-    )
-    conn.execute(state_history.insert(), [history_row(flow_run_id, str(i), state) for i in ids])

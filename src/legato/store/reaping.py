@@ -19,6 +19,9 @@ worker heartbeated, it finished, another reaper got it) is left alone.
 A crash takes the run back from its process: the attempt token's hash is cleared in the
 same transaction (:mod:`legato.store.run_tokens`), so a flow process that outlived its
 worker is refused from then on and cannot report over the run's next attempt.
+
+The decisions (is the run stale, still held, what its crash makes of it) are
+:mod:`legato.orchestration.crashes`; the states are written by the state door.
 """
 
 from __future__ import annotations
@@ -29,22 +32,24 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from legato.errors import LegatoError, ObjectNotFound
-from legato.states import ACTIVE_TYPES, State, StateType, check_transition
-from legato.store import run_tokens
+from legato.errors import ObjectNotFound
+from legato.orchestration.changes import PriorState
+from legato.orchestration.crashes import HELD_TYPES, HeldRun, plan_crash, still_held
+from legato.states import StateType
 from legato.store.database import translated
-from legato.store.flow_run_states import write_flow_run_state
 from legato.store.tables import deployments, flow_runs, state_history
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.url import URL
 
+    from legato.store.state_door import StateDoor
+
 REAP_BATCH = 500
 
-HELD_TYPES = (*(t.value for t in ACTIVE_TYPES), StateType.SCHEDULED.value)
-"""States in which a run may be held by a worker: starting, running, being cancelled,
-or waiting inside its process for an in-process retry (AwaitingRetry, still held)."""
+HELD_TYPE_VALUES = tuple(sorted(t.value for t in HELD_TYPES))
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class ReapingStore:
         url: URL
 
         def _write_conn(self) -> Connection: ...
+        def _door(self) -> AbstractContextManager[StateDoor]: ...
 
     def crash_flow_run(
         self,
@@ -100,9 +106,10 @@ class ReapingStore:
         ``skip_locked``. ``ObjectNotFound`` for an unknown id.
         """
         now = time.time() if now is None else now
-        with translated(self.url), self._write_conn() as conn:
+        with self._door() as door:
             query = sa.select(
                 flow_runs.c.state_type,
+                flow_runs.c.state_name,
                 flow_runs.c.worker_name,
                 flow_runs.c.heartbeat,
                 flow_runs.c.deployment_id,
@@ -111,18 +118,17 @@ class ReapingStore:
             ).where(flow_runs.c.id == flow_run_id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=skip_locked)
-            row = conn.execute(query).first()
+            row = door.conn.execute(query).first()
             if row is None:
-                conn.rollback()
+                door.rollback()
                 if skip_locked and self._flow_run_exists(flow_run_id):
                     return None  # locked by someone else, who is dealing with it
                 raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
-            if not _still_held(row, worker_name, stale_before):
-                conn.rollback()
+            held = HeldRun(StateType(row.state_type), row.worker_name, row.heartbeat)
+            if not still_held(held, worker_name=worker_name, stale_before=stale_before):
+                door.rollback()
                 return None
-            outcome = self._crash_locked(conn, flow_run_id, row, message, now)
-            conn.commit()
-        return outcome
+            return self._crash_locked(door, flow_run_id, row, message, now)
 
     def reap_stale_flow_runs(
         self, *, timeout: float, now: float | None = None
@@ -161,7 +167,7 @@ class ReapingStore:
             rows = conn.execute(
                 sa.select(flow_runs.c.id, flow_runs.c.worker_name, flow_runs.c.heartbeat)
                 .where(
-                    flow_runs.c.state_type.in_(HELD_TYPES),
+                    flow_runs.c.state_type.in_(HELD_TYPE_VALUES),
                     flow_runs.c.worker_name.is_not(None),
                     flow_runs.c.heartbeat < before,
                 )
@@ -173,69 +179,30 @@ class ReapingStore:
     # -- inside the transaction ------------------------------------------------------
 
     def _crash_locked(
-        self, conn: Connection, flow_run_id: str, row: Any, message: str, now: float
+        self, door: StateDoor, flow_run_id: str, row: Any, message: str, now: float
     ) -> CrashOutcome:
+        """Crash the run of the locked ``row`` (its state, deployment, pool and token hash),
+        as :func:`legato.orchestration.crashes.plan_crash` says."""
         current = StateType(row.state_type)
         # The process that held the run (if it still runs) is refused from now on.
-        run_tokens.release(conn, row.token_hash)
-        if current is StateType.CANCELLING:
-            cancelled = State(StateType.CANCELLED, "Cancelled", f"cancelled: {message}", now)
-            _move(conn, flow_run_id, current, cancelled, {"end_time": now})
-            return CrashOutcome(
-                flow_run_id, "Cancelled", 0, 0, cancelled.message or "", row.work_pool
-            )
-        crashed = State(StateType.CRASHED, "Crashed", message, now)
-        _move(conn, flow_run_id, current, crashed, {"end_time": now})
-        crashes = _crash_count(conn, flow_run_id)
-        retries = _deployment_retries(conn, row.deployment_id)
-        if crashes > retries:
-            return CrashOutcome(flow_run_id, "Crashed", crashes, retries, message, row.work_pool)
-        retry_message = f"crashed ({message}); retry {crashes} of {retries}"
-        retry = State(StateType.SCHEDULED, "AwaitingRetry", retry_message, now, scheduled_time=now)
-        _move(
-            conn,
-            flow_run_id,
-            StateType.CRASHED,
-            retry,
-            {"expected_start_time": now, "worker_name": None, "heartbeat": None, "end_time": None},
-            rerun=True,
-        )
+        door.take_back(row.token_hash)
+        crashes_before = retries = 0
+        if current is not StateType.CANCELLING:
+            crashes_before = _crash_count(door.conn, flow_run_id)
+            retries = _deployment_retries(door.conn, row.deployment_id)
+        plan = plan_crash(current, message, crashes_before=crashes_before, retries=retries, now=now)
+        old = PriorState(current, row.state_name)
+        for step in plan.steps:
+            door.move_flow_run(flow_run_id, old, step.state, step.fields, rerun=step.rerun)
+            old = PriorState(step.state.type, step.state.name)
         return CrashOutcome(
-            flow_run_id, "AwaitingRetry", crashes, retries, retry_message, row.work_pool
+            flow_run_id, plan.outcome, plan.crashes, plan.retries, plan.message, row.work_pool
         )
 
     def _flow_run_exists(self, flow_run_id: str) -> bool:
         with translated(self.url), self.engine.connect() as conn:
             query = sa.select(flow_runs.c.id).where(flow_runs.c.id == flow_run_id)
             return conn.execute(query).first() is not None
-
-
-def _still_held(row: Any, worker_name: str | None, stale_before: float | None) -> bool:
-    state_type = StateType(row.state_type)
-    # A Scheduled run counts only while a worker holds it (an in-process retry).
-    held_scheduled = state_type is StateType.SCHEDULED and row.worker_name is not None
-    if state_type not in ACTIVE_TYPES and not held_scheduled:
-        return False
-    if worker_name is not None and row.worker_name != worker_name:
-        return False
-    return not (
-        stale_before is not None and (row.heartbeat is None or row.heartbeat >= stale_before)
-    )
-
-
-def _move(
-    conn: Connection,
-    flow_run_id: str,
-    current: StateType,
-    state: State,
-    fields: dict[str, Any],
-    *,
-    rerun: bool = False,
-) -> None:
-    verdict = check_transition(current, state.type, rerun=rerun)
-    if not verdict.allowed:  # the rules above only ask for allowed moves
-        raise LegatoError(f"flow run {flow_run_id}: {verdict.reason}")
-    write_flow_run_state(conn, flow_run_id, state, fields)
 
 
 def _crash_count(conn: Connection, flow_run_id: str) -> int:

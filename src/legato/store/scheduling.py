@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from legato.errors import ObjectNotFound, ScheduleError
+from legato.orchestration.lateness import LATE_FROM_NAME
 from legato.schemas.deployments import BackfillResult
 from legato.states import StateType
 from legato.store.database import translated
@@ -31,14 +32,16 @@ from legato.store.tables import (
     deployments,
     flow_run_tags,
     flow_runs,
-    state_history,
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.url import URL
 
     from legato.schemas.deployments import DeploymentRecord
+    from legato.store.state_door import StateDoor
 
 LATE_BATCH = 5_000
 ID_CHUNK = 500
@@ -77,6 +80,7 @@ class SchedulingStore:
         url: URL
 
         def _write_conn(self) -> Connection: ...
+        def _door(self) -> AbstractContextManager[StateDoor]: ...
         def _flow_id(self, conn: Connection, name: str) -> str: ...
         def _schedules_of(self, conn: Connection, ids: list[str]) -> dict[str, list[Any]]: ...
         def read_deployment(self, reference: str) -> DeploymentRecord: ...
@@ -157,7 +161,8 @@ class SchedulingStore:
             return []
         now = time.time()
         made: list[str] = []
-        with translated(self.url), self._write_conn() as conn:
+        with self._door() as door:
+            conn = door.conn
             query = sa.select(deployments.c.paused).where(deployments.c.id == deployment.id)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(read=True)
@@ -165,7 +170,7 @@ class SchedulingStore:
             if paused is None:
                 raise ObjectNotFound(f"no deployment with id {deployment.id!r}")
             if paused and require_unpaused:
-                conn.rollback()
+                door.rollback()
                 return []
             active = set(
                 conn.execute(
@@ -180,14 +185,13 @@ class SchedulingStore:
             tags = list(dict.fromkeys(deployment.tags))
             for start in range(0, len(wanted), 1_000):
                 made += self._insert_slot_batch(
-                    conn, deployment, flow_id, tags, wanted[start : start + 1_000], now
+                    door, deployment, flow_id, tags, wanted[start : start + 1_000], now
                 )
-            conn.commit()
         return made
 
     def _insert_slot_batch(
         self,
-        conn: Connection,
+        door: StateDoor,
         deployment: DeploymentRecord,
         flow_id: str,
         tags: list[str],
@@ -207,16 +211,16 @@ class SchedulingStore:
             )
             for slot in slots
         ]
-        statement = self._insert_ignoring_keys().returning(flow_runs.c.id)
-        inserted = set(conn.execute(statement, [item.run for item in built]).scalars())
+        inserted = door.create_flow_runs(
+            [(item.run, item.state) for item in built], unique="idempotency_key"
+        )
         if not inserted:
             return []
-        histories = [item.history for item in built if item.run["id"] in inserted]
-        conn.execute(state_history.insert(), histories)
-        tag_rows = [row for item in built if item.run["id"] in inserted for row in item.tags]
+        made = set(inserted)
+        tag_rows = [row for item in built if item.run["id"] in made for row in item.tags]
         if tag_rows:
-            conn.execute(flow_run_tags.insert(), tag_rows)
-        return [item.run["id"] for item in built if item.run["id"] in inserted]
+            door.conn.execute(flow_run_tags.insert(), tag_rows)
+        return inserted
 
     def backfill_deployment(
         self, deployment_id: str, start: datetime, end: datetime, *, now: datetime | None = None
@@ -267,74 +271,33 @@ class SchedulingStore:
             runs=made,
         )
 
-    def _insert_ignoring_keys(self) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(flow_runs).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(flow_runs).on_conflict_do_nothing(index_elements=["idempotency_key"])
-
     def mark_late_runs(self, *, before: float, now: float | None = None) -> int:
         """Scheduled runs of deployments due before ``before`` (now minus the grace period)
         that no worker has started become Late (still a SCHEDULED type, so workers still
-        claim them), each with a history row; how many did.
+        claim them), each with a history row; how many did. Which runs are late is
+        :func:`legato.orchestration.lateness.is_late`, in SQL.
 
-        The update re-checks the state name, so two servers marking at once, or a worker
-        claiming the run meanwhile, never give one run two Late rows.
+        The state door's update re-checks the state name, so two servers marking at once,
+        or a worker claiming the run meanwhile, never give one run two Late rows.
         """
         now = time.time() if now is None else now
         total = 0
         while True:
-            with translated(self.url), self._write_conn() as conn:
+            with self._door() as door:
                 candidates = list(
-                    conn.execute(
+                    door.conn.execute(
                         sa.select(flow_runs.c.id)
                         .where(
                             flow_runs.c.work_pool.is_not(None),
                             flow_runs.c.state_type == StateType.SCHEDULED.value,
                             flow_runs.c.expected_start_time < before,
-                            flow_runs.c.state_name == "Scheduled",
+                            flow_runs.c.state_name == LATE_FROM_NAME,
                         )
                         .limit(LATE_BATCH)
                     ).scalars()
                 )
                 if not candidates:
                     return total
-                changed: list[tuple[str, float | None]] = []
-                for start in range(0, len(candidates), ID_CHUNK):
-                    chunk = candidates[start : start + ID_CHUNK]
-                    changed.extend(
-                        (str(row[0]), row[1])
-                        for row in conn.execute(
-                            flow_runs.update()
-                            .where(
-                                flow_runs.c.id.in_(chunk),
-                                flow_runs.c.state_type == StateType.SCHEDULED.value,
-                                flow_runs.c.state_name == "Scheduled",
-                            )
-                            .values(state_name="Late", state_message=None, state_timestamp=now)
-                            .returning(flow_runs.c.id, flow_runs.c.expected_start_time)
-                        )
-                    )
-                if changed:
-                    conn.execute(
-                        state_history.insert(),
-                        [
-                            {
-                                "flow_run_id": run_id,
-                                "task_run_id": None,
-                                "type": StateType.SCHEDULED.value,
-                                "name": "Late",
-                                "message": None,
-                                "timestamp": now,
-                                "scheduled_time": due,
-                            }
-                            for run_id, due in changed
-                        ],
-                    )
-                conn.commit()
-            total += len(changed)
+                total += door.mark_late([str(run_id) for run_id in candidates], now)
             if len(candidates) < LATE_BATCH:
                 return total

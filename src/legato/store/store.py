@@ -7,37 +7,37 @@ Reads return the pydantic records of :mod:`legato.schemas`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import logging
 import time
-from collections.abc import Callable
-from operator import attrgetter, itemgetter
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from legato.errors import LegatoError, ObjectNotFound, RunTakenBack
+from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
-from legato.states import State, StateType, Transition, check_transition
+from legato.states import State, StateType, Transition
 from legato.store import run_tokens
-from legato.store.bulk import placeholder, row_inserter
+from legato.store.bulk import row_inserter
 from legato.store.claims import ClaimStore
 from legato.store.concurrency import ConcurrencyStore
 from legato.store.database import create_engine, ensure_schema, translated
 from legato.store.deployments import DeploymentStore
-from legato.store.flow_run_states import history_row, write_flow_run_state
 from legato.store.local_runs import LocalRunStore
 from legato.store.reaping import ReapingStore
 from legato.store.scheduling import SchedulingStore
+from legato.store.state_door import StateChanges, StateDoor, TaskRunStatements, clean_rows
 from legato.store.tables import (
     api_keys,
     flow_run_tags,
     flow_runs,
     flows,
     ingested_batches,
-    state_history,
     task_runs,
 )
 from legato.store.work_pools import WorkPoolStore
@@ -60,80 +60,28 @@ if TYPE_CHECKING:
         TaskRunSummary,
     )
 
-TASK_RUN_CURRENT_FIELDS = (
-    "state_type",
-    "state_name",
-    "state_message",
-    "state_timestamp",
-    "run_count",
-    "start_time",
-    "end_time",
-    "cache_key",
-    "cache_expiration",
-    "result_key",
-    "subflow_run_id",
-)
+logger = logging.getLogger("legato.store")
+
+StateListener = Callable[[StateChanges], None]
 
 
 class BulkStatements:
-    """Plain SQL for the batched writer.
-
-    The writer commits tens of thousands of rows a second; SQLAlchemy's per-row
-    parameter processing cost more than the database itself, so these statements
-    take positional tuples, read straight off the engine's task-run and state
-    objects with ``attrgetter``, to the driver. JSON columns are encoded here.
-    """
+    """Plain SQL for the batched writer: the task runs and their states (written by the
+    state door, :class:`legato.store.state_door.TaskRunStatements`), graph edges and log
+    lines, as positional tuples straight to the driver (see there for why)."""
 
     def __init__(self, dialect: sa.Dialect):
-        mark = placeholder(dialect.paramstyle)
-        task_run_columns = [c.name for c in task_runs.columns if c.name != "tags"]
-        self.task_run_insert = row_inserter(dialect, "task_runs", [*task_run_columns, "tags"])
-        self.task_run_values = attrgetter(*task_run_columns)
-        sets = ", ".join(f"{name} = {mark}" for name in TASK_RUN_CURRENT_FIELDS)
-        self.task_run_update = f"UPDATE task_runs SET {sets} WHERE id = {mark}"
-        self.task_run_update_values = attrgetter(*TASK_RUN_CURRENT_FIELDS, "id")
-        self.history_insert = row_inserter(
-            dialect,
-            "state_history",
-            [
-                "flow_run_id",
-                "task_run_id",
-                "type",
-                "name",
-                "message",
-                "timestamp",
-                "scheduled_time",
-            ],
-        )
-        self.state_values = attrgetter(
-            "type._value_", "name", "message", "timestamp", "scheduled_time"
-        )
+        self.task_runs = TaskRunStatements(dialect)
         input_columns = ["task_run_id", "parameter", "upstream_id"]
         self.input_insert = row_inserter(dialect, "task_run_inputs", input_columns)
         self.input_values = itemgetter(*input_columns)
         log_columns = ["flow_run_id", "task_run_id", "timestamp", "level", "logger", "message"]
         self.log_insert = row_inserter(dialect, "logs", log_columns)
         self.log_values = itemgetter(*log_columns)
-        self._tags_json: dict[tuple[str, ...], str] = {}
-
-    def tags_json(self, tags: list[str]) -> str:
-        key = tuple(tags)
-        text = self._tags_json.get(key)
-        if text is None:
-            text = self._tags_json[key] = json.dumps(list(key))
-        return text
 
 
 def _as_is(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return rows
-
-
-def _clean_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows with every text value cleaned (lone surrogates, NUL): see legato.text."""
-    return [
-        tuple(clean_text(value) if isinstance(value, str) else value for value in row)
-        for row in rows
-    ]
 
 
 def _storable_flow_run_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -158,13 +106,6 @@ def _storable_state(state: State) -> State:
     return dataclasses.replace(state, message=clean_text(message))
 
 
-def _clean_tags(tags_json: Callable[[list[str]], str]) -> Callable[[list[str]], str]:
-    def cleaned(tags: list[str]) -> str:
-        return tags_json([clean_text(str(tag)) for tag in tags])
-
-    return cleaned
-
-
 class Store(
     DeploymentStore,
     ClaimStore,
@@ -185,11 +126,32 @@ class Store(
         self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
         self._flow_ids: dict[str, str] = {}
+        self.state_listeners: list[StateListener] = []
+        """Called with the state changes of each committed transaction (see
+        :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
 
     # -- connections -------------------------------------------------------------
 
     def _write_conn(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+
+    @contextlib.contextmanager
+    def _door(self) -> Iterator[StateDoor]:
+        """A write transaction whose state writes go through the state door: committed
+        when the block ends (unless it raised), then its changes go to the listeners."""
+        with translated(self.url), self._write_conn() as conn:
+            door = StateDoor(conn)
+            yield door
+            door.commit()
+        if door.changes and self.state_listeners:
+            self._announce(door.changes)
+
+    def _announce(self, changes: StateChanges) -> None:
+        for listener in list(self.state_listeners):
+            try:
+                listener(changes)
+            except Exception:  # a listener's fault must not fail a write that committed
+                logger.exception("a state-change listener failed")
 
     def close(self) -> None:
         self.writer.close()
@@ -198,38 +160,22 @@ class Store(
     # -- batched task-run writes ----------------------------------------------------
 
     def _write_batch(self, batch: SortedBatch) -> None:
-        """Write one sorted batch in one transaction. With ``batch.scrub`` (a batch
-        written again after it failed) every text value is cleaned first; the fast
-        path does not look at the text at all."""
+        """Write one sorted batch in one transaction: task runs and their states through
+        the state door, then edges and logs. With ``batch.scrub`` (a batch written again
+        after it failed) every text value is cleaned first; the fast path does not look
+        at the text at all."""
         bulk = self._bulk
-        rows = _clean_rows if batch.scrub else _as_is
-        with translated(self.url), self._write_conn() as conn:
+        rows = clean_rows if batch.scrub else _as_is
+        with self._door() as door:
+            conn = door.conn
             if batch.batches:
                 conn.execute(ingested_batches.insert(), batch.batches)
-            if batch.new_task_runs:
-                values = bulk.task_run_values
-                tags: Callable[[list[str]], str] = bulk.tags_json
-                if batch.scrub:
-                    tags = _clean_tags(tags)
-                bulk.task_run_insert.execute(
-                    conn, rows([(*values(t), tags(t.tags)) for t in batch.new_task_runs.values()])
-                )
-            if batch.changed_task_runs:
-                values = bulk.task_run_update_values
-                conn.exec_driver_sql(
-                    bulk.task_run_update,
-                    rows([values(t) for t in batch.changed_task_runs.values()]),
-                )
-            if batch.history:
-                values = bulk.state_values
-                bulk.history_insert.execute(
-                    conn, rows([(t.flow_run_id, t.id, *values(s)) for t, s in batch.history])
-                )
+            if batch.new_task_runs or batch.changed_task_runs or batch.history:
+                door.write_task_runs(bulk.task_runs, batch)
             if batch.inputs:
                 bulk.input_insert.execute(conn, rows([bulk.input_values(r) for r in batch.inputs]))
             if batch.logs:
                 bulk.log_insert.execute(conn, rows([bulk.log_values(r) for r in batch.logs]))
-            conn.commit()
 
     def stored_task_run_ids(self, task_run_ids: list[str]) -> set[str]:
         """Which of ``task_run_ids`` are stored (a bulk batch that failed: was it a
@@ -300,36 +246,19 @@ class Store(
         it back too. A process whose run was taken back gets :class:`RunTakenBack`."""
         row = _storable_flow_run_row(row)
         state = _storable_state(state)
-        with translated(self.url), self._write_conn() as conn:
-            if token is not None:
-                wanted = run_tokens.hash_token(token)
-                parent = row.get("parent_flow_run_id")
-                if parent is None or not run_tokens.in_tree(conn, parent, wanted):
-                    conn.rollback()
-                    raise RunTakenBack(run_tokens.taken_back(parent or row["id"]).reason)
-                row = {**row, "token_hash": wanted}
-            flow_id = self._flow_id(conn, row["flow_name"])
-            conn.execute(
-                flow_runs.insert().values(
-                    **row,
-                    flow_id=flow_id,
-                    state_type=state.type.value,
-                    state_name=state.name,
-                    state_message=state.message,
-                    state_timestamp=state.timestamp,
-                )
-            )
-            conn.execute(state_history.insert().values(**history_row(row["id"], None, state)))
+        with self._door() as door:
+            row = door.join_attempt(row, token)
+            flow_id = self._flow_id(door.conn, row["flow_name"])
+            door.create_flow_run({**row, "flow_id": flow_id}, state)
             run_tags = list(dict.fromkeys(row.get("tags") or []))
             if run_tags:
-                conn.execute(
+                door.conn.execute(
                     flow_run_tags.insert(),
                     [
                         {"tag": tag, "flow_run_id": row["id"], "created": row["created"]}
                         for tag in run_tags
                     ],
                 )
-            conn.commit()
 
     def set_flow_run_state(
         self,
@@ -352,39 +281,16 @@ class Store(
         whose run was taken back is refused with ``taken_back`` set. A final state ends
         the attempt (its token stops working); so does a proposal from outside that ends
         the run or sends it back to be scheduled (a run given back is then held by no
-        worker, for the next claim).
+        worker, for the next claim). See
+        :meth:`legato.store.state_door.StateDoor.propose_flow_run_state`.
         """
         state = _storable_state(state)
-        with translated(self.url), self._write_conn() as conn:
-            query = sa.select(
-                flow_runs.c.state_type, flow_runs.c.token_hash, flow_runs.c.parent_flow_run_id
-            ).where(flow_runs.c.id == flow_run_id)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = conn.execute(query).first()
-            if row is None:
-                raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
-            refused, token_fields = run_tokens.check_proposal(
-                conn, flow_run_id, row, token, state.type is StateType.RUNNING
+        with self._door() as door:
+            verdict = door.propose_flow_run_state(
+                flow_run_id, state, rerun=rerun, fields=fields, token=token
             )
-            if refused is not None:
-                conn.rollback()
-                return refused
-            verdict = check_transition(StateType(row.state_type), state.type, rerun=rerun)
             if not verdict.allowed:
-                conn.rollback()
-                return verdict
-            given_back = token is None and state.type is StateType.SCHEDULED
-            ends_attempt = state.is_final() or given_back
-            if ends_attempt and row.parent_flow_run_id is None:
-                run_tokens.release(conn, row.token_hash)  # the run and its subflows
-                token_fields = {}
-            elif ends_attempt:
-                token_fields = {"token_hash": None}  # a subflow: only itself
-            if given_back:  # to be claimed again: no worker holds it (nor reaps it) now
-                token_fields.update(worker_name=None, heartbeat=None)
-            write_flow_run_state(conn, flow_run_id, state, {**(fields or {}), **token_fields})
-            conn.commit()
+                door.rollback()
         return verdict
 
     def run_in_attempt(self, flow_run_id: str, token: str) -> bool:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from legato.attempts import run_of_token
-from legato.errors import ObjectNotFound, RunTakenBack, StoreError
+from legato.errors import ObjectNotFound, RunTakenBack, StoreError, TransitionRefused
 from legato.schemas import StateRecord
 from legato.server.api.flow_runs import NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
@@ -452,8 +452,9 @@ def _decoded(raw: bytes) -> Any:
     responses={
         409: {
             "model": ErrorBody,
-            "description": "The batch inserts task runs that are stored already; nothing "
-            "of it was stored.",
+            "description": "The batch inserts task runs that are stored already, or holds "
+            "a task-run state the rules refuse (a task run leaving a terminal state other "
+            "than to Pending); nothing of it was stored.",
         }
     },
 )
@@ -494,7 +495,12 @@ def _ingest(
             _write(store, body, rows, body.task_runs, batch_id)
         except StoreError as exc:
             # Nothing of this batch was stored (other requests' batches were). The usual
-            # cause: task runs it inserts exist already.
+            # cause: task runs it inserts exist already; or a task-run state the rules
+            # refuse (a task run that ended, moved on).
+            if isinstance(exc.__cause__, TransitionRefused):
+                raise HTTPException(
+                    409, detail=f"{exc.__cause__}. Nothing of this batch was stored."
+                ) from exc
             known = store.stored_task_run_ids([row.id for row in body.task_runs])
             stored = [row.id for row in body.task_runs if row.id in known]
             if not stored:
