@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import cli, cli_process
+
+from fixtures.cli import cli
+from fixtures.commands import run_legato
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def config(isolated_home: Path) -> Path:
 
 
 def _view() -> dict[str, dict[str, object]]:
-    done = cli_process("config", "view", "--json")
+    done = run_legato("config", "view", "--json")
     assert done.returncode == 0, done.stderr
     settings: dict[str, dict[str, object]] = json.loads(done.stdout)["settings"]
     return settings
@@ -35,7 +37,7 @@ def _row(output: str, key: str) -> list[str]:
 
 
 def test_view_without_a_file_shows_defaults(config: Path) -> None:
-    done = cli_process("config", "view")
+    done = run_legato("config", "view")
 
     assert done.returncode == 0, done.stderr
     assert f"config file: {config} (not created yet)" in done.stdout
@@ -53,7 +55,7 @@ def test_view_without_a_file_shows_defaults(config: Path) -> None:
 
 @pytest.mark.parametrize("spelling", ["api_url", "api-url", "LEGATO_API_URL"])
 def test_set_writes_the_file_and_view_shows_it(config: Path, spelling: str) -> None:
-    done = cli_process("config", "set", spelling, "http://example.test:4200")
+    done = run_legato("config", "set", spelling, "http://example.test:4200")
 
     assert done.returncode == 0, done.stderr
     assert f"set api_url = 'http://example.test:4200' in {config}" in done.stdout
@@ -97,7 +99,7 @@ def test_set_stores_typed_values(config: Path) -> None:
 def test_environment_wins_and_set_warns(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEGATO_LOG_LEVEL", "ERROR")
 
-    done = cli_process("config", "set", "log_level", "DEBUG")
+    done = run_legato("config", "set", "log_level", "DEBUG")
 
     assert done.returncode == 0, done.stderr
     assert 'log_level = "DEBUG"' in config.read_text()
@@ -140,7 +142,7 @@ def test_bad_set_is_refused_and_file_is_untouched(
     config.write_text('# my notes\napi_url = "http://keep:4200"\n')
     before = config.read_bytes()
 
-    done = cli_process("config", "set", *args)
+    done = run_legato("config", "set", *args)
 
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
@@ -151,7 +153,7 @@ def test_bad_set_is_refused_and_file_is_untouched(
 
 
 def test_set_home_explains_legato_home(config: Path) -> None:
-    done = cli_process("config", "set", "LEGATO_HOME", "/elsewhere")
+    done = run_legato("config", "set", "LEGATO_HOME", "/elsewhere")
     assert done.returncode == 1
     assert "set the LEGATO_HOME environment variable instead" in done.stderr
     assert not config.exists()
@@ -161,7 +163,7 @@ def test_unset(config: Path) -> None:
     assert cli("config", "set", "api_url", "http://a:1").exit_code == 0
     assert cli("config", "set", "log_level", "WARNING").exit_code == 0
 
-    done = cli_process("config", "unset", "api-url")
+    done = run_legato("config", "unset", "api-url")
 
     assert done.returncode == 0, done.stderr
     assert f"unset api_url in {config}" in done.stdout
@@ -170,24 +172,24 @@ def test_unset(config: Path) -> None:
     assert _view()["api_url"] == {"value": None, "source": "default", "env_var": "LEGATO_API_URL"}
 
     before = config.read_bytes()
-    again = cli_process("config", "unset", "api_url")
+    again = run_legato("config", "unset", "api_url")
     assert again.returncode == 0
     assert "api_url is not set in" in again.stdout
     assert config.read_bytes() == before
 
 
 def test_api_key_is_masked_unless_asked(config: Path) -> None:
-    done = cli_process("config", "set", "api_key", "lgk_secret_value")
+    done = run_legato("config", "set", "api_key", "lgk_secret_value")
     assert done.returncode == 0, done.stderr
     assert "lgk_secret_value" not in done.stdout
     assert 'api_key = "lgk_secret_value"' in config.read_text()
 
-    shown = cli_process("config", "view")
+    shown = run_legato("config", "view")
     assert "lgk_secret_value" not in shown.stdout
     assert _row(shown.stdout, "api_key")[1:3] == ["********", "file"]
     assert _view()["api_key"]["value"] == "********"
 
-    secrets = cli_process("config", "view", "--json", "--show-secrets")
+    secrets = run_legato("config", "view", "--json", "--show-secrets")
     assert json.loads(secrets.stdout)["settings"]["api_key"]["value"] == "lgk_secret_value"
 
 
@@ -202,7 +204,7 @@ def test_damaged_file_is_one_error_line_in_every_command(
     config.write_text("api_url = [\n")
     before = config.read_bytes()
 
-    done = cli_process(*command)
+    done = run_legato(*command)
 
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: cannot read the config file {config}: "), done.stderr
@@ -214,15 +216,15 @@ def test_bad_value_in_file_names_key_and_file(config: Path) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("writer_linger = -3\n")
 
-    done = cli_process("runs", "ls")
+    done = run_legato("runs", "ls")
 
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: writer_linger = -3 in {config} is not allowed"), (
         done.stderr
     )
     assert "legato config unset writer_linger" in done.stderr
-    assert cli_process("config", "unset", "writer_linger").returncode == 0
-    assert cli_process("runs", "ls").returncode == 0
+    assert run_legato("config", "unset", "writer_linger").returncode == 0
+    assert run_legato("runs", "ls").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -238,7 +240,7 @@ def test_bad_environment_value_names_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     for command in (("config", "view"), ("runs", "ls")):
-        done = cli_process(*command)
+        done = run_legato(*command)
         assert done.returncode == 1
         assert done.stderr.startswith(
             f"error: environment variable {variable}={value!r} is not allowed: "

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, free_port, start_server
 
+from fixtures.servers import ServerProcess, free_port, running_server, start_server
 from legato.store import Store
 
 FLOW_FILE = """
@@ -69,11 +69,8 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     folder = tmp_path_factory.mktemp("keyed")
     home = folder / "home"
     key, read_only_key = _create_keys(home)
-    server = start_server(home, folder / "server.log")
-    try:
+    with running_server(home, folder / "server.log") as server:
         yield Keyed(home, server, key, read_only_key, folder)
-    finally:
-        assert server.stop() == 0, server.log()
 
 
 def _auth(key: str) -> dict[str, str]:

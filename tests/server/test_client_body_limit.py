@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ServerProcess, start_server
+
+from fixtures.servers import ServerProcess, running_server
 
 LIMIT = 64 * 1024
 
@@ -55,14 +56,12 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    started = start_server(
+    with running_server(
         tmp_path / "server-home",
         tmp_path / "server.log",
         env={"LEGATO_SERVER_MAX_BODY_BYTES": str(LIMIT)},
-    )
-    yield started
-    if started.process.poll() is None:
-        started.stop()
+    ) as started:
+        yield started
 
 
 def test_lines_and_batches_over_the_body_limit_never_fail_the_run(

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import Served, ServerProcess, free_port, start_server
 
+from fixtures.served import Served
+from fixtures.servers import ServerProcess, free_port, start_server
 from legato.cli.server import allowed_hosts
 from legato.server.guards import check_request, normalize_allowed_hosts
 
