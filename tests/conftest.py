@@ -40,14 +40,39 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 """``.ci/run`` sets CI=true: the fuzz runs there, and not in a local ``make test``."""
 
 
+@pytest.hookimpl(trylast=True)  # after the conftest.py files that name groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the ``fuzz`` tests outside CI, saying how to run them."""
+    """Order and group the tests for pytest-xdist; skip the ``fuzz`` tests outside CI
+    (saying how to run them).
+
+    ``make test`` runs ``--dist loadgroup --no-loadscope-reorder``: xdist hands each
+    group whole to one worker, in the order of this list. A module is a group of its
+    own (its module-scoped servers and stores are built once) unless it has one already
+    (``xdist_group``: tests/server/conftest.py puts the tests on its ``served`` store in
+    one); the modules marked ``slow`` come first, so the long ones start at once and
+    the many short ones fill the gaps.
+    """
+    items.sort(key=lambda item: not _in_slow_module(item))
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if IN_CI:
         return
     skip = pytest.mark.skip(reason="the schemathesis fuzz runs in CI only (set CI=true to run it)")
     for item in items:
         if item.get_closest_marker("fuzz"):
             item.add_marker(skip)
+
+
+def _in_slow_module(item: pytest.Item) -> bool:
+    module = item.getparent(pytest.Module)
+    return module is not None and module.get_closest_marker("slow") is not None
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: twice the CPUs this process may use. A test spends most of its time
+    waiting on the processes it started (servers, workers, flows), not computing."""
+    return 2 * len(os.sched_getaffinity(0))
 
 
 @pytest.hookimpl(wrapper=True)

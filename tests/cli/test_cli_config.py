@@ -17,6 +17,8 @@ import pytest
 from fixtures.cli import cli
 from fixtures.commands import run_legato
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def config(isolated_home: Path) -> Path:

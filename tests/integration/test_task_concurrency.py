@@ -18,6 +18,8 @@ from fixtures.servers import start_server
 from fixtures.waiting import poll
 from legato.orchestrator.client import ClientOrchestrator
 
+pytestmark = pytest.mark.slow
+
 SIX_TASKS = """
     import sys
     import threading

@@ -11,6 +11,7 @@ server's URL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,22 @@ from fixtures.postgres import BACKENDS
 from fixtures.served import Served, record_runs
 from fixtures.servers import backend_home, running_server
 from fixtures.singletons import reset_singletons
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on ``served`` make one pytest-xdist group: one worker runs them all, so
+    the store is recorded and served once per backend (a module with a ``served`` of its
+    own keeps it, and its own group)."""
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and item.path.parent == HERE
+            and "served" in item.fixturenames
+            and not hasattr(item.module, "served")
+        ):
+            item.add_marker(pytest.mark.xdist_group("served"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

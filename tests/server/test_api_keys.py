@@ -21,6 +21,8 @@ import pytest
 from fixtures.servers import ServerProcess, free_port, running_server, start_server
 from legato.store import Store
 
+pytestmark = pytest.mark.slow
+
 FLOW_FILE = """
 from legato import flow, get_run_logger, task
 

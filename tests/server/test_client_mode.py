@@ -21,6 +21,8 @@ from fixtures.servers import ServerProcess, running_server, start_server
 from legato.errors import ObjectNotFound
 from legato.orchestrator.client import ClientOrchestrator
 
+pytestmark = pytest.mark.slow
+
 FLOW_FILE = """
 import sys
 import time

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from fixtures.commands import legato_env, run_legato
 from fixtures.servers import start_server
@@ -20,6 +21,8 @@ from fixtures.workers import start_worker
 from legato.attempts import TAKEN_BACK_HEADER
 from legato.orchestrator.client import ClientOrchestrator
 from legato.store import Store
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """

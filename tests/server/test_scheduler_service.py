@@ -21,6 +21,8 @@ from fixtures.postgres import BACKENDS, PostgresServer
 from fixtures.servers import ServerProcess, backend_home, running_server, start_server
 from fixtures.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 SCHEDULER_ENV = {
     "LEGATO_SCHEDULER_INTERVAL": "0.2",
     "LEGATO_SCHEDULER_MAX_RUNS": "5",

@@ -22,6 +22,8 @@ from fixtures.postgres import PostgresServer
 from fixtures.servers import ServerProcess, running_server, start_server
 from fixtures.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 BLOCKING_FLOW = """
 import json
 import os

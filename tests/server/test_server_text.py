@@ -26,6 +26,8 @@ from fixtures.postgres import BACKENDS
 from fixtures.servers import ServerProcess, backend_home, running_server
 from legato.ids import new_id
 
+pytestmark = pytest.mark.slow
+
 BAD = os.fsdecode(b"caf\xe9.csv")  # "caf\udce9.csv": json.dumps escapes it as \udce9
 SHOWN = "caf\ufffd.csv"
 JSON_TYPE = {"Content-Type": "application/json"}

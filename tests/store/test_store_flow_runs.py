@@ -18,6 +18,8 @@ from legato.states import State, StateType, Transition
 from legato.store import Store
 from legato.store.tables import flows, state_history
 
+pytestmark = pytest.mark.slow
+
 S = StateType
 
 

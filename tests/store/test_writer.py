@@ -30,6 +30,8 @@ from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import state_history
 
+pytestmark = pytest.mark.slow
+
 S = StateType
 
 

@@ -20,6 +20,8 @@ from fixtures.workers import FAST_WORKER, start_worker
 from legato.orchestrator.client import ClientOrchestrator
 from legato.schemas import FlowRunRecord
 
+pytestmark = pytest.mark.slow
+
 FLOWS = textwrap.dedent(
     """
     import os

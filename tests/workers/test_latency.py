@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from fixtures.commands import legato_env, run_legato
 from fixtures.processes import stop
 from fixtures.runs import wait_final
@@ -16,6 +18,8 @@ from fixtures.servers import start_server
 from fixtures.workers import start_worker
 from legato.orchestrator.client import ClientOrchestrator
 from legato.schemas.deployments import DeploymentRunRequest
+
+pytestmark = pytest.mark.slow
 
 POLL = 30.0
 FLOWS = textwrap.dedent(

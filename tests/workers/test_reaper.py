@@ -27,6 +27,8 @@ from fixtures.waiting import wait_until
 from fixtures.workers import FAST_REAPER, start_worker
 from legato.orchestrator.client import ClientOrchestrator
 
+pytestmark = pytest.mark.slow
+
 FLOWS = textwrap.dedent(
     """
     import os

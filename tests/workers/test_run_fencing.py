@@ -33,6 +33,8 @@ from legato.orchestrator.client import ClientOrchestrator
 from legato.states import State, StateType
 from legato.workers.execute import EXIT_TAKEN_BACK
 
+pytestmark = pytest.mark.slow
+
 FLOWS = textwrap.dedent(
     """
     import os

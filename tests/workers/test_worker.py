@@ -26,6 +26,8 @@ from legato.orchestrator.protocol import Orchestrator
 from legato.schemas import FlowRunRecord
 from legato.store import Store
 
+pytestmark = pytest.mark.slow
+
 FLOWS = textwrap.dedent(
     """
     import os
