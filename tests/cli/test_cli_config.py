@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +12,7 @@ import pytest
 
 from fixtures.cli import cli
 from fixtures.commands import run_legato
+from fixtures.servers import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -254,42 +251,12 @@ def test_bad_environment_value_names_the_variable(
 # -- the server reads its body limit from the same settings ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server_from_config(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
     """``legato server start`` on a home whose config.toml caps bodies at 2,000 bytes."""
     assert cli("config", "set", "server_max_body_bytes", "2000").exit_code == 0
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],
-            env=dict(os.environ),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not answer:\n{log.read_text()}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_server(isolated_home, tmp_path / "server.log", worker=True) as server:
+        yield server.url
 
 
 def test_server_takes_body_limit_from_config_file(server_from_config: str) -> None:
