@@ -22,7 +22,7 @@ import pytest
 
 import legato
 from fixtures.cli import cli, run_file
-from fixtures.commands import run_legato
+from fixtures.commands import LEGATO, run_legato
 from fixtures.singletons import reset_singletons
 
 LINES = 2_500
@@ -175,8 +175,17 @@ class _Reader:
         return "".join(self.lines)
 
     def finish(self, process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
-        """Wait for the process to end: its exit code and stderr (its pipes closed)."""
-        code = process.wait(timeout=timeout)
+        """Wait for the process to end: its exit code and stderr (its pipes closed). One
+        that hangs is made to print where each of its threads is (SIGABRT: Python's
+        fault handler), and the test fails with that."""
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+            assert process.stderr is not None
+            with process.stderr:
+                pytest.fail(f"still running after {timeout:g} s:\n{process.stderr.read()}")
         self._thread.join(timeout=10)
         assert process.stdout is not None and process.stderr is not None
         process.stdout.close()
@@ -224,8 +233,8 @@ def waiting_run(tmp_path: Path, isolated_home: Path) -> Iterator[tuple[str, Path
 
 def _follow(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "legato", "runs", "logs", *args, "--follow"],
-        env=dict(os.environ),
+        [*LEGATO, "runs", "logs", *args, "--follow"],
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # see _Reader.finish
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
