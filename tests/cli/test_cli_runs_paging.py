@@ -178,19 +178,20 @@ class _Reader:
         """Wait for the process to end: its exit code and stderr (its pipes closed). One
         that hangs is made to print where each of its threads is (SIGABRT: Python's
         fault handler), and the test fails with that."""
+        code: int | None = None
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGABRT)
             process.wait(timeout=30)
-            assert process.stderr is not None
-            with process.stderr:
-                pytest.fail(f"still running after {timeout:g} s:\n{process.stderr.read()}")
         self._thread.join(timeout=10)
         assert process.stdout is not None and process.stderr is not None
         process.stdout.close()
         with process.stderr:
-            return code, process.stderr.read()
+            stderr = process.stderr.read()
+        if code is None:
+            pytest.fail(f"still running {timeout:g} s after it was asked to end:\n{stderr}")
+        return code, stderr
 
 
 def _wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
