@@ -40,6 +40,8 @@ lint: venv
 	$(BIN)/mypy src
 	$(BIN)/lint-imports --no-cache
 
+# pytest runs in parallel (pyproject.toml: -n auto --dist loadgroup); the schemathesis
+# fuzz runs only with CI=true (.ci/run). PYTEST_ARGS="-n 0" runs in one process.
 test: venv
 	$(MAKE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -11,15 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import PIPELINE_FILE, RESUMABLE_FILE, Recorded, run_file
 
-
-def _reset_singletons() -> None:
-    from legato.orchestrator.default import reset_default_orchestrator
-    from legato.settings import reset_settings
-
-    reset_default_orchestrator()
-    reset_settings()
+from fixtures.cli import PIPELINE_FILE, RESUMABLE_FILE, Recorded, run_file
+from fixtures.singletons import reset_singletons
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +32,13 @@ def recorded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def recorded(recorded_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
     """Point this test at the shared store of three runs (pipeline, broken, pipeline)."""
     monkeypatch.setenv("LEGATO_HOME", str(recorded_home))
-    _reset_singletons()
+    reset_singletons()
     import legato
 
     runs = sorted(legato.get_client().read_flow_runs(limit=10), key=lambda run: run.created)
     assert [run.flow_name for run in runs] == ["pipeline", "broken", "pipeline"]
     yield Recorded(recorded_home, runs[0].id, runs[1].id, runs[2].id)
-    _reset_singletons()
+    reset_singletons()
 
 
 @pytest.fixture

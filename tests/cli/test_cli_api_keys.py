@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
-from cli_support import cli, cli_process
 
+from fixtures.cli import cli
+from fixtures.commands import run_legato
 from legato.store import Store
 
 
@@ -56,7 +57,7 @@ def test_create_read_only() -> None:
 
 def test_create_a_duplicate_name_fails_clearly() -> None:
     assert cli("api-key", "create", "ci").exit_code == 0
-    done = cli_process("api-key", "create", "ci")
+    done = run_legato("api-key", "create", "ci")
 
     assert done.returncode == 1
     assert "error: an API key named 'ci' already exists" in done.stderr
@@ -111,7 +112,7 @@ def test_delete() -> None:
 def test_delete_of_the_last_key_is_refused_without_force() -> None:
     key = _key_of(cli("api-key", "create", "ci").stdout)
 
-    done = cli_process("api-key", "delete", "ci")
+    done = run_legato("api-key", "delete", "ci")
 
     assert done.returncode == 1
     assert "error: 'ci' is the last API key" in done.stderr
@@ -139,7 +140,7 @@ def test_delete_of_the_last_key_happens_when_forced() -> None:
 
 
 def test_delete_an_unknown_key_fails_clearly() -> None:
-    done = cli_process("api-key", "delete", "nope")
+    done = run_legato("api-key", "delete", "nope")
 
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: no API key named 'nope'")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli_support import cli, cli_process
-
 import legato
+from fixtures.cli import cli
+from fixtures.commands import run_legato
 
 
 def test_version_prints_the_package_version() -> None:
-    done = cli_process("--version")
+    done = run_legato("--version")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"legato {legato.__version__}"

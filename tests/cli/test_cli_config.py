@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import cli, cli_process
+
+from fixtures.cli import cli
+from fixtures.commands import run_legato
+from fixtures.servers import running_server
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def config(isolated_home: Path) -> Path:
 
 
 def _view() -> dict[str, dict[str, object]]:
-    done = cli_process("config", "view", "--json")
+    done = run_legato("config", "view", "--json")
     assert done.returncode == 0, done.stderr
     settings: dict[str, dict[str, object]] = json.loads(done.stdout)["settings"]
     return settings
@@ -35,7 +36,7 @@ def _row(output: str, key: str) -> list[str]:
 
 
 def test_view_without_a_file_shows_defaults(config: Path) -> None:
-    done = cli_process("config", "view")
+    done = run_legato("config", "view")
 
     assert done.returncode == 0, done.stderr
     assert f"config file: {config} (not created yet)" in done.stdout
@@ -53,7 +54,7 @@ def test_view_without_a_file_shows_defaults(config: Path) -> None:
 
 @pytest.mark.parametrize("spelling", ["api_url", "api-url", "LEGATO_API_URL"])
 def test_set_writes_the_file_and_view_shows_it(config: Path, spelling: str) -> None:
-    done = cli_process("config", "set", spelling, "http://example.test:4200")
+    done = run_legato("config", "set", spelling, "http://example.test:4200")
 
     assert done.returncode == 0, done.stderr
     assert f"set api_url = 'http://example.test:4200' in {config}" in done.stdout
@@ -97,7 +98,7 @@ def test_set_stores_typed_values(config: Path) -> None:
 def test_environment_wins_and_set_warns(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEGATO_LOG_LEVEL", "ERROR")
 
-    done = cli_process("config", "set", "log_level", "DEBUG")
+    done = run_legato("config", "set", "log_level", "DEBUG")
 
     assert done.returncode == 0, done.stderr
     assert 'log_level = "DEBUG"' in config.read_text()
@@ -140,7 +141,7 @@ def test_bad_set_is_refused_and_file_is_untouched(
     config.write_text('# my notes\napi_url = "http://keep:4200"\n')
     before = config.read_bytes()
 
-    done = cli_process("config", "set", *args)
+    done = run_legato("config", "set", *args)
 
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
@@ -151,7 +152,7 @@ def test_bad_set_is_refused_and_file_is_untouched(
 
 
 def test_set_home_explains_legato_home(config: Path) -> None:
-    done = cli_process("config", "set", "LEGATO_HOME", "/elsewhere")
+    done = run_legato("config", "set", "LEGATO_HOME", "/elsewhere")
     assert done.returncode == 1
     assert "set the LEGATO_HOME environment variable instead" in done.stderr
     assert not config.exists()
@@ -161,7 +162,7 @@ def test_unset(config: Path) -> None:
     assert cli("config", "set", "api_url", "http://a:1").exit_code == 0
     assert cli("config", "set", "log_level", "WARNING").exit_code == 0
 
-    done = cli_process("config", "unset", "api-url")
+    done = run_legato("config", "unset", "api-url")
 
     assert done.returncode == 0, done.stderr
     assert f"unset api_url in {config}" in done.stdout
@@ -170,24 +171,24 @@ def test_unset(config: Path) -> None:
     assert _view()["api_url"] == {"value": None, "source": "default", "env_var": "LEGATO_API_URL"}
 
     before = config.read_bytes()
-    again = cli_process("config", "unset", "api_url")
+    again = run_legato("config", "unset", "api_url")
     assert again.returncode == 0
     assert "api_url is not set in" in again.stdout
     assert config.read_bytes() == before
 
 
 def test_api_key_is_masked_unless_asked(config: Path) -> None:
-    done = cli_process("config", "set", "api_key", "lgk_secret_value")
+    done = run_legato("config", "set", "api_key", "lgk_secret_value")
     assert done.returncode == 0, done.stderr
     assert "lgk_secret_value" not in done.stdout
     assert 'api_key = "lgk_secret_value"' in config.read_text()
 
-    shown = cli_process("config", "view")
+    shown = run_legato("config", "view")
     assert "lgk_secret_value" not in shown.stdout
     assert _row(shown.stdout, "api_key")[1:3] == ["********", "file"]
     assert _view()["api_key"]["value"] == "********"
 
-    secrets = cli_process("config", "view", "--json", "--show-secrets")
+    secrets = run_legato("config", "view", "--json", "--show-secrets")
     assert json.loads(secrets.stdout)["settings"]["api_key"]["value"] == "lgk_secret_value"
 
 
@@ -202,7 +203,7 @@ def test_damaged_file_is_one_error_line_in_every_command(
     config.write_text("api_url = [\n")
     before = config.read_bytes()
 
-    done = cli_process(*command)
+    done = run_legato(*command)
 
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: cannot read the config file {config}: "), done.stderr
@@ -214,15 +215,15 @@ def test_bad_value_in_file_names_key_and_file(config: Path) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("writer_linger = -3\n")
 
-    done = cli_process("runs", "ls")
+    done = run_legato("runs", "ls")
 
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: writer_linger = -3 in {config} is not allowed"), (
         done.stderr
     )
     assert "legato config unset writer_linger" in done.stderr
-    assert cli_process("config", "unset", "writer_linger").returncode == 0
-    assert cli_process("runs", "ls").returncode == 0
+    assert run_legato("config", "unset", "writer_linger").returncode == 0
+    assert run_legato("runs", "ls").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -238,7 +239,7 @@ def test_bad_environment_value_names_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     for command in (("config", "view"), ("runs", "ls")):
-        done = cli_process(*command)
+        done = run_legato(*command)
         assert done.returncode == 1
         assert done.stderr.startswith(
             f"error: environment variable {variable}={value!r} is not allowed: "
@@ -250,42 +251,12 @@ def test_bad_environment_value_names_the_variable(
 # -- the server reads its body limit from the same settings ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server_from_config(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
     """``legato server start`` on a home whose config.toml caps bodies at 2,000 bytes."""
     assert cli("config", "set", "server_max_body_bytes", "2000").exit_code == 0
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "legato", "server", "start", "--port", str(port)],
-            env=dict(os.environ),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not answer:\n{log.read_text()}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_server(isolated_home, tmp_path / "server.log", worker=True) as server:
+        yield server.url
 
 
 def test_server_takes_body_limit_from_config_file(server_from_config: str) -> None:

@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_support import cli
 
 import legato
+from fixtures.cli import cli
 
 FLOW_FILE = textwrap.dedent(
     """

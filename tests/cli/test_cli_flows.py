@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cli_support import Recorded, cli
+from fixtures.cli import Recorded, cli
 
 
 def test_flows_ls_lists_each_flow_once(recorded: Recorded) -> None:

@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Recorded, cli, cli_process, run_file
 
 import legato
+from fixtures.cli import Recorded, cli, run_file
+from fixtures.commands import run_legato
 
 # -- ls ------------------------------------------------------------------------------
 
 
 def test_ls_lists_runs_newest_first_with_states(recorded: Recorded) -> None:
-    done = cli_process("runs", "ls")
+    done = run_legato("runs", "ls")
 
     assert done.returncode == 0, done.stderr
     ids = [recorded.last_pipeline_id, recorded.broken_id, recorded.first_pipeline_id]
@@ -131,7 +132,7 @@ def _show_json(run_id: str) -> dict[str, Any]:
 
 
 def test_show_json_has_task_runs_with_upstream_ids_of_the_real_edges(recorded: Recorded) -> None:
-    done = cli_process("runs", "show", recorded.last_pipeline_id, "--json")
+    done = run_legato("runs", "show", recorded.last_pipeline_id, "--json")
 
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
@@ -241,7 +242,7 @@ def test_show_ambiguous_prefix_exits_1(recorded: Recorded) -> None:
 
 @pytest.mark.parametrize("command", ["show", "logs", "retry"])
 def test_unknown_id_exits_1_with_a_one_line_message(recorded: Recorded, command: str) -> None:
-    done = cli_process("runs", command, "deadbeef-nope")
+    done = run_legato("runs", command, "deadbeef-nope")
 
     assert done.returncode == 1
     assert done.stdout == ""
@@ -252,7 +253,7 @@ def test_unknown_id_exits_1_with_a_one_line_message(recorded: Recorded, command:
 
 
 def test_logs_show_the_logged_lines_with_their_run(recorded: Recorded) -> None:
-    done = cli_process("runs", "logs", recorded.last_pipeline_id)
+    done = run_legato("runs", "logs", recorded.last_pipeline_id)
 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -311,7 +312,7 @@ def test_retry_of_a_fixed_failure_completes_and_reruns_only_the_failed_task(
     before = {t.name: t.id for t in legato.get_client().read_task_runs(run_id)}
     (resumable_file.parent / "fixed").touch()
 
-    done = cli_process("runs", "retry", run_id[:-4])
+    done = run_legato("runs", "retry", run_id[:-4])
 
     assert done.returncode == 0, done.stderr
     assert "Completed" in done.stdout
@@ -382,7 +383,7 @@ def test_corrupt_database_exits_1_with_one_line_naming_the_file(isolated_home: P
     database.write_bytes(garbage)
     database.chmod(0o600)  # as legato makes it (a looser file adds a warning line)
 
-    done = cli_process("runs", "ls")
+    done = run_legato("runs", "ls")
 
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

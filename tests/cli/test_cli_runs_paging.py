@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import cli, cli_process, run_file
 
 import legato
+from fixtures.cli import cli, run_file
+from fixtures.commands import LEGATO, run_legato
+from fixtures.singletons import reset_singletons
 
 LINES = 2_500
 TASKS = 1_200
@@ -96,11 +98,7 @@ def big_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def runs(big_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("LEGATO_HOME", str(big_home))
-    from legato.orchestrator.default import reset_default_orchestrator
-    from legato.settings import reset_settings
-
-    reset_default_orchestrator()
-    reset_settings()
+    reset_singletons()
     return {run.flow_name: run.id for run in legato.get_client().read_flow_runs(limit=10)}
 
 
@@ -108,7 +106,7 @@ def runs(big_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def test_logs_print_every_line_of_a_long_run_once_in_order(runs: dict[str, str]) -> None:
-    done = cli_process("runs", "logs", runs["chatty"])
+    done = run_legato("runs", "logs", runs["chatty"])
 
     assert done.returncode == 0, done.stderr
     printed = [line.rsplit(" | ", 1)[1] for line in done.stdout.splitlines()]
@@ -118,7 +116,7 @@ def test_logs_print_every_line_of_a_long_run_once_in_order(runs: dict[str, str])
 
 
 def test_logs_json_is_one_array_of_every_line(runs: dict[str, str]) -> None:
-    done = cli_process("runs", "logs", runs["chatty"], "--json")
+    done = run_legato("runs", "logs", runs["chatty"], "--json")
 
     assert done.returncode == 0, done.stderr
     everything = json.loads(done.stdout)
@@ -177,13 +175,23 @@ class _Reader:
         return "".join(self.lines)
 
     def finish(self, process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
-        """Wait for the process to end: its exit code and stderr (its pipes closed)."""
-        code = process.wait(timeout=timeout)
+        """Wait for the process to end: its exit code and stderr (its pipes closed). One
+        that hangs is made to print where each of its threads is (SIGABRT: Python's
+        fault handler), and the test fails with that."""
+        code: int | None = None
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
         self._thread.join(timeout=10)
         assert process.stdout is not None and process.stderr is not None
         process.stdout.close()
         with process.stderr:
-            return code, process.stderr.read()
+            stderr = process.stderr.read()
+        if code is None:
+            pytest.fail(f"still running {timeout:g} s after it was asked to end:\n{stderr}")
+        return code, stderr
 
 
 def _wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
@@ -226,8 +234,8 @@ def waiting_run(tmp_path: Path, isolated_home: Path) -> Iterator[tuple[str, Path
 
 def _follow(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "legato", "runs", "logs", *args, "--follow"],
-        env=dict(os.environ),
+        [*LEGATO, "runs", "logs", *args, "--follow"],
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # see _Reader.finish
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -276,7 +284,7 @@ def test_follow_ends_cleanly_on_ctrl_c_with_its_json_closed(
 def test_show_prints_counts_by_task_and_state_and_the_first_task_runs(
     runs: dict[str, str],
 ) -> None:
-    done = cli_process("runs", "show", runs["wide"])
+    done = run_legato("runs", "show", runs["wide"])
 
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -306,7 +314,7 @@ def test_show_tasks_and_all_tasks_choose_how_many_task_runs(runs: dict[str, str]
 
 
 def test_show_json_has_the_summary_and_pages_of_task_runs(runs: dict[str, str]) -> None:
-    done = cli_process("runs", "show", runs["wide"], "--json", "--all-tasks")
+    done = run_legato("runs", "show", runs["wide"], "--json", "--all-tasks")
 
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)

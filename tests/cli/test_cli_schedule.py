@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_support import cli, cli_process
+
+from fixtures.cli import cli
+from fixtures.commands import run_legato
 
 YEAR_1_UTC = "0001-01-01T00:00+00:00"
 
 
 def test_preview_cron_shows_local_and_utc_times_across_spring_forward() -> None:
-    done = cli_process(
+    done = run_legato(
         "schedule", "preview", "--cron", "30 2 * * *", "--timezone", "America/New_York",
         "--after", "2026-03-07T12:00", "--count", "2",
     )  # fmt: skip
@@ -114,7 +116,7 @@ def test_preview_of_an_ended_rule_says_so() -> None:
     ],
 )
 def test_preview_bad_input_is_one_error_line_and_exit_1(args: list[str], message: str) -> None:
-    done = cli_process("schedule", "preview", *args)
+    done = run_legato("schedule", "preview", *args)
 
     assert done.returncode == 1
     assert done.stdout == ""

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from legato_e2e import Scripts
+
+from fixtures.scripts import Scripts
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from legato_e2e import state_names
-
 import legato
+from fixtures.scripts import state_names
 from legato import flow, task
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import cloudpickle
-from legato_e2e import state_names
 
 import legato
+from fixtures.scripts import state_names
 from legato import flow, task, task_input_hash
 from legato.schemas import TaskRunRecord
 

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from legato_e2e import Scripts, poll
 
 import legato
+from fixtures.scripts import Scripts
+from fixtures.waiting import poll
 from legato import StateType, flow, task
 from legato.states import TERMINAL_TYPES
 

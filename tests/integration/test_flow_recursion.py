@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from legato_e2e import Scripts
 
 import legato
+from fixtures.scripts import Scripts
 from legato.states import TERMINAL_TYPES, StateType
 
 RECURSIVE_FLOW = """

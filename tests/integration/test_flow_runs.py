@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from legato_e2e import seconds, state_names
-
 import legato
+from fixtures.scripts import seconds, state_names
 from legato import State, StateType, flow, task
 
 

@@ -11,16 +11,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from legato_e2e import Scripts, poll
 
 import legato
+from fixtures.commands import run_legato
+from fixtures.postgres import BACKENDS, backend_database
+from fixtures.scripts import Scripts
+from fixtures.waiting import poll
 from legato.ids import new_id
+from legato.orchestrator.default import reset_default_orchestrator
 from legato.processes import this_process
 from legato.settings import get_settings
 from legato.states import State, StateType
@@ -73,38 +76,19 @@ if __name__ == "__main__":
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The store every process of the test uses: the SQLite file of LEGATO_HOME, or a new
     PostgreSQL database (LEGATO_DATABASE_URL, dropped after)."""
-    if request.param == "sqlite":
-        yield "sqlite"
-        return
-    server = request.getfixturevalue("postgres_server")
-    database = server.create()
-    try:
-        monkeypatch.setenv("LEGATO_DATABASE_URL", server.url_of(database))
-        yield "postgres"
-    finally:
-        legato_reset()
-        server.drop(database)
-
-
-def legato_reset() -> None:
-    from legato.orchestrator.default import reset_default_orchestrator
-
-    reset_default_orchestrator()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m legato args...`` as its own process, on the test's store."""
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    with backend_database(request) as database_url:
+        if database_url is None:
+            yield "sqlite"
+            return
+        monkeypatch.setenv("LEGATO_DATABASE_URL", database_url)
+        try:
+            yield "postgres"
+        finally:
+            reset_default_orchestrator()
 
 
 def executions(scripts: Scripts) -> list[str]:
@@ -144,14 +128,14 @@ def test_a_killed_flow_ends_crashed_and_runs_retry_resumes_only_the_unfinished_t
     ids = kill_mid_run(scripts, started)
     gone = f"the process that ran it (pid {ids['pid']} on {socket.gethostname()}) is gone"
 
-    listed = cli("runs", "ls", "--json")
+    listed = run_legato("runs", "ls", "--json")
 
     assert listed.returncode == 0, listed.stderr
     states = {run["id"]: run["state"] for run in json.loads(listed.stdout)}
     for run_id in (ids["outer"], ids["inner"]):
         assert states[run_id]["name"] == "Crashed"
         assert states[run_id]["message"] == gone
-    shown = cli("runs", "show", ids["inner"], "--json")
+    shown = run_legato("runs", "show", ids["inner"], "--json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     tasks = {t["name"]: t["state"] for t in document["task_runs"]}
@@ -162,7 +146,7 @@ def test_a_killed_flow_ends_crashed_and_runs_retry_resumes_only_the_unfinished_t
     assert executions(scripts) == ["step-0", "step-1", "step-2", "step-3"]
 
     (scripts.folder / "release").write_text("")
-    retried = cli("runs", "retry", ids["outer"], "--json")
+    retried = run_legato("runs", "retry", ids["outer"], "--json")
 
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert json.loads(retried.stdout)["state"]["name"] == "Completed"
@@ -180,7 +164,7 @@ def test_runs_cancel_of_a_killed_flow_says_it_crashed_and_why(
 ) -> None:
     ids = kill_mid_run(scripts, started)
 
-    cancelled = cli("runs", "cancel", ids["outer"])
+    cancelled = run_legato("runs", "cancel", ids["outer"])
 
     assert cancelled.returncode == 1
     assert cancelled.stderr.strip() == (
@@ -203,9 +187,9 @@ def test_the_run_of_a_live_process_is_never_touched(
     outer = legato.get_client().read_flow_run(inner).parent_flow_run_id
     assert outer is not None
 
-    listed = cli("runs", "ls", "--json")
-    retried = cli("runs", "retry", outer)
-    cancelled = cli("runs", "cancel", outer)
+    listed = run_legato("runs", "ls", "--json")
+    retried = run_legato("runs", "retry", outer)
+    cancelled = run_legato("runs", "cancel", outer)
 
     assert process.poll() is None
     assert {run["state"]["name"] for run in json.loads(listed.stdout)} == {"Running"}
@@ -248,7 +232,7 @@ def test_a_run_whose_pid_now_belongs_to_another_process_ends_crashed(
     finally:
         store.close()
 
-    shown = cli("runs", "show", run_id, "--json")
+    shown = run_legato("runs", "show", run_id, "--json")
 
     assert shown.returncode == 0, shown.stderr
     state = json.loads(shown.stdout)["state"]

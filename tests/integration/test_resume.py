@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from legato_e2e import Scripts, poll, state_names
 
 import legato
+from fixtures.scripts import Scripts, state_names
+from fixtures.waiting import poll
 from legato import flow, task
 from legato.errors import LegatoError
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from legato_e2e import Scripts, poll
-
 import legato
+from fixtures.scripts import Scripts
+from fixtures.waiting import poll
 from legato import StateType
 
 BUSY_FLOW = """

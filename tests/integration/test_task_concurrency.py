@@ -11,16 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from legato_e2e import Scripts, poll
 
 import legato
+from fixtures.scripts import Scripts
+from fixtures.servers import start_server
+from fixtures.waiting import poll
 from legato.orchestrator.client import ClientOrchestrator
 
-SERVER_TESTS = str(Path(__file__).resolve().parents[1] / "server")
-if SERVER_TESTS not in sys.path:
-    sys.path.insert(0, SERVER_TESTS)
-
-from server_support import start_server  # noqa: E402
+pytestmark = pytest.mark.slow
 
 SIX_TASKS = """
     import sys

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import pytest
-from legato_e2e import seconds
 
 import legato
+from fixtures.scripts import seconds
 from legato import exponential_backoff, flow, task
 from legato.schemas import StateRecord, TaskRunRecord
 

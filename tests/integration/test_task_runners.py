@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
-from legato_e2e import Scripts
-
 import legato
+from fixtures.scripts import Scripts
 from legato import ThreadPoolTaskRunner, flow, task
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 import legato
+from fixtures.postgres import BACKENDS, backend_database
+from fixtures.singletons import reset_singletons
 from legato import flow, get_run_logger, task
 from legato.errors import ParameterValidationError
 
@@ -21,26 +23,19 @@ BAD = os.fsdecode(b"caf\xe9.csv")
 SHOWN = "caf\ufffd.csv"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The embedded store: the SQLite file under LEGATO_HOME, or a new PostgreSQL database."""
-    from legato.orchestrator.default import reset_default_orchestrator
-    from legato.settings import reset_settings
-
-    if request.param == "sqlite":
-        yield "sqlite"
-        return
-    postgres = request.getfixturevalue("postgres_server")
-    database = postgres.create()
-    monkeypatch.setenv("LEGATO_DATABASE_URL", postgres.url_of(database))
-    reset_default_orchestrator()
-    reset_settings()
-    try:
-        yield "postgres"
-    finally:
-        reset_default_orchestrator()
-        reset_settings()
-        postgres.drop(database)
+    with backend_database(request) as database_url:
+        if database_url is None:
+            yield "sqlite"
+            return
+        monkeypatch.setenv("LEGATO_DATABASE_URL", database_url)
+        reset_singletons()
+        try:
+            yield "postgres"
+        finally:
+            reset_singletons()
 
 
 @task

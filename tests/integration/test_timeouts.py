@@ -12,9 +12,9 @@ import json
 import time
 
 import pytest
-from legato_e2e import Scripts, state_names
 
 import legato
+from fixtures.scripts import Scripts, state_names
 from legato import StateType, flow, task
 from legato.errors import TaskTimeout
 from legato.states import TERMINAL_TYPES

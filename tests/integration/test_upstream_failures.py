@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from legato_e2e import state_names
 
 import legato
+from fixtures.scripts import state_names
 from legato import StateType, flow, task
 from legato.errors import UpstreamFailedError
 from legato.schemas import TaskRunRecord

@@ -1,69 +1,68 @@
 """A real server process over a store filled once per session by running real flows.
 
-``served`` runs the flows of :mod:`server_support` in this process (into its own
-LEGATO_HOME, or a new PostgreSQL database: the fixture runs once per backend), then starts ``legato server start`` on that home at a free port and
-stops it with SIGTERM at the end, asserting a clean exit. ``api`` points the test
-at the same home (so ``legato.get_client()`` reads what the server serves) and
-gives an httpx client on the server's URL.
+``served`` runs the flows of :mod:`fixtures.served` in this process (into its own
+LEGATO_HOME, or a new PostgreSQL database: the fixture runs once per backend), then
+starts ``legato server start`` on that home at a free port and stops it with SIGTERM at
+the end, asserting a clean exit. ``api`` points the test at the same home (so
+``legato.get_client()`` reads what the server serves) and gives an httpx client on the
+server's URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from server_support import Served, record_runs, start_server
+
+from fixtures.postgres import BACKENDS
+from fixtures.served import Served, record_runs
+from fixtures.servers import backend_home, running_server
+from fixtures.singletons import reset_singletons
+
+HERE = Path(__file__).parent
 
 
-def _reset_singletons() -> None:
-    from legato.orchestrator.default import reset_default_orchestrator
-    from legato.settings import reset_settings
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on ``served`` make one pytest-xdist group: one worker runs them all, so
+    the store is recorded and served once per backend (a module with a ``served`` of its
+    own keeps it, and its own group)."""
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and item.path.parent == HERE
+            and "served" in item.fixturenames
+            and not hasattr(item.module, "served")
+        ):
+            item.add_marker(pytest.mark.xdist_group("served"))
 
-    reset_default_orchestrator()
-    reset_settings()
 
-
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="session", params=BACKENDS)
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """The server over a recorded store: a SQLite file, then a PostgreSQL database."""
     folder = tmp_path_factory.mktemp(f"served-{request.param}")
-    home = folder / "home"
-    database_url, postgres, database = None, None, None
-    if request.param == "postgres":
-        postgres = request.getfixturevalue("postgres_server")
-        database = postgres.create()
-        database_url = postgres.url_of(database)
-    try:
+    with backend_home(request, folder) as (home, database_url):
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("LEGATO_HOME", str(home))
             if database_url:
                 patch.setenv("LEGATO_DATABASE_URL", database_url)
-            _reset_singletons()
+            reset_singletons()
             try:
                 recorded = record_runs()
             finally:
-                _reset_singletons()
-        server = start_server(home, folder / "server.log", database_url=database_url)
-        try:
+                reset_singletons()
+        with running_server(home, folder / "server.log", database_url) as server:
             yield Served(home, server, recorded, database_url)
-        finally:
-            code = server.stop()
-            assert code == 0, server.log()
-            assert "legato server: stopped" in server.log()
-    finally:
-        if postgres is not None and database is not None:
-            postgres.drop(database)
+        assert "legato server: stopped" in server.log()
 
 
 @pytest.fixture
 def api(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     for name, value in served.env.items():
         monkeypatch.setenv(name, value)
-    _reset_singletons()
+    reset_singletons()
     with httpx.Client(base_url=served.url, timeout=30) as client:
         yield client

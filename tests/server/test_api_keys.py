@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, free_port, start_server
 
+from fixtures.commands import run_legato
+from fixtures.servers import ServerProcess, running_server, start_server
 from legato.store import Store
+
+pytestmark = pytest.mark.slow
 
 FLOW_FILE = """
 from legato import flow, get_run_logger, task
@@ -69,11 +72,8 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     folder = tmp_path_factory.mktemp("keyed")
     home = folder / "home"
     key, read_only_key = _create_keys(home)
-    server = start_server(home, folder / "server.log")
-    try:
+    with running_server(home, folder / "server.log") as server:
         yield Keyed(home, server, key, read_only_key, folder)
-    finally:
-        assert server.stop() == 0, server.log()
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -250,11 +250,12 @@ def test_openapi_documents_401_and_403(keyed: Keyed) -> None:
 
 
 def test_non_loopback_bind_without_a_key_is_refused(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "legato", "server", "start", "--host", "0.0.0.0"],
+    done = run_legato(
+        "server",
+        "start",
+        "--host",
+        "0.0.0.0",
         env={**os.environ, "LEGATO_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert done.returncode == 1
@@ -267,28 +268,16 @@ def test_non_loopback_bind_without_a_key_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("setup", ["key", "insecure"])
 def test_non_loopback_bind_starts_with_a_key_or_insecure(tmp_path: Path, setup: str) -> None:
     home = tmp_path / "home"
-    args = ["--host", "0.0.0.0", "--port", str(free_port())]
+    options: tuple[str, ...] = ()
     if setup == "key":
         _create_keys(home)
     else:
-        args.append("--insecure")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "legato", "server", "start", *args],
-        env={**os.environ, "LEGATO_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        options = ("--insecure",)
+    server = start_server(
+        home, tmp_path / "server.log", worker=True, host="0.0.0.0", options=options
     )
-    server = ServerProcess(process, f"http://127.0.0.1:{args[3]}", tmp_path / "unused.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                response = httpx.get(f"{server.url}/api/flow_runs", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not answer"
-                time.sleep(0.1)
+        response = httpx.get(f"{server.url}/api/flow_runs", timeout=30)
         assert response.status_code == (401 if setup == "key" else 200)
     finally:
         assert server.stop() == 0
@@ -307,29 +296,8 @@ def test_network_server_stays_closed_when_its_last_key_is_deleted(tmp_path: Path
     the network within a second (reads and writes answered 200 without a key)."""
     home = tmp_path / "home"
     _create_keys(home)
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "legato", "server", "start"),
-                *("--host", "0.0.0.0", "--port", str(port), "--no-worker"),
-            ],
-            env={**os.environ, "LEGATO_HOME": str(home)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
+    server = start_server(home, tmp_path / "server.log", host="0.0.0.0")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, server.log()
-            try:
-                httpx.get(f"{server.url}/api/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not answer"
-                time.sleep(0.1)
         store = Store(f"sqlite:///{home / 'legato.db'}")
         try:
             for record in store.list_api_keys():

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.servers import ServerProcess, running_server, start_server
 from legato.errors import ObjectNotFound
 from legato.orchestrator.client import ClientOrchestrator
+
+pytestmark = pytest.mark.slow
 
 FLOW_FILE = """
 import sys
@@ -75,10 +77,8 @@ EXPECTED = sum(i * i for i in range(40)) + sum(i * i for i in range(6))
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    started = start_server(tmp_path / "server-home", tmp_path / "server.log")
-    yield started
-    if started.process.poll() is None:
-        started.stop()
+    with running_server(tmp_path / "server-home", tmp_path / "server.log") as started:
+        yield started
 
 
 def _client_env(tmp_path: Path, url: str) -> dict[str, str]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ServerProcess, start_server
+
+from fixtures.servers import ServerProcess, running_server
 
 FLOW = """
 from legato import flow, get_run_logger, task
@@ -44,10 +45,8 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    started = start_server(tmp_path / "server-home", tmp_path / "server.log")
-    yield started
-    if started.process.poll() is None:
-        started.stop()
+    with running_server(tmp_path / "server-home", tmp_path / "server.log") as started:
+        yield started
 
 
 def test_a_record_the_server_refuses_costs_only_that_record(

@@ -4,31 +4,21 @@ on another server over the same PostgreSQL database (LISTEN/NOTIFY)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from fixtures.postgres import PostgresServer
 from legato.server.notify import PoolNotifier
 from legato.store import Store
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    name = f"legato_notify_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    with postgres_server.database() as url:
+        yield url
 
 
 def test_a_poke_on_one_server_wakes_a_claim_waiting_on_another(postgres_url: str) -> None:

@@ -6,20 +6,23 @@ stored as an internal key, listed, revocable, and deleted when the server stops.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from server_support import start_server
+import pytest
 
+from fixtures.commands import legato_env, run_legato
+from fixtures.servers import start_server
+from fixtures.waiting import wait_until
+from fixtures.workers import start_worker
 from legato.attempts import TAKEN_BACK_HEADER
 from legato.orchestrator.client import ClientOrchestrator
 from legato.store import Store
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """
@@ -66,13 +69,6 @@ FLOWS = textwrap.dedent(
 )
 
 
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def make_keys(home: Path) -> tuple[str, str]:
     store = Store(f"sqlite:///{home / 'legato.db'}")
     try:
@@ -84,14 +80,7 @@ def make_keys(home: Path) -> tuple[str, str]:
 
 
 def cli(env: dict[str, str], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        env=env,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_legato(*args, env=env, cwd=folder)
 
 
 def test_a_flow_run_sees_no_worker_key_and_the_worker_key_is_listed_and_revocable(
@@ -104,10 +93,8 @@ def test_a_flow_run_sees_no_worker_key_and_the_worker_key_is_listed_and_revocabl
     server = start_server(
         home, tmp_path / "server.log", worker=True, env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"}
     )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    client_env = {**base, "LEGATO_HOME": str(tmp_path / "client"), "LEGATO_API_URL": server.url}
-    as_operator = {**client_env, "LEGATO_API_KEY": operator}
-    server_env = {**base, "LEGATO_HOME": str(home)}
+    as_operator = legato_env(tmp_path / "client", server.url, LEGATO_API_KEY=operator)
+    server_env = legato_env(home)
     try:
         assert (
             cli(as_operator, tmp_path, "deploy", "flows.py:leaky", "--name", "leaky").returncode
@@ -165,13 +152,7 @@ def test_a_run_credential_opens_its_own_run_only_and_ends_with_it(tmp_path: Path
     home.mkdir(mode=0o700)
     operator, _ = make_keys(home)
     server = start_server(home, tmp_path / "server.log")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    as_operator = {
-        **base,
-        "LEGATO_HOME": str(tmp_path / "client"),
-        "LEGATO_API_URL": server.url,
-        "LEGATO_API_KEY": operator,
-    }
+    as_operator = legato_env(tmp_path / "client", server.url, LEGATO_API_KEY=operator)
     admin = ClientOrchestrator(server.url, api_key=operator)
     try:
         deployed = cli(
@@ -281,8 +262,7 @@ def test_a_server_killed_outright_leaves_a_key_that_the_next_server_removes(
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     make_keys(home)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    server_env = {**base, "LEGATO_HOME": str(home)}
+    server_env = legato_env(home)
 
     def internal_names() -> list[str]:
         listed = json.loads(cli(server_env, tmp_path, "api-key", "ls", "--json").stdout)
@@ -314,13 +294,7 @@ def test_a_run_with_subflows_tasks_and_a_cache_works_on_its_credential(tmp_path:
     server = start_server(
         home, tmp_path / "server.log", worker=True, env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"}
     )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    as_operator = {
-        **base,
-        "LEGATO_HOME": str(tmp_path / "client"),
-        "LEGATO_API_URL": server.url,
-        "LEGATO_API_KEY": operator,
-    }
+    as_operator = legato_env(tmp_path / "client", server.url, LEGATO_API_KEY=operator)
     admin = ClientOrchestrator(server.url, api_key=operator)
     try:
         assert (
@@ -371,22 +345,10 @@ def test_a_worker_whose_key_is_in_config_toml_does_not_hand_it_down(tmp_path: Pa
     home.mkdir(mode=0o700)
     operator, reader = make_keys(home)
     server = start_server(home, tmp_path / "server.log")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    worker_env = {
-        **base,
-        "LEGATO_HOME": str(tmp_path / "worker-home"),
-        "LEGATO_API_URL": server.url,
-        "LEGATO_WORKER_POLL_INTERVAL": "0.1",
-    }
+    worker_env = legato_env(tmp_path / "worker-home", server.url, LEGATO_WORKER_POLL_INTERVAL="0.1")
     configured = cli(worker_env, tmp_path, "config", "set", "api_key", operator)
     assert configured.returncode == 0, configured.stdout + configured.stderr
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--launcher", "fork"],
-        env=worker_env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(tmp_path, worker_env, "--launcher", "fork")
     admin = ClientOrchestrator(server.url, api_key=operator)
     try:
         deployed = cli(

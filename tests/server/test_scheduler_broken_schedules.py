@@ -5,16 +5,16 @@ deployment's other schedules and other deployments keep getting their runs."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from server_support import ServerProcess, backend_home, start_server
 
+from fixtures.postgres import BACKENDS
+from fixtures.servers import ServerProcess, backend_home, running_server
+from fixtures.waiting import wait_until
 from legato.store import Store
 from legato.store.tables import deployment_schedules
 
@@ -22,18 +22,18 @@ FAR_ANCHOR = {"kind": "interval", "every": 3600, "anchor": "9999-12-31T00:00:00+
 HOURLY = {"kind": "interval", "every": 3600}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
-    monkeypatch.setenv("LEGATO_SCHEDULER_INTERVAL", "0.2")
-    monkeypatch.setenv("LEGATO_SCHEDULER_MAX_RUNS", "3")
-    with backend_home(request, tmp_path) as (home, database_url):
-        started = start_server(home, tmp_path / "server.log", database_url=database_url)
-        try:
-            yield started, database_url or f"sqlite:///{home / 'legato.db'}"
-        finally:
-            assert started.stop() == 0, started.log()
+    """One server per backend for the module (the tests use deployments of their own)."""
+    folder = tmp_path_factory.mktemp(f"broken-schedules-{request.param}")
+    scheduler = {"LEGATO_SCHEDULER_INTERVAL": "0.2", "LEGATO_SCHEDULER_MAX_RUNS": "3"}
+    with (
+        backend_home(request, folder) as (home, database_url),
+        running_server(home, folder / "server.log", database_url, env=scheduler) as started,
+    ):
+        yield started, database_url or f"sqlite:///{home / 'legato.db'}"
 
 
 def _spec(name: str, *schedules: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +58,7 @@ def _runs(url: str, flow_name: str) -> list[dict[str, Any]]:
 
 
 def _wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    wait_until(check, what, timeout, interval=0.1)
 
 
 def test_an_anchor_at_9999_12_31_is_refused_naming_it(

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, backend_home, start_server
+
+from fixtures.commands import legato_env, run_legato
+from fixtures.postgres import BACKENDS, PostgresServer
+from fixtures.servers import ServerProcess, backend_home, running_server, start_server
+from fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 SCHEDULER_ENV = {
     "LEGATO_SCHEDULER_INTERVAL": "0.2",
@@ -33,16 +36,18 @@ def scheduler_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
-    request: pytest.FixtureRequest, tmp_path: Path, scheduler_env: None
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    with backend_home(request, tmp_path) as (home, database_url):
-        started = start_server(home, tmp_path / "server.log", database_url=database_url)
-        try:
-            yield started
-        finally:
-            assert started.stop() == 0, started.log()
+    """One server per backend for the module: each test deploys under names of its own
+    and reads back only the runs of its flows."""
+    folder = tmp_path_factory.mktemp(f"scheduler-{request.param}")
+    with (
+        backend_home(request, folder) as (home, database_url),
+        running_server(home, folder / "server.log", database_url, env=SCHEDULER_ENV) as started,
+    ):
+        yield started
 
 
 def deploy(url: str, name: str, schedule: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -67,13 +72,7 @@ def runs_of(url: str, flow_name: str) -> list[dict[str, Any]]:
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(check, what, timeout, interval=0.2)
 
 
 def test_an_interval_schedule_gets_its_upcoming_runs(server: ServerProcess) -> None:
@@ -148,15 +147,7 @@ def test_overdue_runs_become_late(server: ServerProcess) -> None:
 def legato_cli(
     server: ServerProcess, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEGATO_API_URL": server.url, "LEGATO_HOME": str(tmp_path / "cli")}
-    env.pop("LEGATO_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_legato(*args, env=legato_env(tmp_path / "cli", server.url), timeout=60)
 
 
 def test_backfill_from_the_cli_makes_past_slots_with_their_times(
@@ -193,30 +184,30 @@ def test_backfill_from_the_cli_makes_past_slots_with_their_times(
 def test_two_servers_on_one_postgres_database_never_duplicate(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    postgres = request.getfixturevalue("postgres_server")
-    database = postgres.create()
-    url = postgres.url_of(database)
-    servers: list[ServerProcess] = []
-    try:
-        for index in range(2):
-            home = tmp_path / f"home-{index}"
-            servers.append(start_server(home, tmp_path / f"server-{index}.log", database_url=url))
-        first, second = servers
-        # catchup=True with a 1-second interval: both servers keep making the same slots.
-        deploy(first.url, "twice", {"kind": "interval", "every": 1}, catchup=True)
-        deploy(second.url, "other", {"kind": "interval", "every": 1}, catchup=True)
-        wait_for(lambda: len(runs_of(first.url, "flow-twice")) >= 15 or None, "15 runs")
-        for server in servers:
-            assert server.stop() == 0, server.log()
-        for flow_name in ("flow-twice", "flow-other"):
-            runs = runs_of_store(url, flow_name)
-            assert len(runs) >= 5
-            assert len(set(runs)) == len(runs), f"duplicate slots of {flow_name}"
-    finally:
-        for server in servers:
-            if server.process.poll() is None:
-                server.stop()
-        postgres.drop(database)
+    postgres: PostgresServer = request.getfixturevalue("postgres_server")
+    with postgres.database() as url:
+        servers: list[ServerProcess] = []
+        try:
+            for index in range(2):
+                home = tmp_path / f"home-{index}"
+                servers.append(
+                    start_server(home, tmp_path / f"server-{index}.log", database_url=url)
+                )
+            first, second = servers
+            # catchup=True with a 1-second interval: both servers keep making the same slots.
+            deploy(first.url, "twice", {"kind": "interval", "every": 1}, catchup=True)
+            deploy(second.url, "other", {"kind": "interval", "every": 1}, catchup=True)
+            wait_for(lambda: len(runs_of(first.url, "flow-twice")) >= 15 or None, "15 runs")
+            for server in servers:
+                assert server.stop() == 0, server.log()
+            for flow_name in ("flow-twice", "flow-other"):
+                runs = runs_of_store(url, flow_name)
+                assert len(runs) >= 5
+                assert len(set(runs)) == len(runs), f"duplicate slots of {flow_name}"
+        finally:
+            for server in servers:
+                if server.process.poll() is None:
+                    server.stop()
 
 
 def runs_of_store(url: str, flow_name: str) -> list[float]:

@@ -15,20 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, backend_home, start_server
 
+from fixtures.postgres import BACKENDS
+from fixtures.servers import ServerProcess, backend_home, running_server
 from legato.ids import new_id
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    with backend_home(request, tmp_path) as (home, database_url):
-        started = start_server(home, tmp_path / "server.log", database_url=database_url)
-        try:
-            yield started
-        finally:
-            if started.process.poll() is None:
-                started.stop()
+    with (
+        backend_home(request, tmp_path) as (home, database_url),
+        running_server(home, tmp_path / "server.log", database_url) as started,
+    ):
+        yield started
 
 
 def create_flow_run(api: httpx.Client, name: str = "bulk") -> str:

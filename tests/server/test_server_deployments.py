@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ServerProcess, backend_home, start_server
+
+from fixtures.commands import legato_env, run_legato
+from fixtures.postgres import BACKENDS
+from fixtures.servers import ServerProcess, backend_home, running_server
 
 FLOW_FILE = textwrap.dedent(
     """
@@ -26,38 +27,23 @@ FLOW_FILE = textwrap.dedent(
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     folder: Path = tmp_path_factory.mktemp(f"deployments-{request.param}")
-    with backend_home(request, folder) as (home, database_url):
-        started = start_server(home, folder / "server.log", database_url=database_url)
-        try:
-            yield started
-        finally:
-            assert started.stop() == 0, started.log()
+    with (
+        backend_home(request, folder) as (home, database_url),
+        running_server(home, folder / "server.log", database_url) as started,
+    ):
+        yield started
 
 
 def legato_cli(
     server: ServerProcess, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "LEGATO_API_URL": server.url,
-        "LEGATO_HOME": str(tmp_path / "client-home"),
-    }
-    env.pop("LEGATO_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "legato", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    env = legato_env(tmp_path / "client-home", server.url)
+    return run_legato(*args, env=env, cwd=tmp_path, timeout=60)
 
 
 def test_deploy_and_run_through_the_server(server: ServerProcess, tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from server_support import Served
 
 import legato
+from fixtures.served import Served
 from legato import flow, get_run_context
 
 UNKNOWN_ID = "0192f6c4-8a1e-7d3b-9c2f-4e5a6b7c8d9e"

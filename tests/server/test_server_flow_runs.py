@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from server_support import TINY_RUNS, Served
 
 import legato
+from fixtures.served import TINY_RUNS, Served
 
 
 def _dump(records: list[Any]) -> list[dict[str, Any]]:

@@ -7,22 +7,20 @@ while legato's own client and CLI keep working.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from server_support import Served, ServerProcess, free_port, start_server
 
+from fixtures.commands import legato_env, run_legato
+from fixtures.served import Served
+from fixtures.servers import start_server
 from legato.cli.server import allowed_hosts
 from legato.server.guards import check_request, normalize_allowed_hosts
 
 POOL = "guarded"
-LEGATO = (sys.executable, "-m", "legato")
 JSON = {"Content-Type": "application/json"}
 
 
@@ -99,17 +97,10 @@ def test_change_is_accepted_when_json_typed_or_same_origin(
 def test_legato_cli_pauses_and_resumes_a_pool_when_using_the_server(
     served: Served, api: httpx.Client, pool: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "LEGATO_API_URL": served.url, "LEGATO_HOME": str(tmp_path / "client")}
-    env.pop("LEGATO_DATABASE_URL", None)
+    env = legato_env(tmp_path / "client", served.url)
 
     def legato(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_legato(*args, env=env, timeout=60)
 
     paused = legato("work-pool", "pause", pool)
     assert paused.returncode == 0, paused.stderr
@@ -178,24 +169,9 @@ def test_server_bound_to_another_loopback_address_answers_there_when_reached_by_
 ) -> None:
     """``--host 127.0.0.2`` is loopback, so only loopback names were answered, and its
     own address was not one: every client, its own worker included, got 400."""
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*LEGATO, "server", "start", "--host", "127.0.0.2", "--port", str(port)],
-            env={**os.environ, "LEGATO_HOME": str(tmp_path / "home")},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(process, f"http://127.0.0.2:{port}", log)
+    server = start_server(tmp_path / "home", tmp_path / "server.log", worker=True, host="127.0.0.2")
     try:
         deadline = time.monotonic() + 60
-        answer: httpx.Response | None = None
-        while answer is None and time.monotonic() < deadline and process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                answer = httpx.get(f"{server.url}/api/health", timeout=2)
-            time.sleep(0.1)
-        assert answer is not None, server.log()
         listed = httpx.get(f"{server.url}/api/work_pools", timeout=30)
         claimed = '"POST /api/work_pools/default/claim HTTP/1.1" 200'
         while claimed not in server.log() and time.monotonic() < deadline:

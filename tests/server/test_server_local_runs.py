@@ -4,20 +4,25 @@ records to the server (client mode). A flow process that is alive is never touch
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, start_server
+
+from fixtures.commands import legato_env, run_legato
+from fixtures.postgres import PostgresServer
+from fixtures.servers import ServerProcess, running_server, start_server
+from fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 BLOCKING_FLOW = """
 import json
@@ -63,31 +68,24 @@ def setup(
     """A server reaping every 0.2 s, and the environment of a flow process for the mode."""
     mode, backend = str(request.param).split("-")
     home = tmp_path / "home"
-    database_url = None
-    postgres, database = None, None
-    if backend == "postgres":
-        postgres = request.getfixturevalue("postgres_server")
-        database = postgres.create()
-        database_url = postgres.url_of(database)
-    server = start_server(
-        home,
-        tmp_path / "server.log",
-        database_url=database_url,
-        env={"LEGATO_REAPER_INTERVAL": "0.2"},
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    if mode == "embedded":
-        env["LEGATO_HOME"] = str(home)  # the server's own store
-    else:
-        env["LEGATO_HOME"] = str(tmp_path / "client-home")
-        env["LEGATO_API_URL"] = server.url
-    try:
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if backend == "postgres":
+            postgres: PostgresServer = request.getfixturevalue("postgres_server")
+            database_url = stack.enter_context(postgres.database())
+        server = stack.enter_context(
+            running_server(
+                home,
+                tmp_path / "server.log",
+                database_url,
+                env={"LEGATO_REAPER_INTERVAL": "0.2"},
+            )
+        )
+        if mode == "embedded":
+            env = legato_env(home, PYTHONUNBUFFERED="1")  # the server's own store
+        else:
+            env = legato_env(tmp_path / "client-home", server.url, PYTHONUNBUFFERED="1")
         yield server, env
-    finally:
-        server.stop()
-        if postgres is not None:
-            postgres.drop(database)
 
 
 def start_flow(folder: Path, label: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -104,13 +102,7 @@ def start_flow(folder: Path, label: str, env: dict[str, str]) -> subprocess.Pope
 
 
 def wait_for(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    return wait_until(check, what, timeout, interval=0.1)
 
 
 def test_the_reaper_crashes_a_killed_flow_process_and_leaves_a_live_one_alone(
@@ -178,9 +170,7 @@ def test_runs_retry_of_a_killed_client_mode_flow_says_its_process_is_gone_before
     server = start_server(
         tmp_path / "home", tmp_path / "server.log", env={"LEGATO_REAPER_INTERVAL": "3600"}
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env["LEGATO_HOME"] = str(tmp_path / "client-home")
-    env["LEGATO_API_URL"] = server.url
+    env = legato_env(tmp_path / "client-home", server.url)
     folder = tmp_path / "flows"
     folder.mkdir()
     killed = start_flow(folder, "killed", env)
@@ -190,13 +180,7 @@ def test_runs_retry_of_a_killed_client_mode_flow_says_its_process_is_gone_before
         flow_run_id = json.loads(marker.read_text())["flow_run_id"]
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
-        retried = subprocess.run(
-            [sys.executable, "-m", "legato", "runs", "retry", flow_run_id],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        retried = run_legato("runs", "retry", flow_run_id, env=env, timeout=60)
         state = httpx.get(f"{server.url}/api/flow_runs/{flow_run_id}", timeout=30).json()
     finally:
         if killed.poll() is None:

@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import Served, start_server
 
 import legato
+from fixtures.served import Served
+from fixtures.servers import start_server
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
 from legato.orchestrator.client import ClientOrchestrator

@@ -1,6 +1,6 @@
 """Paging and filtering thousands of flow runs over HTTP, on SQLite and PostgreSQL.
 
-A real server over a store holding 2,500 runs (see tests/many_runs.py); pages are
+A real server over a store holding 2,500 runs (see tests/fixtures/many_runs.py); pages are
 followed through the ``X-Next-Cursor`` header as a client would, and through
 ``legato.get_client()`` in client mode.
 """
@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.many_runs import BASE, RUNS, fill_flow_runs
+from fixtures.postgres import BACKENDS
+from fixtures.servers import ServerProcess, backend_home, running_server
 from legato.schemas import NEXT_CURSOR_HEADER
 from legato.store import Store
-from many_runs import BASE, RUNS, fill_flow_runs
 
 
 class Paged:
@@ -27,30 +28,19 @@ class Paged:
         self.rows = rows
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def paged(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Paged]:
     folder: Path = tmp_path_factory.mktemp(f"paged-{request.param}")
-    postgres, database, url = None, None, None
-    if request.param == "postgres":
-        postgres = request.getfixturevalue("postgres_server")
-        database = postgres.create()
-        url = postgres.url_of(database)
-    store = Store(url or f"sqlite:///{folder / 'home' / 'legato.db'}")
-    try:
-        rows = fill_flow_runs(store)
-    finally:
-        store.close()
-    server = start_server(folder / "home", folder / "server.log", database_url=url)
-    try:
-        yield Paged(server, rows)
-    finally:
-        assert server.stop() == 0, server.log()
-        if postgres is not None and database is not None:
-            postgres.drop(database)
+    with backend_home(request, folder) as (home, url):
+        store = Store(url or f"sqlite:///{home / 'legato.db'}")
+        try:
+            rows = fill_flow_runs(store)
+        finally:
+            store.close()
+        with running_server(home, folder / "server.log", url) as server:
+            yield Paged(server, rows)
 
 
 @pytest.fixture

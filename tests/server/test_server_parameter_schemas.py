@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import Served
+
+from fixtures.served import Served
 
 HEALTH_BOUND = 5.0
 """Seconds. Generous: this process runs 40 client threads beside the probe on a shared

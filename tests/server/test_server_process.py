@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server_support import Served, start_server
+from fixtures.served import Served
+from fixtures.servers import start_server
 
 
 def test_server_prints_the_url_it_serves(served: Served) -> None:

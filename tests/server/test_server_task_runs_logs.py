@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from server_support import Served
 
 import legato
+from fixtures.served import Served
 
 
 def test_task_runs_of_flow_run_equal_client_records(api: httpx.Client, served: Served) -> None:

@@ -21,9 +21,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from server_support import ServerProcess, backend_home, start_server
 
+from fixtures.postgres import BACKENDS
+from fixtures.servers import ServerProcess, backend_home, running_server
 from legato.ids import new_id
+
+pytestmark = pytest.mark.slow
 
 BAD = os.fsdecode(b"caf\xe9.csv")  # "caf\udce9.csv": json.dumps escapes it as \udce9
 SHOWN = "caf\ufffd.csv"
@@ -38,15 +41,14 @@ class Served:
         self.home = home
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
-    with backend_home(request, tmp_path) as (home, database_url):
-        started = start_server(home, tmp_path / "server.log", database_url=database_url)
-        try:
-            yield Served(started, home, database_url)
-        finally:
-            if started.process.poll() is None:
-                started.stop()
+    """A server of its own per test: the tests read back everything stored."""
+    with (
+        backend_home(request, tmp_path) as (home, database_url),
+        running_server(home, tmp_path / "server.log", database_url) as started,
+    ):
+        yield Served(started, home, database_url)
 
 
 def send(api: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:

@@ -17,26 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import FlowRunFactory, flow_run_row
 
+from fixtures.postgres import BACKENDS, PostgresServer
+from fixtures.store_rows import FlowRunFactory, flow_run_row
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import metadata
-from postgres_support import PostgresServer
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
 def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
     """A migrated database for one test module (tests empty it after use); its URL."""
-    name = postgres_server.create()
-    try:
-        url = postgres_server.url_of(name)
+    with postgres_server.database() as url:
         Store(url).close()
         yield url
-    finally:
-        postgres_server.drop(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -51,11 +45,8 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = server.create()
-    try:
-        yield server.url_of(name)
-    finally:
-        server.drop(name)
+    with server.database() as url:
+        yield url
 
 
 @pytest.fixture

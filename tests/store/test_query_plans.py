@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from store_helpers import flow_run_row
 
+from fixtures.store_rows import flow_run_row
 from legato.ids import new_id
 from legato.schemas import FlowRunFilter
 from legato.states import State, StateType

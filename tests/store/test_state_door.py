@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from store_helpers import FlowRunFactory
 
+from fixtures.store_rows import FlowRunFactory
 from legato.engine.task_run import TaskRun
 from legato.errors import StoreError
 from legato.ids import new_id

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from store_helpers import FlowRunFactory
-
+from fixtures.store_rows import FlowRunFactory
 from legato.orchestration.claiming import ClaimCandidate, is_claimable
 from legato.orchestration.crashes import HeldRun, is_stale
 from legato.orchestration.lateness import LateCandidate, is_late

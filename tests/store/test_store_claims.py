@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from store_helpers import FlowRunFactory
-
+from fixtures.store_rows import FlowRunFactory
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import work_pools

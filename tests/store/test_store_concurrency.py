@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from store_helpers import FlowRunFactory
 
+from fixtures.store_rows import FlowRunFactory
 from legato.errors import ObjectNotFound
 from legato.states import State, StateType
 from legato.store import Store

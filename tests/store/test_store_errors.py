@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_helpers import flow_run_row
 
+from fixtures.store_rows import flow_run_row
 from legato import flow
 from legato.errors import StoreError
 from legato.states import State, StateType

@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from store_helpers import FlowRunFactory
 
+from fixtures.many_runs import BASE, RUNS, fill_flow_runs
+from fixtures.store_rows import FlowRunFactory
 from legato.schemas import FlowRunFilter
 from legato.store import Store
-from many_runs import BASE, RUNS, fill_flow_runs
 
 
 def _walk(store: Store, where: FlowRunFilter, limit: int) -> tuple[list[str], int]:

@@ -10,13 +10,15 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from store_helpers import FlowRunFactory, flow_run_row
 
+from fixtures.store_rows import FlowRunFactory, flow_run_row
 from legato.errors import ObjectNotFound
 from legato.ids import new_id
 from legato.states import State, StateType, Transition
 from legato.store import Store
 from legato.store.tables import flows, state_history
+
+pytestmark = pytest.mark.slow
 
 S = StateType
 

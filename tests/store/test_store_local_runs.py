@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from store_helpers import FlowRunFactory
 
+from fixtures.store_rows import FlowRunFactory
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
 from legato.states import State, StateType

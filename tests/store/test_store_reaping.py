@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from store_helpers import FlowRunFactory
-
+from fixtures.store_rows import FlowRunFactory
 from legato.schemas.deployments import DeploymentSpec
 from legato.states import State, StateType
 from legato.store import Store

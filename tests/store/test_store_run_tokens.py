@@ -9,8 +9,8 @@ import hashlib
 
 import pytest
 import sqlalchemy as sa
-from store_helpers import FlowRunFactory, flow_run_row
 
+from fixtures.store_rows import FlowRunFactory, flow_run_row
 from legato.errors import RunTakenBack
 from legato.schemas.deployments import DeploymentSpec
 from legato.states import State, StateType

@@ -13,6 +13,8 @@ from legato.schemas.deployments import DeploymentRunRequest, DeploymentSchedule,
 from legato.store import Store
 from legato.store.scheduling import SlotRun
 
+pytestmark = pytest.mark.slow
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from store_helpers import FlowRunFactory
 
+from fixtures.store_rows import FlowRunFactory
 from legato.engine.task_run import TaskRun
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
@@ -29,6 +29,8 @@ from legato.ops import Ticket
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import state_history
+
+pytestmark = pytest.mark.slow
 
 S = StateType
 

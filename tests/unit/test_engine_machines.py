@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from engine_memory import Hand, MemoryOrchestrator, MemoryResultStore, flow_context
 
 import legato
+from fixtures.engine_memory import Hand, MemoryOrchestrator, MemoryResultStore, flow_context
 from legato.engine.actions import (
     AcquireSlots,
     CallFlowBody,

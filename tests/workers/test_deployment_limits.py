@@ -4,23 +4,23 @@ two runs take turns; a run that crashes gives its slot back."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.commands import legato_env, run_deployment, run_legato
+from fixtures.processes import stop
+from fixtures.runs import wait_final
+from fixtures.servers import running_server
+from fixtures.workers import FAST_WORKER, start_worker
 from legato.orchestrator.client import ClientOrchestrator
 from legato.schemas import FlowRunRecord
-from legato.states import TERMINAL_TYPES
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """
@@ -46,11 +46,6 @@ FLOWS = textwrap.dedent(
     """
 )
 
-FAST = {
-    "LEGATO_WORKER_POLL_INTERVAL": "0.1",
-    "LEGATO_WORKER_HEARTBEAT_INTERVAL": "0.5",
-}
-
 
 @dataclass
 class Served:
@@ -59,65 +54,35 @@ class Served:
     client: ClientOrchestrator
 
     def legato(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done
+        return run_legato(*args, env=self.env, cwd=self.folder, check=True)
 
     def run(self, deployment: str, log: Path, label: str, *params: str) -> str:
-        args = [f"--param=log={log}", f"--param=label={label}", *(f"--param={p}" for p in params)]
-        answer = self.legato("deployment", "run", deployment, *args, "--json")
-        return str(json.loads(answer.stdout)["id"])
+        return run_deployment(
+            deployment, f"log={log}", f"label={label}", *params, env=self.env, cwd=self.folder
+        )
 
     def wait_final(self, flow_run_id: str) -> FlowRunRecord:
-        deadline = time.monotonic() + 120
-        while True:
-            record = self.client.read_flow_run(flow_run_id)
-            if record.state.type in TERMINAL_TYPES:
-                return record
-            assert time.monotonic() < deadline, record.state
-            time.sleep(0.1)
-
-
-def start_worker(folder: Path, env: dict[str, str], pool: str) -> subprocess.Popen[bytes]:
-    with (folder / f"worker-{pool}.log").open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "legato", "worker", "start", "--pool", pool, "--limit", "4"],
-            env=env,
-            cwd=folder,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+        return wait_final(self.client, flow_run_id)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("limits")
     (folder / "flows.py").write_text(FLOWS)
-    server: ServerProcess = start_server(folder / "server-home", folder / "server.log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {**env, "LEGATO_HOME": str(folder / "client-home"), "LEGATO_API_URL": server.url}
-    env.update(FAST)
-    client = ClientOrchestrator(server.url)
-    setup = Served(folder, env, client)
-    setup.legato("work-pool", "create", "solo", "--limit", "1")
-    workers = [start_worker(folder, env, "p"), start_worker(folder, env, "solo")]
-    try:
-        yield setup
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        codes = [worker.wait(timeout=120) for worker in workers]
-        client.close()
-        assert server.stop() == 0, server.log()
+    with running_server(folder / "server-home", folder / "server.log") as server:
+        env = legato_env(folder / "client-home", server.url, **FAST_WORKER)
+        client = ClientOrchestrator(server.url)
+        setup = Served(folder, env, client)
+        setup.legato("work-pool", "create", "solo", "--limit", "1")
+        workers = [
+            start_worker(folder, env, "--limit", "4", pool="p"),
+            start_worker(folder, env, "--limit", "4", pool="solo"),
+        ]
+        try:
+            yield setup
+        finally:
+            codes = [stop(worker) for worker in workers]
+            client.close()
         assert codes == [0, 0], [
             (folder / f"worker-{pool}.log").read_text() for pool in ("p", "solo")
         ]

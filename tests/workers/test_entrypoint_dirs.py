@@ -8,20 +8,19 @@ an entrypoint whose file (symlinks followed) or module lies outside DIR.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from legato.schemas import FlowRunRecord
+from fixtures.commands import run_legato
+from fixtures.processes import stop
+from fixtures.runs import wait_all_final
+from fixtures.workers import start_worker
 from legato.schemas.deployments import DeploymentRunRequest, DeploymentSpec
-from legato.states import TERMINAL_TYPES
 from legato.store import Store
 from legato.workers.entrypoints import EntrypointRefused, load_flow
 
@@ -102,16 +101,6 @@ def worker_env(layout: Layout, isolated_home: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-def _wait_final(store: Store, run_ids: list[str]) -> list[FlowRunRecord]:
-    deadline = time.monotonic() + 180
-    while True:
-        runs = [store.read_flow_run(run_id) for run_id in run_ids]
-        if all(run.state.type in TERMINAL_TYPES for run in runs):
-            return runs
-        assert time.monotonic() < deadline, [run.state.name for run in runs]
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("launcher", ["process", "fork"])
 def test_worker_refuses_entrypoints_outside_its_dirs_without_importing_them(
     layout: Layout, worker_env: dict[str, str], isolated_home: Path, launcher: str
@@ -126,22 +115,18 @@ def test_worker_refuses_entrypoints_outside_its_dirs_without_importing_them(
             run_ids[name] = store.create_deployment_run(deployment.id, DeploymentRunRequest()).id
 
         output = isolated_home.parent / "worker.log"
-        with output.open("wb") as sink:
-            worker = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "legato", "worker", "start", "--pool", "limited"),
-                    *("--launcher", launcher, "--entrypoint-dir", str(layout.allowed)),
-                ],
-                env=worker_env,
-                cwd=layout.allowed,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        worker = start_worker(
+            layout.allowed,
+            worker_env,
+            *("--launcher", launcher, "--entrypoint-dir", str(layout.allowed)),
+            pool="limited",
+            output=output,
+        )
         try:
-            runs = dict(zip(run_ids, _wait_final(store, list(run_ids.values())), strict=True))
+            finals = wait_all_final(store, list(run_ids.values()))
+            runs = dict(zip(run_ids, finals, strict=True))
         finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=120)
+            stop(worker)
     finally:
         store.close()
 
@@ -168,14 +153,9 @@ def test_worker_refuses_entrypoints_outside_its_dirs_without_importing_them(
 def test_worker_refuses_to_start_when_an_entrypoint_dir_does_not_exist(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "legato", "worker", "start", "--pool", "p"),
-            *("--entrypoint-dir", str(tmp_path / "typo")),
-        ],
+    done = run_legato(
+        *("worker", "start", "--pool", "p", "--entrypoint-dir", str(tmp_path / "typo")),
         env=worker_env,
-        capture_output=True,
-        text=True,
         timeout=60,
     )
 

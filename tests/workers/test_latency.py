@@ -4,19 +4,22 @@ due in a moment, starts long before the worker's next poll would have found it."
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from server_support import start_server
+import pytest
 
+from fixtures.commands import legato_env, run_legato
+from fixtures.processes import stop
+from fixtures.runs import wait_final
+from fixtures.servers import start_server
+from fixtures.workers import start_worker
 from legato.orchestrator.client import ClientOrchestrator
 from legato.schemas.deployments import DeploymentRunRequest
-from legato.states import TERMINAL_TYPES
+
+pytestmark = pytest.mark.slow
 
 POLL = 30.0
 FLOWS = textwrap.dedent(
@@ -31,46 +34,18 @@ FLOWS = textwrap.dedent(
 )
 
 
-def wait_final(client: ClientOrchestrator, run_id: str) -> None:
-    deadline = time.monotonic() + 120
-    while client.read_flow_run(run_id).state.type not in TERMINAL_TYPES:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def test_a_triggered_run_starts_before_the_next_poll(tmp_path: Path) -> None:
     (tmp_path / "flows.py").write_text(FLOWS)
     server = start_server(tmp_path / "server-home", tmp_path / "server.log")
-    env = {
-        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("LEGATO_")},
-        "LEGATO_HOME": str(tmp_path / "client-home"),
-        "LEGATO_API_URL": server.url,
-        "LEGATO_WORKER_POLL_INTERVAL": str(POLL),
-    }
+    env = legato_env(tmp_path / "client-home", server.url, LEGATO_WORKER_POLL_INTERVAL=str(POLL))
     log = tmp_path / "worker.log"
 
     def legato(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_legato(*args, env=env, cwd=tmp_path, check=True).stdout
 
     legato("deploy", "flows.py:hello", "--name", "d", "--pool", "p")
     client = ClientOrchestrator(server.url)
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--name", "w"],
-            env=env,
-            cwd=tmp_path,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker(tmp_path, env, "--name", "w", output=log)
     try:
         deadline = time.monotonic() + 60
         while "started: pool" not in log.read_text():
@@ -107,8 +82,7 @@ def test_a_triggered_run_starts_before_the_next_poll(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, [m.message for m in client.read_logs(later.id)]
             time.sleep(0.1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=120)
+        code = stop(worker)
         client.close()
         assert server.stop() == 0, server.log()
     assert code == 0, log.read_text()

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -19,11 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.commands import legato_env, run_deployment, run_legato
+from fixtures.processes import stop
+from fixtures.runs import wait_final
+from fixtures.servers import ServerProcess, running_server, start_server
+from fixtures.waiting import wait_until
+from fixtures.workers import FAST_REAPER, start_worker
 from legato.orchestrator.client import ClientOrchestrator
-from legato.schemas import FlowRunRecord
-from legato.states import TERMINAL_TYPES
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """
@@ -54,13 +58,6 @@ FLOWS = textwrap.dedent(
     """
 )
 
-FAST = {
-    "LEGATO_HEARTBEAT_TIMEOUT": "2",
-    "LEGATO_WORKER_HEARTBEAT_INTERVAL": "0.3",
-    "LEGATO_REAPER_INTERVAL": "0.3",
-    "LEGATO_WORKER_POLL_INTERVAL": "0.1",
-}
-
 
 @dataclass
 class Setup:
@@ -73,28 +70,11 @@ class Setup:
     """Flow processes left behind by a killed worker, ended after the test."""
 
     def legato(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done
+        return run_legato(*args, env=self.env, cwd=self.folder, check=check)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         output = self.folder / f"{name}.log"
-        with output.open("wb") as sink:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--name", name],
-                env=self.env,
-                cwd=self.folder,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        worker = start_worker(self.folder, self.env, "--name", name, output=output)
         self.workers.append(worker)
         return worker
 
@@ -113,64 +93,41 @@ class Setup:
             str(retries),
             f"--param=marker={marker}",
         )
-        run = json.loads(self.legato("deployment", "run", deployment, "--json").stdout)
-        deadline = time.monotonic() + 120
-        while self.orchestrator.read_flow_run(run["id"]).state.name != "Running" or not (
-            marker.exists() and marker.read_text()
-        ):
-            assert time.monotonic() < deadline, self.orchestrator.read_flow_run(run["id"]).state
-            time.sleep(0.05)
+        run_id = run_deployment(deployment, env=self.env, cwd=self.folder)
+        wait_until(
+            lambda: (
+                self.orchestrator.read_flow_run(run_id).state.name == "Running"
+                and marker.exists()
+                and marker.read_text()
+            ),
+            f"the run of {deployment} did not start",
+        )
         pid = int(marker.read_text())
         self.pids.append(pid)
-        return str(run["id"]), pid
+        return run_id, pid
 
     def history(self, run_id: str) -> list[str]:
         return [s.name for s in self.orchestrator.read_state_history(run_id)]
 
 
-def wait_final(orchestrator: ClientOrchestrator, run_id: str) -> FlowRunRecord:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        record = orchestrator.read_flow_run(run_id)
-        if record.state.type in TERMINAL_TYPES:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"flow run {run_id} did not end: {record.state}")
-
-
-def wait_until(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
     (tmp_path / "flows.py").write_text(FLOWS)
-    server = start_server(tmp_path / "server-home", tmp_path / "server.log", env=FAST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {
-        **env,
-        **FAST,
-        "LEGATO_HOME": str(tmp_path / "client-home"),
-        "LEGATO_API_URL": server.url,
-    }
-    orchestrator = ClientOrchestrator(server.url)
-    made = Setup(tmp_path, env, server, orchestrator)
-    try:
-        yield made
-    finally:
-        for worker in made.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                worker.send_signal(signal.SIGTERM)  # hurry: stop running flows at once
-            worker.wait(timeout=120)
-        for pid in made.pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        orchestrator.close()
-        assert server.stop(timeout=120) == 0, server.log()
+    with running_server(
+        tmp_path / "server-home", tmp_path / "server.log", env=FAST_REAPER, stop_timeout=120
+    ) as server:
+        env = legato_env(tmp_path / "client-home", server.url, **FAST_REAPER)
+        orchestrator = ClientOrchestrator(server.url)
+        made = Setup(tmp_path, env, server, orchestrator)
+        try:
+            yield made
+        finally:
+            for worker in made.workers:
+                stop(worker, hurry=True)  # hurry: stop running flows at once
+            for pid in made.pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            orchestrator.close()
 
 
 def test_a_killed_worker_s_run_is_crashed_retried_and_completed(setup: Setup) -> None:
@@ -235,19 +192,11 @@ def test_the_server_runs_a_worker_for_the_default_pool(tmp_path: Path, worker: b
         worker=worker,
         env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {**env, "LEGATO_HOME": str(tmp_path / "client-home"), "LEGATO_API_URL": server.url}
+    env = legato_env(tmp_path / "client-home", server.url)
     orchestrator = ClientOrchestrator(server.url)
 
     def legato(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_legato(*args, env=env, cwd=tmp_path)
 
     try:
         assert legato("deploy", "flows.py:greet", "--name", "d").returncode == 0
@@ -293,23 +242,10 @@ def test_the_built_in_worker_gets_in_when_keys_are_required(tmp_path: Path) -> N
         worker=True,
         env={"LEGATO_WORKER_POLL_INTERVAL": "0.1"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {
-        **env,
-        "LEGATO_HOME": str(tmp_path / "client-home"),
-        "LEGATO_API_URL": server.url,
-        "LEGATO_API_KEY": key,
-    }
+    env = legato_env(tmp_path / "client-home", server.url, LEGATO_API_KEY=key)
 
     def legato(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_legato(*args, env=env, cwd=tmp_path)
 
     try:
         assert legato("deploy", "flows.py:greet", "--name", "d").returncode == 0

@@ -10,27 +10,30 @@ its own, and its later reports never land on the run's next attempt.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.commands import legato_env, run_deployment, run_legato, start_legato
+from fixtures.postgres import BACKENDS
+from fixtures.processes import alive, stop
+from fixtures.runs import wait_final
+from fixtures.servers import ServerProcess, backend_home, running_server
+from fixtures.waiting import wait_until
+from fixtures.workers import FAST_REAPER
 from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.orchestrator.client import ClientOrchestrator
-from legato.schemas import FlowRunRecord
-from legato.states import TERMINAL_TYPES, State, StateType
+from legato.states import State, StateType
 from legato.workers.execute import EXIT_TAKEN_BACK
-from postgres_support import PostgresServer
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """
@@ -74,14 +77,6 @@ FLOWS = textwrap.dedent(
     """
 )
 
-FAST = {
-    "LEGATO_HEARTBEAT_TIMEOUT": "2",
-    "LEGATO_WORKER_HEARTBEAT_INTERVAL": "0.3",
-    "LEGATO_REAPER_INTERVAL": "0.3",
-    "LEGATO_WORKER_POLL_INTERVAL": "0.1",
-}
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
 
 @dataclass
 class Setup:
@@ -92,26 +87,12 @@ class Setup:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def legato(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"legato {' '.join(args)}:\n{done.stdout}{done.stderr}"
-        return done
+        return run_legato(*args, env=self.env, cwd=self.folder, check=True)
 
     def start(self, args: list[str], output: str, env: dict[str, str] | None = None) -> Popen:
-        with (self.folder / output).open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "legato", *args],
-                env=env or self.env,
-                cwd=self.folder,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        process = start_legato(
+            args, env=env or self.env, cwd=self.folder, output=self.folder / output
+        )
         self.processes.append(process)
         return process
 
@@ -132,40 +113,13 @@ class Setup:
             f"--param=path={lines}",
             f"--param=seconds={seconds}",
         )
-        run = json.loads(self.legato("deployment", "run", flow, "--json").stdout)
-        return str(run["id"])
+        return run_deployment(flow, env=self.env, cwd=self.folder)
 
     def history(self, run_id: str) -> list[str]:
         return [s.name for s in self.orchestrator.read_state_history(run_id)]
 
 
 Popen = subprocess.Popen[bytes]
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-def wait_final(orchestrator: ClientOrchestrator, run_id: str) -> FlowRunRecord:
-    record = orchestrator.read_flow_run(run_id)
-    deadline = time.monotonic() + 120
-    while record.state.type not in TERMINAL_TYPES:
-        assert time.monotonic() < deadline, f"flow run {run_id} did not end: {record.state}"
-        time.sleep(0.1)
-        record = orchestrator.read_flow_run(run_id)
-    return record
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a process that still runs (a zombie waiting to be reaped is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def lines_of(path: Path) -> list[tuple[int, str]]:
@@ -190,40 +144,25 @@ def assert_one_body_at_a_time(lines: list[tuple[int, str]]) -> list[int]:
 @pytest.fixture(params=BACKENDS)
 def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
     (tmp_path / "flows.py").write_text(FLOWS)
-    database_url = None
-    postgres: PostgresServer | None = None
-    name = ""
-    if request.param == "postgres":
-        postgres = request.getfixturevalue("postgres_server")
-        name = postgres.create()
-        database_url = postgres.url_of(name)
-    server = start_server(
-        tmp_path / "server-home", tmp_path / "server.log", None, database_url, env=FAST
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {
-        **env,
-        **FAST,
-        "LEGATO_HOME": str(tmp_path / "client-home"),
-        "LEGATO_API_URL": server.url,
-    }
-    orchestrator = ClientOrchestrator(server.url)
-    made = Setup(tmp_path, env, server, orchestrator)
-    try:
-        yield made
-    finally:
-        for process in made.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=60)
-            if process.poll() is None:
-                process.kill()
-        orchestrator.close()
-        assert server.stop(timeout=120) == 0, server.log()
-        if postgres is not None:
-            postgres.drop(name)
+    with (
+        backend_home(request, tmp_path) as (_, database_url),
+        running_server(
+            tmp_path / "server-home",
+            tmp_path / "server.log",
+            database_url,
+            env=FAST_REAPER,
+            stop_timeout=120,
+        ) as server,
+    ):
+        env = legato_env(tmp_path / "client-home", server.url, **FAST_REAPER)
+        orchestrator = ClientOrchestrator(server.url)
+        made = Setup(tmp_path, env, server, orchestrator)
+        try:
+            yield made
+        finally:
+            for process in made.processes:
+                stop(process, hurry=True, timeout=60)
+            orchestrator.close()
 
 
 @pytest.mark.parametrize("launcher", ["process", "fork"])
@@ -320,44 +259,33 @@ def test_a_quiet_orphan_on_the_embedded_store_stops_too(tmp_path: Path) -> None:
 
     (tmp_path / "flows.py").write_text(FLOWS)
     lines = tmp_path / "quiet.txt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {**env, **FAST, "LEGATO_HOME": str(tmp_path / "home")}
-    for args in (
-        [
-            "deploy",
-            "flows.py:ticker",
-            "--name",
-            "t",
-            "--pool",
-            "p",
-            "--retries",
-            "1",
-            f"--param=path={lines}",
-            "--param=seconds=60",
-        ],
-        ["deployment", "run", "t"],
-    ):
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+    env = legato_env(tmp_path / "home", **FAST_REAPER)
+    run_legato(
+        "deploy",
+        "flows.py:ticker",
+        "--name",
+        "t",
+        "--pool",
+        "p",
+        "--retries",
+        "1",
+        f"--param=path={lines}",
+        "--param=seconds=60",
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    run_legato("deployment", "run", "t", env=env, cwd=tmp_path, check=True)
     store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
     orphan: Popen | None = None
     try:
         [claimed] = store.claim_flow_runs("p", "vanished", 1, now=time.time() + 1)
-        with (tmp_path / "orphan.log").open("wb") as sink:
-            orphan = subprocess.Popen(
-                [sys.executable, "-m", "legato", "flow-run", "execute", claimed.id],
-                env={**env, RUN_TOKEN_VARIABLE: claimed.token},
-                cwd=tmp_path,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        orphan = start_legato(
+            ["flow-run", "execute", claimed.id],
+            env={**env, RUN_TOKEN_VARIABLE: claimed.token},
+            cwd=tmp_path,
+            output=tmp_path / "orphan.log",
+        )
         wait_until(lambda: len(lines_of(lines)) >= 2, "the orphan's body did not start")
         [outcome] = store.reap_stale_flow_runs(timeout=0, now=time.time() + 10)
         assert outcome.state_name == "AwaitingRetry"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
-from server_support import start_server
-
+from fixtures.commands import legato_env, run_legato
+from fixtures.servers import start_server
 from legato.orchestrator.client import ClientOrchestrator
 
 FLOW = textwrap.dedent(
@@ -35,29 +32,20 @@ def test_a_scheduled_run_executes_on_its_slot(tmp_path: Path) -> None:
         worker=True,
         env={"LEGATO_SCHEDULER_INTERVAL": "0.2", "LEGATO_WORKER_POLL_INTERVAL": "0.5"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env = {**env, "LEGATO_HOME": str(tmp_path / "client"), "LEGATO_API_URL": server.url}
+    env = legato_env(tmp_path / "client", server.url)
     orchestrator = ClientOrchestrator(server.url)
     try:
-        deployed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "legato",
-                "deploy",
-                "ticks.py:tick",
-                "--name",
-                "every-2s",
-                "--interval",
-                "2",
-            ],
+        run_legato(
+            "deploy",
+            "ticks.py:tick",
+            "--name",
+            "every-2s",
+            "--interval",
+            "2",
             env=env,
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
+            check=True,
         )
-        assert deployed.returncode == 0, deployed.stderr
         deadline = time.monotonic() + 90
         while True:
             done = [

@@ -3,7 +3,6 @@ stops it with exit code 0."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from fixtures.commands import legato_env
 from legato.orchestrator.local import LocalOrchestrator
 from legato.schemas import FlowRunFilter
 from legato.store import Store
@@ -33,8 +33,7 @@ SCRIPT = textwrap.dedent(
 def test_serve_runs_its_schedule_until_interrupted(tmp_path: Path) -> None:
     (tmp_path / "ticker.py").write_text(SCRIPT)
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env.update({"LEGATO_HOME": str(home), "LEGATO_SCHEDULER_INTERVAL": "1"})
+    env = legato_env(home, LEGATO_SCHEDULER_INTERVAL="1")
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

@@ -4,11 +4,8 @@ same with the embedded store and no server."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -16,14 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from server_support import ServerProcess, start_server
 
+from fixtures.commands import legato_env, run_deployment, run_legato
+from fixtures.processes import stop
+from fixtures.runs import wait_final
+from fixtures.servers import running_server
+from fixtures.waiting import wait_until
+from fixtures.workers import FAST_WORKER, start_worker
 from legato.orchestrator.client import ClientOrchestrator
 from legato.orchestrator.local import LocalOrchestrator
 from legato.orchestrator.protocol import Orchestrator
 from legato.schemas import FlowRunRecord
-from legato.states import TERMINAL_TYPES
 from legato.store import Store
+
+pytestmark = pytest.mark.slow
 
 FLOWS = textwrap.dedent(
     """
@@ -61,11 +64,6 @@ FLOWS = textwrap.dedent(
     """
 )
 
-FAST = {
-    "LEGATO_WORKER_POLL_INTERVAL": "0.1",
-    "LEGATO_WORKER_HEARTBEAT_INTERVAL": "0.5",
-}
-
 
 @dataclass
 class Setup:
@@ -78,23 +76,12 @@ class Setup:
     worker_output: Path
 
     def legato(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "legato", *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"legato {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done
+        return run_legato(*args, env=self.env, cwd=self.folder, check=check)
 
     def deploy_and_run(self, function: str, *params: str) -> FlowRunRecord:
         self.legato("deploy", f"flows.py:{function}", "--name", "d", "--pool", "p")
-        args = [f"--param={param}" for param in params]
-        run = json.loads(self.legato("deployment", "run", f"{function}/d", *args, "--json").stdout)
-        record = wait_final(self.orchestrator, run["id"])
+        run_id = run_deployment(f"{function}/d", *params, env=self.env, cwd=self.folder)
+        record = wait_final(self.orchestrator, run_id)
         self.wait_reaped(record)
         return self.orchestrator.read_flow_run(record.id)
 
@@ -108,37 +95,12 @@ class Setup:
             time.sleep(0.05)
 
     def stop_worker(self) -> int:
-        if self.worker.poll() is None:
-            self.worker.send_signal(signal.SIGTERM)
-        return self.worker.wait(timeout=120)
+        return stop(self.worker)
 
 
-def wait_final(orchestrator: Orchestrator, flow_run_id: str) -> FlowRunRecord:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        record = orchestrator.read_flow_run(flow_run_id)
-        if record.state.type in TERMINAL_TYPES:
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"flow run {flow_run_id} did not end: {record.state}")
-
-
-def start_worker(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+def start_w1(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
     output = folder / "worker.log"
-    with output.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "legato", "worker", "start", "--pool", "p", "--name", "w1"],
-            env=env,
-            cwd=folder,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return worker, output
-
-
-def base_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    return {**env, "LEGATO_HOME": str(home), **FAST}
+    return start_worker(folder, env, "--name", "w1", output=output), output
 
 
 @pytest.fixture(scope="module")
@@ -146,17 +108,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """A server, and a worker of pool ``p`` talking to it, for the whole module."""
     folder = tmp_path_factory.mktemp("worker-served")
     (folder / "flows.py").write_text(FLOWS)
-    server: ServerProcess = start_server(folder / "server-home", folder / "server.log")
-    env = {**base_env(folder / "client-home"), "LEGATO_API_URL": server.url}
-    worker, output = start_worker(folder, env)
-    orchestrator = ClientOrchestrator(server.url)
-    setup = Setup(folder, env, orchestrator, worker, output)
-    try:
-        yield setup
-    finally:
-        code = setup.stop_worker()
-        orchestrator.close()
-        assert server.stop() == 0, server.log()
+    with running_server(folder / "server-home", folder / "server.log") as server:
+        env = legato_env(folder / "client-home", server.url, **FAST_WORKER)
+        worker, output = start_w1(folder, env)
+        orchestrator = ClientOrchestrator(server.url)
+        setup = Setup(folder, env, orchestrator, worker, output)
+        try:
+            yield setup
+        finally:
+            code = setup.stop_worker()
+            orchestrator.close()
         assert code == 0, output.read_text()
 
 
@@ -205,8 +166,8 @@ def test_execute_refuses_a_run_that_ended(served: Setup) -> None:
 
 def test_the_embedded_store_works_without_a_server(tmp_path: Path) -> None:
     (tmp_path / "flows.py").write_text(FLOWS)
-    env = base_env(tmp_path / "home")
-    worker, output = start_worker(tmp_path, env)
+    env = legato_env(tmp_path / "home", **FAST_WORKER)
+    worker, output = start_w1(tmp_path, env)
     store = Store(f"sqlite:///{tmp_path / 'home' / 'legato.db'}")
     setup = Setup(tmp_path, env, LocalOrchestrator(store), worker, output)
     try:
@@ -225,14 +186,13 @@ def test_the_embedded_store_works_without_a_server(tmp_path: Path) -> None:
 def test_cancelling_a_running_run_stops_its_process(served: Setup) -> None:
     pid_file = served.folder / "sleeper.pid"
     served.legato("deploy", "flows.py:sleeper", "--name", "d", "--pool", "p")
-    args = ["deployment", "run", "sleeper/d", f"--param=pid_file={pid_file}", "--json"]
-    run_id = json.loads(served.legato(*args).stdout)["id"]
-    deadline = time.monotonic() + 120
-    while (
-        served.orchestrator.read_flow_run(run_id).state.name != "Running" or not pid_file.exists()
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    run_id = run_deployment("sleeper/d", f"pid_file={pid_file}", env=served.env, cwd=served.folder)
+    wait_until(
+        lambda: (
+            served.orchestrator.read_flow_run(run_id).state.name == "Running" and pid_file.exists()
+        ),
+        "the sleeper did not start",
+    )
     pid = int(pid_file.read_text())
     out = served.legato("runs", "cancel", run_id)
     assert "Cancelling" in out.stdout
