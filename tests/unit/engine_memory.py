@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from legato.engine.actions import (
+    RECORDS,
     AcquireSlots,
     Action,
     CallFlowBody,
@@ -30,6 +31,7 @@ from legato.engine.context import FlowRunContext
 from legato.engine.performing import performer
 from legato.engine.results import ResultStore
 from legato.errors import ObjectNotFound, ResultNotAvailable, SerializationError
+from legato.ops import Op, RecordState
 from legato.schemas.concurrency import LeaseAnswer
 from legato.states import TERMINAL_TYPES, State, StateType, Transition
 
@@ -73,7 +75,7 @@ class MemoryOrchestrator:
     cache: dict[str, str] = field(default_factory=dict)
     limited_tags: list[str] = field(default_factory=list)
     full_tags: set[str] = field(default_factory=set)
-    ops: list[tuple[Any, ...]] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     refuse: str | None = None
     take_back: bool = False
@@ -84,7 +86,7 @@ class MemoryOrchestrator:
     def _note(self, name: str) -> None:
         self.calls.append((name, threading.current_thread().name))
 
-    def enqueue(self, op: tuple[Any, ...]) -> None:
+    def enqueue(self, op: Op) -> None:
         self._note("enqueue")
         self.ops.append(op)
 
@@ -160,9 +162,9 @@ class MemoryOrchestrator:
     def state_names(self, run_id: str | None = None) -> list[str]:
         """The task-run states handed to the writer, in order (of one task run)."""
         return [
-            op[2].name
+            op.state.name
             for op in self.ops
-            if op[0] == "state" and (run_id is None or op[1].id == run_id)
+            if isinstance(op, RecordState) and (run_id is None or op.task_run.id == run_id)
         ]
 
 
@@ -239,6 +241,6 @@ class Hand:
     def kinds(self) -> list[str]:
         """The actions asked for, by name ("record" for a record handed to the writer)."""
         return [
-            "record" if isinstance(action, tuple) else type(action).__name__
+            "record" if type(action) in RECORDS else type(action).__name__
             for action in self.actions
         ]

@@ -38,6 +38,7 @@ from legato.errors import (
     TaskTimeout,
     TransitionRefused,
 )
+from legato.ops import UpdateTaskRun
 from legato.states import State, StateType
 
 # -- the task machine -------------------------------------------------------------------
@@ -583,7 +584,7 @@ def test_a_flow_run_that_ends_failed_keeps_its_task_values_for_a_rerun() -> None
     writes = [a for a in hand.actions if isinstance(a, WriteResult)]
     assert [w.value for w in writes] == [2]
     assert list(store.values.values()) == [2]
-    updates = [a for a in hand.actions if isinstance(a, tuple) and a[0] == "update"]
+    updates = [a for a in hand.actions if isinstance(a, UpdateTaskRun)]
     assert len(updates) == 1
 
 

@@ -25,6 +25,7 @@ from legato.orchestrator.protocol import Orchestrator
 if TYPE_CHECKING:
     from legato.engine.runner import TaskRunner
     from legato.engine.task_run import TaskRun
+    from legato.ops import Op
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ class TaskRunContext:
     def describe(self) -> dict[str, Any]:
         return describe_task_run(self)
 
-    def enqueue(self, op: tuple[Any, ...]) -> None:
+    def enqueue(self, op: Op) -> None:
         self.flow_run.orchestrator.enqueue(op)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.engine.actions import (
+    RECORDS,
     Action,
     CreateFlowRun,
     Flush,
@@ -87,7 +88,7 @@ def _write_result(action: WriteResult, orch: Orchestrator) -> None:
 
 
 _PERFORMERS: dict[type[Any], Callable[[Any, Orchestrator], Any]] = {
-    tuple: _enqueue,
+    **dict.fromkeys(RECORDS, _enqueue),
     Log: _log,
     CreateFlowRun: _create_flow_run,
     ProposeFlowRunState: _propose_flow_run_state,
@@ -121,6 +122,6 @@ def perform(action: Action, orch: Orchestrator) -> Any:
 
 async def perform_async(action: Action, orch: Orchestrator) -> Any:
     """:func:`perform` from an event loop: blocking actions in a thread, the rest inline."""
-    if isinstance(action, tuple) or not action.blocking:
+    if type(action) in RECORDS or not action.blocking:  # type: ignore[union-attr]
         return performer(action)(action, orch)
     return await asyncio.to_thread(performer(action), action, orch)

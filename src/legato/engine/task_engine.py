@@ -37,6 +37,7 @@ from legato.engine.task_prepare import Prepared, prepare_task_run
 from legato.engine.task_run import TaskRun
 from legato.engine.timeouts import call_with_timeout
 from legato.errors import LegatoError, TaskTimeout, describe_error
+from legato.ops import RecordState
 from legato.states import State, StateType
 
 __all__ = [
@@ -75,7 +76,7 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
             action: Action = next(machine)
             while True:
                 try:
-                    if type(action) is tuple:
+                    if type(action) is RecordState:
                         enqueue(action)
                         outcome = None
                     elif type(action) is CallTask:
@@ -159,7 +160,7 @@ async def _drive_async(machine: Machine, tctx: TaskRunContext, task: TaskLike) -
         action: Action = next(machine)
         while True:
             try:
-                if type(action) is tuple:
+                if type(action) is RecordState:
                     enqueue(action)
                     outcome = None
                 elif type(action) is CallTask:
