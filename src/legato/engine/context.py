@@ -112,9 +112,18 @@ class TaskRunContext:
     task: Any
     task_run: TaskRun
     flow_run: FlowRunContext
-    # The task run's parameters by name, as its body receives them.
-    parameters: dict[str, Any]
+    # The call's arguments, as its body receives them (the machine sets them again once
+    # upstream futures are resolved). Named by :attr:`parameters` only when asked for:
+    # binding them to the signature on every call would cost each task run.
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
     log_prints: bool
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The task run's parameters by name, defaults applied."""
+        bound: dict[str, Any] = self.task.bind(self.args, self.kwargs)
+        return bound
 
     def describe(self) -> dict[str, Any]:
         return describe_task_run(self)

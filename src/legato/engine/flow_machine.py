@@ -129,6 +129,10 @@ class _Run:
     name: str
     run_count: int  # attempts made before this call
     scheduled_time: datetime | None = None
+    # The stored run's deployment and tags (None: a run this call made, whose tags are
+    # the flow's own).
+    deployment_id: str | None = None
+    tags: tuple[str, ...] | None = None
     previous: dict[tuple[str, int], PreviousTaskRun] = field(default_factory=dict)
     # This process, recorded with the first state it proposes when no worker holds the
     # run, so that a command can tell later that it died (emptied once proposed).
@@ -264,6 +268,9 @@ def _resume(call: FlowCall, flow_run_id: str) -> Generator[Action, Any, _Run]:
     )
     if row.get("expected_start_time") is not None:
         run.scheduled_time = datetime.fromtimestamp(row["expected_start_time"], UTC)
+    run.deployment_id = row.get("deployment_id")
+    if row.get("tags") is not None:
+        run.tags = tuple(row["tags"])
     if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
         message = None if call.first_attempt else f"resumed: attempt {run.run_count + 1}"
         verdict: Transition = yield ProposeFlowRunState(
@@ -349,6 +356,8 @@ def _attempts(
             parameters=parameters,
             previous=previous,
             scheduled_time=run.scheduled_time,
+            deployment_id=run.deployment_id,
+            tags=run.tags,
         )
         yield Log(
             flow.logger_for(ctx),

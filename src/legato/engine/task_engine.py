@@ -64,7 +64,12 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
     """
     log_prints = task.log_prints
     tctx = TaskRunContext(
-        task, prepared.task_run, ctx, {}, ctx.log_prints if log_prints is None else log_prints
+        task,
+        prepared.task_run,
+        ctx,
+        prepared.args,
+        prepared.kwargs,
+        ctx.log_prints if log_prints is None else log_prints,
     )
     token = task_run_context.set(tctx)
     try:
@@ -139,7 +144,12 @@ async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared
     """Drive a task run to its final state on the running event loop."""
     log_prints = task.log_prints
     tctx = TaskRunContext(
-        task, prepared.task_run, ctx, {}, ctx.log_prints if log_prints is None else log_prints
+        task,
+        prepared.task_run,
+        ctx,
+        prepared.args,
+        prepared.kwargs,
+        ctx.log_prints if log_prints is None else log_prints,
     )
     token = task_run_context.set(tctx)
     try:
