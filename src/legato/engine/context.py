@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.engine.results import ResultStore
 from legato.errors import LegatoError
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 
 if TYPE_CHECKING:
     from legato.engine.runner import TaskRunner
@@ -55,7 +55,7 @@ class FlowRunContext:
     flow: Any
     flow_run_id: str
     flow_run_name: str
-    orchestrator: Orchestrator
+    orchestrator: EngineBackend
     task_runner: TaskRunner
     result_store: ResultStore
     log_prints: bool

@@ -60,7 +60,7 @@ from legato.errors import (
 )
 from legato.ids import new_id
 from legato.names import generate_run_name
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 from legato.processes import this_process
 from legato.states import FAILURE_TYPES, State, StateType, Transition
 from legato.text import check_parameters
@@ -79,7 +79,7 @@ class FlowCall:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
-        orchestrator: Orchestrator | None = None,
+        orchestrator: EngineBackend | None = None,
         resume_flow_run_id: str | None = None,
         first_attempt: bool = False,
     ):
@@ -88,7 +88,7 @@ class FlowCall:
         self.kwargs = kwargs
         self.parent: FlowRunContext | None = flow_run_context.get()
         if self.parent is not None:
-            self.orchestrator: Orchestrator = self.parent.orchestrator
+            self.orchestrator: EngineBackend = self.parent.orchestrator
         elif orchestrator is not None:
             self.orchestrator = orchestrator
         else:
