@@ -22,6 +22,7 @@ from fixtures.served import Served
 from fixtures.servers import start_server
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
+from legato.ops import RecordLog
 from legato.orchestrator.client import ClientOrchestrator
 from legato.states import State, StateType
 from legato.store import Store
@@ -65,8 +66,7 @@ def _task_run(flow_run_id: str, name: str, key: str, index: int, state: State) -
 
 
 def _log(flow_run_id: str, task_run_id: str | None, message: str, level: str) -> Any:
-    return (
-        "log",
+    return RecordLog(
         {
             "flow_run_id": flow_run_id,
             "task_run_id": task_run_id,
@@ -74,7 +74,7 @@ def _log(flow_run_id: str, task_run_id: str | None, message: str, level: str) ->
             "level": level,
             "logger": "legato.task_runs",
             "message": message,
-        },
+        }
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
+from legato.ops import RecordLog
 from legato.states import State, StateType
 from legato.store import Store, queries
 
@@ -21,9 +22,8 @@ LINES = 2_500
 
 def _log(
     flow_run_id: str, task_run_id: str | None, message: str, *, level: str = "INFO"
-) -> tuple[str, dict[str, Any]]:
-    return (
-        "log",
+) -> RecordLog:
+    return RecordLog(
         {
             "flow_run_id": flow_run_id,
             "task_run_id": task_run_id,
@@ -31,7 +31,7 @@ def _log(
             "level": level,
             "logger": "legato.task_runs",
             "message": message,
-        },
+        }
     )
 
 

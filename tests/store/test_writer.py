@@ -25,7 +25,16 @@ from fixtures.store_rows import FlowRunFactory
 from legato.engine.task_run import TaskRun
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
-from legato.ops import Ticket
+from legato.ops import (
+    Group,
+    InsertTaskRun,
+    Op,
+    RecordInput,
+    RecordLog,
+    RecordState,
+    Ticket,
+    UpdateTaskRun,
+)
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.tables import state_history
@@ -79,9 +88,8 @@ def log_op(
     *,
     level: str = "INFO",
     logger: str = "legato.task_runs",
-) -> tuple[str, dict[str, Any]]:
-    return (
-        "log",
+) -> RecordLog:
+    return RecordLog(
         {
             "flow_run_id": flow_run_id,
             "task_run_id": task_run_id,
@@ -89,14 +97,13 @@ def log_op(
             "level": level,
             "logger": logger,
             "message": message,
-        },
+        }
     )
 
 
-def input_op(task_run_id: str, parameter: str, upstream_id: str) -> tuple[str, dict[str, Any]]:
-    return (
-        "input",
-        {"task_run_id": task_run_id, "parameter": parameter, "upstream_id": upstream_id},
+def input_op(task_run_id: str, parameter: str, upstream_id: str) -> RecordInput:
+    return RecordInput(
+        {"task_run_id": task_run_id, "parameter": parameter, "upstream_id": upstream_id}
     )
 
 
@@ -124,14 +131,15 @@ def flow_run_id(make_flow_run: FlowRunFactory) -> str:
 # -- each kind of op -------------------------------------------------------------------
 
 
-def test_ops_are_the_documented_tuples(flow_run_id: str) -> None:
-    """What the engine enqueues is what ``writer.py`` documents (and these tests put)."""
+def test_ops_are_the_documented_records(flow_run_id: str) -> None:
+    """What the engine enqueues is what ``legato.ops`` documents (and these tests put)."""
     task_run = make_task_run(flow_run_id)
-    assert task_run.insert_op() == ("task_run", task_run)
-    assert task_run.update_op() == ("update", task_run)
-    kind, same, state = task_run.state_op()
-    assert (kind, same) == ("state", task_run)
-    assert state is task_run.state
+    assert task_run.insert_op() == InsertTaskRun(task_run)
+    assert task_run.update_op() == UpdateTaskRun(task_run)
+    op = task_run.state_op()
+    assert type(op) is RecordState
+    assert op.task_run is task_run
+    assert op.state is task_run.state
 
 
 def test_task_run_op_inserts_a_task_run(store: Store, flow_run_id: str) -> None:
@@ -574,7 +582,7 @@ def test_each_group_hears_its_own_error_and_the_others_are_stored(
     tickets: list[Ticket] = []
     good: list[TaskRun] = []
     for i in range(6):
-        ops: list[tuple[Any, ...]] = []
+        ops: list[Op] = []
         if i == 3:
             ops.append(make_task_run(flow_run_id, task_run_id=existing.id).insert_op())
         fresh = make_task_run(flow_run_id, name=f"group-{i}")
@@ -583,7 +591,7 @@ def test_each_group_hears_its_own_error_and_the_others_are_stored(
         (good.append(fresh) if i != 3 else None)
         ticket = Ticket()
         tickets.append(ticket)
-        store.writer.put(("group", ops, ticket))  # queued before the writer drains: one batch
+        store.writer.put(Group(ops, ticket))  # queued before the writer drains: one batch
     commits = count_commits(store)
     store.writer.flush()
     assert all(t.is_set() for t in tickets)
@@ -720,7 +728,7 @@ def test_find_cached_result_sees_state_updates(store: Store, flow_run_id: str) -
 def test_malformed_op_is_reported_by_flush_and_the_writer_lives_on(
     store: Store, flow_run_id: str
 ) -> None:
-    store.writer.put(("task_run", {"id": "not-a-task-run"}))
+    store.writer.put(InsertTaskRun({"id": "not-a-task-run"}))
     with pytest.raises(StoreError):
         store.writer.flush(timeout=10)
     task_run = make_task_run(flow_run_id)

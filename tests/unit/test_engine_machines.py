@@ -38,6 +38,7 @@ from legato.errors import (
     TaskTimeout,
     TransitionRefused,
 )
+from legato.ops import UpdateTaskRun
 from legato.states import State, StateType
 
 # -- the task machine -------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_task_machine(case: TaskCase) -> None:
     prepared = prepare_task_run(ctx, task, (1,), {})
     orch.ops.clear()  # the insert and Pending of prepare
     hand = Hand(orch, bodies=list(case.bodies), ctx=ctx)
-    tctx = TaskRunContext(task, prepared.task_run, ctx, {}, False)
+    tctx = TaskRunContext(task, prepared.task_run, ctx, (), {}, False)
 
     final = hand.drive(task_machine(tctx, task, prepared))
 
@@ -229,7 +230,7 @@ def test_a_task_run_reads_its_cached_value_from_the_entry_found() -> None:
     hand = Hand(orch, ctx=ctx)
 
     final = hand.drive(
-        task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+        task_machine(TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared)
     )
 
     assert final.data == 7
@@ -245,13 +246,13 @@ def test_a_task_run_written_to_its_cache_key_is_found_by_the_next_call() -> None
     task = legato.task(_work, cache_key_fn=_key)
     first = prepare_task_run(ctx, task, (1,), {})
     Hand(orch, bodies=[(True, 2)], ctx=ctx).drive(
-        task_machine(TaskRunContext(task, first.task_run, ctx, {}, False), task, first)
+        task_machine(TaskRunContext(task, first.task_run, ctx, (), {}, False), task, first)
     )
     second = prepare_task_run(ctx, task, (1,), {})
     hand = Hand(orch, ctx=ctx)
 
     final = hand.drive(
-        task_machine(TaskRunContext(task, second.task_run, ctx, {}, False), task, second)
+        task_machine(TaskRunContext(task, second.task_run, ctx, (), {}, False), task, second)
     )
 
     assert final.name == "Cached"
@@ -273,7 +274,7 @@ def test_a_task_run_the_flow_run_ended_keeps_that_end_when_its_body_returns() ->
 
     hand = Hand(orch, answers={CallTask: end_then_return}, ctx=ctx)
     final = hand.drive(
-        task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+        task_machine(TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared)
     )
 
     assert final is timed_out
@@ -292,7 +293,7 @@ def test_a_task_run_whose_upstream_failed_ends_upstream_failed_without_running()
     hand = Hand(orch, ctx=ctx)
 
     final = hand.drive(
-        task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+        task_machine(TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared)
     )
 
     assert hand.kinds() == ["WaitFor", "record"]
@@ -311,7 +312,7 @@ def test_a_task_run_gets_the_values_of_its_completed_upstreams() -> None:
     hand = Hand(orch, ctx=ctx, bodies=[(True, 42)])
 
     hand.drive(
-        task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+        task_machine(TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared)
     )
 
     call = next(a for a in hand.actions if isinstance(a, CallTask))
@@ -378,7 +379,7 @@ def test_an_earlier_attempts_task_run(
     hand = Hand(orch, ctx=ctx, bodies=[(True, 2)] if "CallTask" in kinds else [])
 
     state = hand.drive(
-        task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+        task_machine(TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared)
     )
 
     assert hand.kinds() == kinds
@@ -568,7 +569,9 @@ def test_a_flow_run_that_ends_failed_keeps_its_task_values_for_a_rerun() -> None
         ctx = action.context
         prepared = prepare_task_run(ctx, task, (1,), {})
         Hand(orch, bodies=[(True, 2)], ctx=ctx).drive(
-            task_machine(TaskRunContext(task, prepared.task_run, ctx, {}, False), task, prepared)
+            task_machine(
+                TaskRunContext(task, prepared.task_run, ctx, (), {}, False), task, prepared
+            )
         )
         from legato.engine.task_engine import finish
 
@@ -583,7 +586,7 @@ def test_a_flow_run_that_ends_failed_keeps_its_task_values_for_a_rerun() -> None
     writes = [a for a in hand.actions if isinstance(a, WriteResult)]
     assert [w.value for w in writes] == [2]
     assert list(store.values.values()) == [2]
-    updates = [a for a in hand.actions if isinstance(a, tuple) and a[0] == "update"]
+    updates = [a for a in hand.actions if isinstance(a, UpdateTaskRun)]
     assert len(updates) == 1
 
 

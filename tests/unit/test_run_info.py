@@ -98,9 +98,6 @@ def test_task_run_info_when_read_in_a_task() -> None:
     assert second.flow_run.flow_run_id == outer.flow_run_id
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the task engine does not yet give the task run context its parameters"
-)
 def test_task_run_info_has_the_task_parameters() -> None:
     @flow
     def calls() -> TaskRunInfo:
@@ -215,9 +212,6 @@ def test_deployment_run_info_when_a_worker_executes_it(tmp_path: Path) -> None:
     assert info.parent_flow_run is None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the flow engine does not yet give the context the stored run's deployment"
-)
 def test_deployment_run_info_names_its_deployment_and_stored_tags(tmp_path: Path) -> None:
     deployment, run_id, seen = _deployment_run(tmp_path, datetime(2026, 3, 1, tzinfo=UTC))
     (info,) = seen

@@ -8,11 +8,11 @@ sync drivers perform each action inline; the async drivers perform the ``blockin
 ones in a thread, so an async flow's event loop never waits on HTTP, a database or
 a file, and do the cheap ones inline.
 
-The cheapest and most frequent is a :data:`Record`: a writer op (see
-:mod:`legato.store.writer`: ``("state", task_run, state)``, ``("input", {...})``,
-``("update", task_run)``) yielded as it is, which the driver hands to the batched
-writer's queue. Every state change of every task run is one, so it carries no
-wrapper: a wrapper object per state change would cost more than the hand-off.
+The cheapest and most frequent is a :data:`Record`: a record op of :mod:`legato.ops`
+(``RecordState(task_run, state)``, ``RecordInput({...})``, ``UpdateTaskRun(task_run)``)
+yielded as it is, which the driver hands to the batched writer's queue. Every state
+change of every task run is one, so it carries no wrapper: a wrapper object per state
+change would cost more than the hand-off.
 
 Outcomes sent back:
 
@@ -35,6 +35,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from legato import ops
+
 if TYPE_CHECKING:
     from legato.engine.context import FlowRunContext
     from legato.engine.futures import LegatoFuture
@@ -47,8 +49,17 @@ Outcome = tuple[bool, Any]
 
 # -- records: handed to the batched writer, never waited on -----------------------------
 
-Record = tuple[Any, ...]
+Record = ops.Record
 """A writer op (a task-run state, an edge, a task run's changed columns)."""
+
+RECORDS = (
+    ops.RecordState,
+    ops.InsertTaskRun,
+    ops.UpdateTaskRun,
+    ops.RecordInput,
+    ops.RecordLog,
+    ops.RecordBatch,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from legato.engine.context import FlowRunContext
     from legato.engine.task_run import TaskRun
-    from legato.orchestrator.protocol import Orchestrator
+    from legato.orchestrator.protocol import EngineBackend
 
 logger = logging.getLogger("legato.concurrency")
 
@@ -38,7 +38,7 @@ class TagSlots:
 
     def __init__(
         self,
-        orchestrator: Orchestrator,
+        orchestrator: EngineBackend,
         flow_run_id: str,
         limited: frozenset[str],
         ttl: float,

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from legato.engine.results import ResultStore
 from legato.errors import LegatoError
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 
 if TYPE_CHECKING:
     from legato.engine.runner import TaskRunner
     from legato.engine.task_run import TaskRun
+    from legato.ops import Op
 
 
 @dataclass(slots=True)
@@ -54,7 +55,7 @@ class FlowRunContext:
     flow: Any
     flow_run_id: str
     flow_run_name: str
-    orchestrator: Orchestrator
+    orchestrator: EngineBackend
     task_runner: TaskRunner
     result_store: ResultStore
     log_prints: bool
@@ -111,14 +112,23 @@ class TaskRunContext:
     task: Any
     task_run: TaskRun
     flow_run: FlowRunContext
-    # The task run's parameters by name, as its body receives them.
-    parameters: dict[str, Any]
+    # The call's arguments, as its body receives them (the machine sets them again once
+    # upstream futures are resolved). Named by :attr:`parameters` only when asked for:
+    # binding them to the signature on every call would cost each task run.
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
     log_prints: bool
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The task run's parameters by name, defaults applied."""
+        bound: dict[str, Any] = self.task.bind(self.args, self.kwargs)
+        return bound
 
     def describe(self) -> dict[str, Any]:
         return describe_task_run(self)
 
-    def enqueue(self, op: tuple[Any, ...]) -> None:
+    def enqueue(self, op: Op) -> None:
         self.flow_run.orchestrator.enqueue(op)
 
 

@@ -60,7 +60,7 @@ from legato.errors import (
 )
 from legato.ids import new_id
 from legato.names import generate_run_name
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 from legato.processes import this_process
 from legato.states import FAILURE_TYPES, State, StateType, Transition
 from legato.text import check_parameters
@@ -79,7 +79,7 @@ class FlowCall:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
-        orchestrator: Orchestrator | None = None,
+        orchestrator: EngineBackend | None = None,
         resume_flow_run_id: str | None = None,
         first_attempt: bool = False,
     ):
@@ -88,7 +88,7 @@ class FlowCall:
         self.kwargs = kwargs
         self.parent: FlowRunContext | None = flow_run_context.get()
         if self.parent is not None:
-            self.orchestrator: Orchestrator = self.parent.orchestrator
+            self.orchestrator: EngineBackend = self.parent.orchestrator
         elif orchestrator is not None:
             self.orchestrator = orchestrator
         else:
@@ -129,6 +129,10 @@ class _Run:
     name: str
     run_count: int  # attempts made before this call
     scheduled_time: datetime | None = None
+    # The stored run's deployment and tags (None: a run this call made, whose tags are
+    # the flow's own).
+    deployment_id: str | None = None
+    tags: tuple[str, ...] | None = None
     previous: dict[tuple[str, int], PreviousTaskRun] = field(default_factory=dict)
     # This process, recorded with the first state it proposes when no worker holds the
     # run, so that a command can tell later that it died (emptied once proposed).
@@ -264,6 +268,9 @@ def _resume(call: FlowCall, flow_run_id: str) -> Generator[Action, Any, _Run]:
     )
     if row.get("expected_start_time") is not None:
         run.scheduled_time = datetime.fromtimestamp(row["expected_start_time"], UTC)
+    run.deployment_id = row.get("deployment_id")
+    if row.get("tags") is not None:
+        run.tags = tuple(row["tags"])
     if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
         message = None if call.first_attempt else f"resumed: attempt {run.run_count + 1}"
         verdict: Transition = yield ProposeFlowRunState(
@@ -349,6 +356,8 @@ def _attempts(
             parameters=parameters,
             previous=previous,
             scheduled_time=run.scheduled_time,
+            deployment_id=run.deployment_id,
+            tags=run.tags,
         )
         yield Log(
             flow.logger_for(ctx),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.engine.actions import (
+    RECORDS,
     Action,
     CreateFlowRun,
     Flush,
@@ -27,30 +28,30 @@ from legato.engine.actions import (
     Record,
     WriteResult,
 )
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 from legato.states import State, Transition
 
 
-def _enqueue(action: Record, orch: Orchestrator) -> None:
+def _enqueue(action: Record, orch: EngineBackend) -> None:
     orch.enqueue(action)
 
 
-def _log(action: Log, orch: Orchestrator) -> None:
+def _log(action: Log, orch: EngineBackend) -> None:
     action.logger.log(action.level, action.message, *action.args, exc_info=action.exc_info)
 
 
-def _create_flow_run(action: CreateFlowRun, orch: Orchestrator) -> None:
+def _create_flow_run(action: CreateFlowRun, orch: EngineBackend) -> None:
     orch.create_flow_run(action.row, action.state)
 
 
-def _propose_flow_run_state(action: ProposeFlowRunState, orch: Orchestrator) -> Transition:
+def _propose_flow_run_state(action: ProposeFlowRunState, orch: EngineBackend) -> Transition:
     return propose_flow_run_state(
         orch, action.flow_run_id, action.state, rerun=action.rerun, fields=action.fields
     )
 
 
 def propose_flow_run_state(
-    orch: Orchestrator,
+    orch: EngineBackend,
     flow_run_id: str,
     state: State,
     *,
@@ -62,32 +63,32 @@ def propose_flow_run_state(
     return orch.set_flow_run_state(flow_run_id, state, rerun=rerun, fields=fields)
 
 
-def _read_flow_run(action: ReadFlowRun, orch: Orchestrator) -> Any:
+def _read_flow_run(action: ReadFlowRun, orch: EngineBackend) -> Any:
     return orch.read_flow_run_row(action.flow_run_id)
 
 
-def _read_previous(action: ReadPrevious, orch: Orchestrator) -> Any:
+def _read_previous(action: ReadPrevious, orch: EngineBackend) -> Any:
     return orch.read_task_runs_by_key(action.flow_run_id)
 
 
-def _look_up_cache(action: LookUpCache, orch: Orchestrator) -> Any:
+def _look_up_cache(action: LookUpCache, orch: EngineBackend) -> Any:
     return orch.find_cached_result(action.cache_key, action.now)
 
 
-def _flush(action: Flush, orch: Orchestrator) -> None:
+def _flush(action: Flush, orch: EngineBackend) -> None:
     orch.flush()
 
 
-def _read_result(action: ReadResult, orch: Orchestrator) -> Any:
+def _read_result(action: ReadResult, orch: EngineBackend) -> Any:
     return action.store.read(action.key)
 
 
-def _write_result(action: WriteResult, orch: Orchestrator) -> None:
+def _write_result(action: WriteResult, orch: EngineBackend) -> None:
     action.store.write(action.key, action.value)
 
 
-_PERFORMERS: dict[type[Any], Callable[[Any, Orchestrator], Any]] = {
-    tuple: _enqueue,
+_PERFORMERS: dict[type[Any], Callable[[Any, EngineBackend], Any]] = {
+    **dict.fromkeys(RECORDS, _enqueue),
     Log: _log,
     CreateFlowRun: _create_flow_run,
     ProposeFlowRunState: _propose_flow_run_state,
@@ -100,7 +101,7 @@ _PERFORMERS: dict[type[Any], Callable[[Any, Orchestrator], Any]] = {
 }
 
 
-Performer = Callable[[Any, Orchestrator], Any]
+Performer = Callable[[Any, EngineBackend], Any]
 
 
 def performer(action: Action) -> Performer:
@@ -114,13 +115,13 @@ def performer(action: Action) -> Performer:
     return found
 
 
-def perform(action: Action, orch: Orchestrator) -> Any:
+def perform(action: Action, orch: EngineBackend) -> Any:
     """Do ``action`` against ``orch`` (or the result store it names) here; its outcome."""
     return performer(action)(action, orch)
 
 
-async def perform_async(action: Action, orch: Orchestrator) -> Any:
+async def perform_async(action: Action, orch: EngineBackend) -> Any:
     """:func:`perform` from an event loop: blocking actions in a thread, the rest inline."""
-    if isinstance(action, tuple) or not action.blocking:
+    if type(action) in RECORDS or not action.blocking:  # type: ignore[union-attr]
         return performer(action)(action, orch)
     return await asyncio.to_thread(performer(action), action, orch)

@@ -37,6 +37,7 @@ from legato.engine.task_prepare import Prepared, prepare_task_run
 from legato.engine.task_run import TaskRun
 from legato.engine.timeouts import call_with_timeout
 from legato.errors import LegatoError, TaskTimeout, describe_error
+from legato.ops import RecordState
 from legato.states import State, StateType
 
 __all__ = [
@@ -63,7 +64,12 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
     """
     log_prints = task.log_prints
     tctx = TaskRunContext(
-        task, prepared.task_run, ctx, {}, ctx.log_prints if log_prints is None else log_prints
+        task,
+        prepared.task_run,
+        ctx,
+        prepared.args,
+        prepared.kwargs,
+        ctx.log_prints if log_prints is None else log_prints,
     )
     token = task_run_context.set(tctx)
     try:
@@ -75,7 +81,7 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
             action: Action = next(machine)
             while True:
                 try:
-                    if type(action) is tuple:
+                    if type(action) is RecordState:
                         enqueue(action)
                         outcome = None
                     elif type(action) is CallTask:
@@ -138,7 +144,12 @@ async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared
     """Drive a task run to its final state on the running event loop."""
     log_prints = task.log_prints
     tctx = TaskRunContext(
-        task, prepared.task_run, ctx, {}, ctx.log_prints if log_prints is None else log_prints
+        task,
+        prepared.task_run,
+        ctx,
+        prepared.args,
+        prepared.kwargs,
+        ctx.log_prints if log_prints is None else log_prints,
     )
     token = task_run_context.set(tctx)
     try:
@@ -159,7 +170,7 @@ async def _drive_async(machine: Machine, tctx: TaskRunContext, task: TaskLike) -
         action: Action = next(machine)
         while True:
             try:
-                if type(action) is tuple:
+                if type(action) is RecordState:
                     enqueue(action)
                     outcome = None
                 elif type(action) is CallTask:

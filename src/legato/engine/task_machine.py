@@ -81,6 +81,7 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             return (yield from record(task_run, failed))
         args = resolve(args)
         kwargs = resolve(kwargs)
+        tctx.args, tctx.kwargs = args, kwargs
 
     if task.cache_key_fn is not None:
         cached = yield from _look_up_cache(tctx, task, args, kwargs)

@@ -16,6 +16,7 @@ from legato.engine.futures import LegatoFuture, find_futures
 from legato.engine.protocols import RecordedTask
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
+from legato.ops import RecordInput, RecordState
 from legato.states import State, StateType
 
 _COMPLETED = StateType.COMPLETED
@@ -150,7 +151,7 @@ def reused_state(ctx: FlowRunContext, previous: PreviousTaskRun, value: Any) -> 
     )
 
 
-def run_again(ctx: FlowRunContext, task_run: TaskRun) -> tuple[Any, ...]:
+def run_again(ctx: FlowRunContext, task_run: TaskRun) -> RecordState:
     """Make an earlier attempt's task run Pending for this attempt; the op recording it."""
     task_run.move_to(
         State(
@@ -192,13 +193,12 @@ def _record_edges(
             if (parameter, future.task_run_id) not in seen:
                 seen.add((parameter, future.task_run_id))
                 enqueue(
-                    (
-                        "input",
+                    RecordInput(
                         {
                             "task_run_id": task_run.id,
                             "parameter": parameter,
                             "upstream_id": future.task_run_id,
-                        },
+                        }
                     )
                 )
 
@@ -226,12 +226,11 @@ def _record_value_edges(
         upstream_id = result_ids.get(id(value))
         if upstream_id is not None and upstream_id != task_run.id:
             ctx.orchestrator.enqueue(
-                (
-                    "input",
+                RecordInput(
                     {
                         "task_run_id": task_run.id,
                         "parameter": parameter,
                         "upstream_id": upstream_id,
-                    },
+                    }
                 )
             )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from legato.ops import InsertTaskRun, RecordState, UpdateTaskRun
 from legato.states import TERMINAL_TYPES, State, StateType
 
 _RUNNING = StateType.RUNNING
@@ -52,14 +53,14 @@ class TaskRun:
     def state_timestamp(self) -> float:
         return self.state.timestamp
 
-    def insert_op(self) -> tuple[str, TaskRun]:
-        return ("task_run", self)
+    def insert_op(self) -> InsertTaskRun:
+        return InsertTaskRun(self)
 
-    def state_op(self) -> tuple[str, TaskRun, State]:
-        return ("state", self, self.state)
+    def state_op(self) -> RecordState:
+        return RecordState(self, self.state)
 
-    def update_op(self) -> tuple[str, TaskRun]:
-        return ("update", self)
+    def update_op(self) -> UpdateTaskRun:
+        return UpdateTaskRun(self)
 
     def move_to(self, state: State) -> State:
         """Take ``state`` as current, keeping start/end times and the attempt count right."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
-from legato.ops import FLUSH, MARKERS, STOP, Op, SortedBatch, sort_ops
+from legato.ops import MARKERS, FlushMarker, Op, SortedBatch, StopMarker, sort_ops
 from legato.orchestrator.bulk_parts import Part, Payload, describe, encode, fit, split
 from legato.orchestrator.http import (
     BULK_PATH,
@@ -157,7 +157,7 @@ class BulkSender:
         """
         self.start()
         done = threading.Event()
-        self._queue.put((FLUSH, done))
+        self._queue.put(FlushMarker(done))
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not done.wait(0.1):
@@ -180,7 +180,7 @@ class BulkSender:
         thread = self._thread
         if thread is not None and thread.is_alive():
             done = threading.Event()
-            self._queue.put((STOP, done))
+            self._queue.put(StopMarker(done))
             self._wake.set()
             done.wait(1.0 if self._down_since is not None else self.api.max_outage + 5)
 
@@ -188,7 +188,7 @@ class BulkSender:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
             first = get()
-            if first[0] not in MARKERS:
+            if type(first) not in MARKERS:
                 self._wake.wait(LINGER)
             self._wake.clear()
             batch = [first]
@@ -208,9 +208,9 @@ class BulkSender:
             except BaseException as exc:  # a malformed op: report it, never die silently
                 logger.error("legato could not send %d run records: %s", len(batch), exc)
                 self._error = StoreError(f"sending run records failed: {exc}")
-                markers = [op for op in batch if op and op[0] in MARKERS]
-                stop = any(op[0] == STOP for op in markers)
-                outgoing = _Outgoing([], [op[1] for op in markers], stop)
+                markers = [op for op in batch if isinstance(op, FlushMarker | StopMarker)]
+                stop = any(isinstance(op, StopMarker) for op in markers)
+                outgoing = _Outgoing([], [op.waiter for op in markers], stop)
             outbox.put(outgoing)  # waits while the batch before the last is being posted
             if outgoing.stop:
                 return

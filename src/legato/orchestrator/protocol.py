@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
 
+    from legato.ops import Op
     from legato.schemas import (
         FlowRecord,
         FlowRunFilter,
@@ -52,11 +53,11 @@ class RunWriter(Protocol):
 
     Flow-run states are proposed synchronously and checked against the stored state.
     Task-run states, graph edges and logs are *enqueued* (``enqueue``) and written in
-    batches; ``flush`` returns once everything enqueued before it is durable. Op tuples
-    are those documented in :mod:`legato.store.writer`.
+    batches; ``flush`` returns once everything enqueued before it is durable. The ops
+    are the frozen records of :mod:`legato.ops`.
     """
 
-    def enqueue(self, op: tuple[Any, ...]) -> None: ...
+    def enqueue(self, op: Op) -> None: ...
 
     def flush(self, timeout: float | None = None) -> None: ...
 

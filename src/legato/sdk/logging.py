@@ -20,9 +20,10 @@ from typing import Any
 
 from legato.engine.context import current_flow_run, current_task_run
 from legato.errors import LegatoError
+from legato.ops import RecordLog
 from legato.text import clean_text
 
-Sink = Callable[[tuple[Any, ...]], None]
+Sink = Callable[[RecordLog], None]
 
 FLOW_LOGGER = "legato.flow_runs"
 TASK_LOGGER = "legato.task_runs"
@@ -48,8 +49,7 @@ class RunLogHandler(logging.Handler):
             # A file name that is not UTF-8 must not cost the line (or its batch).
             message = clean_text(message)
             sink(
-                (
-                    "log",
+                RecordLog(
                     {
                         "flow_run_id": getattr(record, "legato_flow_run_id", None),
                         "task_run_id": getattr(record, "legato_task_run_id", None),
@@ -57,7 +57,7 @@ class RunLogHandler(logging.Handler):
                         "level": record.levelname,
                         "logger": record.name,
                         "message": message,
-                    },
+                    }
                 )
             )
         except Exception:
@@ -153,7 +153,7 @@ def get_run_logger() -> logging.LoggerAdapter[Any]:
     if capture is not None:
         info, rows = capture
         return task_run_logger(
-            lambda op: rows.append(op[1]),
+            lambda op: rows.append(op.row),
             info["flow_run_id"],
             info["task_run_id"],
             info["task_run_name"],

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.engine.runner import call_function
+from legato.ops import RecordLog
 
 
 def default_thread_count() -> int:
@@ -162,7 +163,7 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
             except concurrent.futures.TimeoutError:
                 continue
         for row in log_rows:
-            log_target.enqueue(("log", row))
+            log_target.enqueue(RecordLog(row))
         if ok:
             return cloudpickle.loads(value)
         raise cloudpickle.loads(value)

@@ -1,7 +1,7 @@
 """The batched writer: task-run states, graph edges and logs, committed in groups.
 
 Tracking a task must cost microseconds, so the engine never waits for the
-database: it appends a tuple to a queue and moves on. One background thread
+database: it appends a record op to a queue and moves on. One background thread
 drains the queue every ``linger`` seconds (at once when someone flushes),
 folds each task run's state changes into a single row update, and commits the
 lot in one transaction. ``flush()`` is the durability barrier: when it returns,
@@ -33,13 +33,19 @@ from collections.abc import Callable
 
 from legato.errors import StoreError
 from legato.ops import (
-    FLUSH,
-    GROUP,
     MARKERS,
-    STOP,
+    FlushMarker,
+    Group,
+    InsertTaskRun,
     Op,
+    RecordBatch,
+    RecordInput,
+    RecordLog,
+    RecordState,
     SortedBatch,
+    StopMarker,
     Ticket,
+    UpdateTaskRun,
     release,
     release_markers,
     sort_ops,
@@ -53,7 +59,7 @@ BatchSink = Callable[[SortedBatch], None]
 logger = logging.getLogger("legato.store")
 
 
-URGENT = (FLUSH, STOP, GROUP)
+URGENT = (FlushMarker, StopMarker, Group)
 """Ops someone waits on: their batch is written at once, without lingering."""
 
 
@@ -93,7 +99,7 @@ class BatchWriter:
         finish within ``timeout`` seconds. A record the database refused was dropped
         and noted in its run's logs (see the module docstring): no reason to fail.
         """
-        self._wait((FLUSH, Ticket()), timeout)
+        self._wait(FlushMarker(Ticket()), timeout)
 
     def submit(self, ops: list[Op], timeout: float | None = None) -> None:
         """Commit ``ops`` (record ops, no markers) all together, and everything put before.
@@ -101,10 +107,11 @@ class BatchWriter:
         Raises StoreError, having stored none of ``ops``, if they cannot be stored (a
         task run whose id exists already, ...); other callers' records are not affected.
         """
-        self._wait((GROUP, ops, Ticket()), timeout)
+        self._wait(Group(ops, Ticket()), timeout)
 
-    def _wait(self, op: Op, timeout: float | None) -> None:
-        ticket: Ticket = op[-1]
+    def _wait(self, op: FlushMarker | Group, timeout: float | None) -> None:
+        ticket = op.ticket if isinstance(op, Group) else op.waiter
+        assert isinstance(ticket, Ticket)
         self.start()
         self._queue.put(op)
         self._wake.set()
@@ -122,7 +129,7 @@ class BatchWriter:
         if thread is None or not thread.is_alive():
             return
         done = threading.Event()
-        self._queue.put((STOP, done))
+        self._queue.put(StopMarker(done))
         self._wake.set()
         done.wait(timeout)
 
@@ -131,7 +138,7 @@ class BatchWriter:
         get_nowait = self._queue.get_nowait
         while True:
             first = get()
-            if self._linger and first[0] not in URGENT:
+            if self._linger and type(first) not in URGENT:
                 self._wake.wait(self._linger)
             self._wake.clear()
             batch = [first]
@@ -185,14 +192,14 @@ class BatchWriter:
 
     def _salvage(self, batch: list[Op]) -> bool:
         """Store what can be stored of a failed batch; tell each waiter what it lost."""
-        records = [op for op in batch if op[0] not in MARKERS]
+        records = [op for op in batch if type(op) not in MARKERS]
         lost: list[tuple[Op, BaseException]] = []
         self._isolate(records, lost)
-        failed_groups = {id(op): exc for op, exc in lost if op[0] == GROUP}
+        failed_groups = {id(op): exc for op, exc in lost if type(op) is Group}
         unwritten: list[tuple[Op, BaseException]] = []  # told to the next flush
         dropped: list[tuple[Op, BaseException]] = []  # refused by the database: noted
         for op, exc in lost:
-            if op[0] == GROUP:
+            if type(op) is Group:
                 continue
             self.lost += 1
             logger.error(
@@ -260,13 +267,12 @@ class BatchWriter:
         lost_by_id = {id(op): (op, exc) for op, exc in lost or ()}
         stop = False
         for op in batch:
-            kind = op[0]
-            if kind == GROUP:
-                release(op[2], failed_groups.get(id(op)))
-            elif kind in MARKERS:
+            if isinstance(op, Group):
+                release(op.ticket, failed_groups.get(id(op)))
+            elif isinstance(op, FlushMarker | StopMarker):
                 unreported, self._unreported = self._unreported, []
-                release(op[1], _lost_error(unreported) if unreported else None)
-                stop = stop or kind == STOP
+                release(op.waiter, _lost_error(unreported) if unreported else None)
+                stop = stop or isinstance(op, StopMarker)
             elif id(op) in lost_by_id:
                 self._unreported.append(lost_by_id[id(op)])
         return stop
@@ -290,10 +296,10 @@ def _short(exc: BaseException) -> str:
 
 def _flow_run_of(op: Op) -> str | None:
     try:
-        if op[0] in ("task_run", "state", "update"):
-            return str(op[1].flow_run_id)
-        if op[0] == "log" and op[1].get("flow_run_id"):
-            return str(op[1]["flow_run_id"])
+        if isinstance(op, InsertTaskRun | RecordState | UpdateTaskRun):
+            return str(op.task_run.flow_run_id)
+        if isinstance(op, RecordLog) and op.row.get("flow_run_id"):
+            return str(op.row["flow_run_id"])
     except Exception:
         return None
     return None
@@ -310,25 +316,25 @@ def _lost_error(lost: list[tuple[Op, BaseException]]) -> StoreError:
 
 def describe_op(op: Op) -> str:
     """A record op as people read it in an error message."""
-    kind = op[0] if op else None
     try:
-        if kind == "task_run":
-            name = clean_text(str(op[1].name))
-            return f"task run {op[1].id} ({name if len(name) <= 60 else name[:57] + '...'!r})"
-        if kind == "state":
-            return f"the {clean_text(str(op[2].name))} state of task run {op[1].id}"
-        if kind == "update":
-            return f"an update of task run {op[1].id}"
-        if kind == "log":
-            text = clean_text(str(op[1]["message"]))
+        if isinstance(op, InsertTaskRun):
+            run = op.task_run
+            name = clean_text(str(run.name))
+            return f"task run {run.id} ({name if len(name) <= 60 else name[:57] + '...'!r})"
+        if isinstance(op, RecordState):
+            return f"the {clean_text(str(op.state.name))} state of task run {op.task_run.id}"
+        if isinstance(op, UpdateTaskRun):
+            return f"an update of task run {op.task_run.id}"
+        if isinstance(op, RecordLog):
+            text = clean_text(str(op.row["message"]))
             shown = text if len(text) <= 60 else text[:57] + "..."
-            return f"a log line of flow run {op[1]['flow_run_id']} ({shown!r})"
-        if kind == "input":
-            return f"a graph edge of task run {op[1]['task_run_id']}"
-        if kind == "batch":
-            return f"the id of client batch {op[1]['id']}"
-        if kind == GROUP:
-            return f"a batch of {len(op[1])} records"
+            return f"a log line of flow run {op.row['flow_run_id']} ({shown!r})"
+        if isinstance(op, RecordInput):
+            return f"a graph edge of task run {op.row['task_run_id']}"
+        if isinstance(op, RecordBatch):
+            return f"the id of client batch {op.row['id']}"
+        if isinstance(op, Group):
+            return f"a batch of {len(op.ops)} records"
     except Exception:
         pass
     return f"a malformed record op {clean_text(repr(op)[:80])}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from legato.errors import LegatoError
+from legato.ops import RecordLog
 from legato.orchestrator.protocol import WorkerBackend
 from legato.schemas.claims import ClaimedFlowRun
 from legato.states import TERMINAL_TYPES, State, StateType
@@ -334,7 +335,7 @@ class Worker:
                 "logger": f"{WORKER_LOGGER}.{stream}",
                 "message": text,
             }
-            self.orch.enqueue(("log", row))
+            self.orch.enqueue(RecordLog(row))
         with self._echo_lock:
             self.echo(text)
 

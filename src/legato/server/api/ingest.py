@@ -31,6 +31,15 @@ from pydantic import (
 
 from legato.attempts import run_of_token
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError, TransitionRefused
+from legato.ops import (
+    InsertTaskRun,
+    Op,
+    RecordBatch,
+    RecordInput,
+    RecordLog,
+    RecordState,
+    UpdateTaskRun,
+)
 from legato.schemas import StateRecord
 from legato.server.api.flow_runs import NO_NUL_PATTERN
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
@@ -590,22 +599,22 @@ def _write(
 
     Submitted as one group: the writer commits it with other requests' batches, but
     one request's bad row costs only that request (see legato.store.writer)."""
-    ops: list[tuple[Any, ...]] = []
+    ops: list[Op] = []
     put = ops.append
     if batch_id is not None:
-        put(("batch", {"id": batch_id, "received": time.time()}))
+        put(RecordBatch({"id": batch_id, "received": time.time()}))
     inserted = {row.id for row in new}
     for row in new:
-        put(("task_run", row))
+        put(InsertTaskRun(row))
     for row in rows.values():
         if row.id not in inserted:
-            put(("update", row))
+            put(UpdateTaskRun(row))
     for s in body.states:  # read like a State (type, name, message, timestamps)
-        put(("state", rows[s.task_run_id], s))
+        put(RecordState(rows[s.task_run_id], s))
     for edge in body.inputs:
-        put(("input", edge.model_dump()))
+        put(RecordInput(edge.model_dump()))
     for line in body.logs:
-        put(("log", line.model_dump()))
+        put(RecordLog(line.model_dump()))
     store.writer.submit(ops, timeout=60)
 
 
