@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +21,13 @@ from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition
-from legato.store import run_tokens
+from legato.store import run_tokens, work_pools
 from legato.store.bulk import row_inserter
 from legato.store.claims import ClaimStore
 from legato.store.concurrency import ConcurrencyStore
-from legato.store.database import create_engine, ensure_schema, translated
+from legato.store.database import Database, insert_if_absent, translated
 from legato.store.deployments import DeploymentStore
+from legato.store.flows import FlowIds
 from legato.store.local_runs import LocalRunStore
 from legato.store.reaping import ReapingStore
 from legato.store.scheduling import SchedulingStore
@@ -36,11 +36,9 @@ from legato.store.tables import (
     api_keys,
     flow_run_tags,
     flow_runs,
-    flows,
     ingested_batches,
     task_runs,
 )
-from legato.store.work_pools import WorkPoolStore
 from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
@@ -59,8 +57,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
-
-logger = logging.getLogger("legato.store")
+    from legato.schemas.concurrency import WorkPoolRecord
 
 StateListener = Callable[[StateChanges], None]
 
@@ -111,7 +108,6 @@ class Store(
     ClaimStore,
     SchedulingStore,
     ConcurrencyStore,
-    WorkPoolStore,
     ReapingStore,
     LocalRunStore,
     ListsFlowRuns,
@@ -120,42 +116,35 @@ class Store(
     """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
-        self.engine: Engine = create_engine(url, lock_timeout=lock_timeout)
-        self.url = self.engine.url
-        ensure_schema(self.engine)
+        self.db = Database(url, lock_timeout=lock_timeout)
+        self.engine: Engine = self.db.engine
+        self.url = self.db.url
         self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
-        self._flow_ids: dict[str, str] = {}
-        self.state_listeners: list[StateListener] = []
+        self.flow_ids = FlowIds()
+        self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
 
     # -- connections -------------------------------------------------------------
 
     def _write_conn(self) -> Connection:
-        return self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        return self.db.write_connection()
 
-    @contextlib.contextmanager
-    def _door(self) -> Iterator[StateDoor]:
-        """A write transaction whose state writes go through the state door: committed
-        when the block ends (unless it raised), then its changes go to the listeners."""
-        with translated(self.url), self._write_conn() as conn:
-            door = StateDoor(conn)
-            yield door
-            door.commit()
-        if door.changes and self.state_listeners:
-            self._announce(door.changes)
-
-    def _announce(self, changes: StateChanges) -> None:
-        for listener in list(self.state_listeners):
-            try:
-                listener(changes)
-            except Exception:  # a listener's fault must not fail a write that committed
-                logger.exception("a state-change listener failed")
+    def _door(self) -> contextlib.AbstractContextManager[StateDoor]:
+        return self.db.door()
 
     def close(self) -> None:
         self.writer.close()
-        self.engine.dispose()
+        self.db.close()
+
+    def _flow_id(self, conn: Connection, name: str) -> str:
+        return self.flow_ids.of(conn, name)
+
+    def _insert_if_absent(
+        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
+    ) -> bool:
+        return insert_if_absent(conn, table, row, key)
 
     # -- batched task-run writes ----------------------------------------------------
 
@@ -205,37 +194,6 @@ class Store(
 
     # -- flows and flow runs --------------------------------------------------------
 
-    def _insert_if_absent(
-        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
-    ) -> bool:
-        """INSERT ... ON CONFLICT (key) DO NOTHING; whether the row went in (False: one
-        with the same key was there; two processes may insert it at once).
-
-        Told by RETURNING rather than rowcount, which psycopg reports as 1 either way.
-        """
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            statement: Any = pg_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
-        returned = conn.execute(statement.returning(table.c[key[0]])).first()
-        return returned is not None
-
-    def _flow_id(self, conn: Connection, name: str) -> str:
-        flow_id = self._flow_ids.get(name)
-        if flow_id is not None:
-            return flow_id
-        from legato.ids import new_id
-
-        row = {"id": new_id(), "name": name, "created": time.time()}
-        self._insert_if_absent(conn, flows, row, ["name"])
-        stored = str(conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar_one())
-        self._flow_ids[name] = stored
-        return stored
-
     def create_flow_run(
         self, row: dict[str, Any], state: State, *, token: str | None = None
     ) -> None:
@@ -248,7 +206,7 @@ class Store(
         state = _storable_state(state)
         with self._door() as door:
             row = door.join_attempt(row, token)
-            flow_id = self._flow_id(door.conn, row["flow_name"])
+            flow_id = self.flow_ids.of(door.conn, row["flow_name"])
             door.create_flow_run({**row, "flow_id": flow_id}, state)
             run_tags = list(dict.fromkeys(row.get("tags") or []))
             if run_tags:
@@ -577,3 +535,32 @@ class Store(
         with translated(self.url), self.engine.connect() as conn:
             query = sa.select(api_keys.c.id).where(api_keys.c.internal.is_(False)).limit(1)
             return conn.execute(query).first() is not None
+
+    # -- work pools (legato.store.work_pools) ----------------------------------------
+
+    def create_work_pool(self, name: str, concurrency_limit: int | None = None) -> WorkPoolRecord:
+        """A new, unpaused pool (WorkPoolExists if one has that name)."""
+        with self.db.writing() as conn:
+            work_pools.create_work_pool(conn, name, concurrency_limit)
+        return self.read_work_pool(name)
+
+    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
+        """Most active runs of ``name`` (None: no limit); the active ones may finish."""
+        with self.db.writing() as conn:
+            work_pools.set_work_pool_limit(conn, name, concurrency_limit)
+        return self.read_work_pool(name)
+
+    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
+        """A paused pool's runs are not claimed (they wait, Scheduled or Late)."""
+        with self.db.writing() as conn:
+            work_pools.set_work_pool_paused(conn, name, paused)
+        return self.read_work_pool(name)
+
+    def read_work_pools(self) -> list[WorkPoolRecord]:
+        """Every pool by name, with its number of active runs."""
+        with self.db.reading() as conn:
+            return work_pools.read_work_pools(conn)
+
+    def read_work_pool(self, name: str) -> WorkPoolRecord:
+        with self.db.reading() as conn:
+            return work_pools.read_work_pool(conn, name)
