@@ -21,10 +21,9 @@ from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition
-from legato.store import run_tokens, work_pools
+from legato.store import concurrency, run_tokens, work_pools
 from legato.store.bulk import row_inserter
 from legato.store.claims import ClaimStore
-from legato.store.concurrency import ConcurrencyStore
 from legato.store.database import Database, insert_if_absent, translated
 from legato.store.deployments import DeploymentStore
 from legato.store.flows import FlowIds
@@ -43,7 +42,7 @@ from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
 
     from legato.ops import SortedBatch
     from legato.schemas import (
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
-    from legato.schemas.concurrency import WorkPoolRecord
+    from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
 
 StateListener = Callable[[StateChanges], None]
 
@@ -107,7 +106,6 @@ class Store(
     DeploymentStore,
     ClaimStore,
     SchedulingStore,
-    ConcurrencyStore,
     ReapingStore,
     LocalRunStore,
     ListsFlowRuns,
@@ -564,3 +562,68 @@ class Store(
     def read_work_pool(self, name: str) -> WorkPoolRecord:
         with self.db.reading() as conn:
             return work_pools.read_work_pool(conn, name)
+
+    # -- tag concurrency limits (legato.store.concurrency) ----------------------------
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
+        """Create the limit of ``tag``, or change it (leases held are kept)."""
+        with self.db.writing() as conn:
+            concurrency.set_concurrency_limit(conn, tag, limit)
+        return self.read_concurrency_limit(tag)
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        """Remove the limit of ``tag`` and its leases (ObjectNotFound if it has none)."""
+        with self.db.writing() as conn:
+            concurrency.delete_concurrency_limit(conn, tag)
+
+    def read_concurrency_limits(self, now: float | None = None) -> list[ConcurrencyLimitRecord]:
+        """Every tag limit, by tag, with the task runs holding its live leases."""
+        now = time.time() if now is None else now
+        with self.db.reading() as conn:
+            return concurrency.read_concurrency_limits(conn, now)
+
+    def read_concurrency_limit(self, tag: str) -> ConcurrencyLimitRecord:
+        now = time.time()
+        with self.db.reading() as conn:
+            return concurrency.read_concurrency_limit(conn, tag, now)
+
+    def read_limited_tags(self) -> list[str]:
+        """The tags that have a limit (read once per flow run, before its tasks)."""
+        with self.db.reading() as conn:
+            return concurrency.read_limited_tags(conn)
+
+    def acquire_concurrency_slots(
+        self,
+        tags: Sequence[str],
+        task_run_id: str,
+        flow_run_id: str,
+        holder: str,
+        ttl: float,
+        now: float | None = None,
+    ) -> LeaseAnswer:
+        """One slot of each limited tag in ``tags`` for ``task_run_id`` until ``now + ttl``,
+        or none: the answer names the full tags."""
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return concurrency.acquire_concurrency_slots(
+                conn, tags, task_run_id, flow_run_id, holder, ttl, now
+            )
+
+    def renew_concurrency_slots(
+        self, task_run_ids: Sequence[str], ttl: float, now: float | None = None
+    ) -> list[str]:
+        """Push the live leases of these task runs to ``now + ttl``; those still holding one."""
+        ids = list(dict.fromkeys(task_run_ids))
+        if not ids:
+            return []
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return concurrency.renew_concurrency_slots(conn, ids, ttl, now)
+
+    def release_concurrency_slots(self, task_run_ids: Sequence[str]) -> int:
+        """Give back every slot these task runs hold; how many leases went."""
+        ids = list(dict.fromkeys(task_run_ids))
+        if not ids:
+            return 0
+        with self.db.writing() as conn:
+            return concurrency.release_concurrency_slots(conn, ids)
