@@ -21,9 +21,8 @@ from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition
-from legato.store import concurrency, run_tokens, work_pools
+from legato.store import claims, concurrency, run_tokens, work_pools
 from legato.store.bulk import row_inserter
-from legato.store.claims import ClaimStore
 from legato.store.database import Database, insert_if_absent, translated
 from legato.store.deployments import DeploymentStore
 from legato.store.flows import FlowIds
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
 
 StateListener = Callable[[StateChanges], None]
@@ -104,7 +104,6 @@ def _storable_state(state: State) -> State:
 
 class Store(
     DeploymentStore,
-    ClaimStore,
     SchedulingStore,
     ReapingStore,
     LocalRunStore,
@@ -627,3 +626,29 @@ class Store(
             return 0
         with self.db.writing() as conn:
             return concurrency.release_concurrency_slots(conn, ids)
+
+    # -- workers' claims (legato.store.claims) -----------------------------------------
+
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, now: float | None = None
+    ) -> list[ClaimedFlowRun]:
+        """Up to ``limit`` due runs of ``pool``, earliest first, moved to Pending and held
+        by ``worker_name``, each with a new attempt token (see
+        :func:`legato.store.claims.claim_flow_runs`)."""
+        if limit < 1:
+            return []
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            return claims.claim_flow_runs(door, pool, worker_name, limit, now)
+
+    def heartbeat(
+        self, flow_run_ids: Sequence[str], worker_name: str, now: float | None = None
+    ) -> dict[str, str]:
+        """Mark the runs ``worker_name`` holds as alive at ``now``; the state type of each
+        (a Cancelling one is for the worker to stop), leaving out runs it does not hold."""
+        ids = list(dict.fromkeys(flow_run_ids))
+        if not ids:
+            return {}
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return claims.heartbeat(conn, ids, worker_name, now)
