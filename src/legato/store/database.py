@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -22,13 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import StoreError
 from legato.files import PRIVATE_FILE_MODE, create_private_file, open_to_others, private_dir
-from legato.store.state_door import StateDoor
+from legato.store.state_door import StateChanges, StateDoor
 from legato.text import loads_json
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from legato.store.state_door import StateChanges
 
 logger = logging.getLogger("legato.store")
 

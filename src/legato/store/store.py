@@ -3,6 +3,16 @@
 Flow-run writes are synchronous (a handful per run, and their state checks need
 the current row); task-run states and logs go through the :class:`BatchWriter`.
 Reads return the pydantic records of :mod:`legato.schemas`.
+
+The Store is a facade over a :class:`legato.store.database.Database` and the query
+modules, which are plain functions of a connection (or of a
+:class:`legato.store.state_door.StateDoor`, for writes that change run states):
+:mod:`~legato.store.claims`, :mod:`~legato.store.concurrency`,
+:mod:`~legato.store.deployments`, :mod:`~legato.store.local_runs`,
+:mod:`~legato.store.reaping`, :mod:`~legato.store.scheduling`,
+:mod:`~legato.store.work_pools` and :mod:`~legato.store.queries`. Each method opens
+the connection or transaction it needs and calls them; a method that takes several
+transactions (reaping, marking Late in batches, backfill) says so by its loop here.
 """
 
 from __future__ import annotations
@@ -11,24 +21,33 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from legato.errors import LegatoError, ObjectNotFound
+from legato.errors import LegatoError, ObjectNotFound, ScheduleError
+from legato.processes import StartTimeLookup, gone_reason
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition
-from legato.store import claims, concurrency, run_tokens, work_pools
+from legato.store import (
+    claims,
+    concurrency,
+    deployments,
+    local_runs,
+    reaping,
+    run_tokens,
+    scheduling,
+    work_pools,
+)
 from legato.store.bulk import row_inserter
-from legato.store.database import Database, insert_if_absent, translated
-from legato.store.deployments import DeploymentStore
+from legato.store.database import Database, translated
 from legato.store.flows import FlowIds
-from legato.store.local_runs import LocalRunStore
-from legato.store.reaping import ReapingStore
-from legato.store.scheduling import SchedulingStore
+from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
+from legato.store.scheduling import Schedulable, SlotRun
 from legato.store.state_door import StateChanges, StateDoor, TaskRunStatements, clean_rows
 from legato.store.tables import (
     api_keys,
@@ -41,7 +60,7 @@ from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from legato.ops import SortedBatch
     from legato.schemas import (
@@ -57,6 +76,12 @@ if TYPE_CHECKING:
     )
     from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
+    from legato.schemas.deployments import (
+        BackfillResult,
+        DeploymentRecord,
+        DeploymentRunRequest,
+        DeploymentSpec,
+    )
 
 StateListener = Callable[[StateChanges], None]
 
@@ -103,14 +128,13 @@ def _storable_state(state: State) -> State:
 
 
 class Store(
-    DeploymentStore,
-    SchedulingStore,
-    ReapingStore,
-    LocalRunStore,
     ListsFlowRuns,
     ReadsLogs,
 ):
-    """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
+    """A migrated database plus its batched writer. Thread-safe; one per process and URL.
+
+    ``db`` is the :class:`Database` (engine, transactions, state listeners); ``flow_ids``
+    remembers the id of each flow name once read."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
         self.db = Database(url, lock_timeout=lock_timeout)
@@ -134,14 +158,6 @@ class Store(
     def close(self) -> None:
         self.writer.close()
         self.db.close()
-
-    def _flow_id(self, conn: Connection, name: str) -> str:
-        return self.flow_ids.of(conn, name)
-
-    def _insert_if_absent(
-        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
-    ) -> bool:
-        return insert_if_absent(conn, table, row, key)
 
     # -- batched task-run writes ----------------------------------------------------
 
@@ -652,3 +668,247 @@ class Store(
         now = time.time() if now is None else now
         with self.db.writing() as conn:
             return claims.heartbeat(conn, ids, worker_name, now)
+
+    # -- crashed runs (legato.store.reaping, legato.store.local_runs) -------------------
+
+    def crash_flow_run(
+        self,
+        flow_run_id: str,
+        message: str,
+        *,
+        worker_name: str | None = None,
+        stale_before: float | None = None,
+        skip_locked: bool = False,
+        now: float | None = None,
+    ) -> CrashOutcome | None:
+        """Mark a run that stopped without a final state Crashed (or Cancelled, when it
+        was Cancelling), and reschedule it when its deployment's retries allow.
+
+        Only a run still held is changed: one in Pending, Running or Cancelling (or
+        Scheduled while a worker holds it), held by ``worker_name`` when given, whose
+        heartbeat is older than ``stale_before`` when given. Anything else - the run
+        finished, another worker holds it now, it heartbeated meanwhile - returns None
+        and writes nothing; so does a row another transaction has locked, with
+        ``skip_locked``. ``ObjectNotFound`` for an unknown id.
+        """
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            row = reaping.lock_run(door.conn, flow_run_id, skip_locked=skip_locked)
+            if row is not None:
+                return reaping.crash_held_run(
+                    door,
+                    flow_run_id,
+                    row,
+                    message,
+                    worker_name=worker_name,
+                    stale_before=stale_before,
+                    now=now,
+                )
+            door.rollback()
+        if skip_locked:
+            with self.db.reading() as conn:
+                if reaping.flow_run_exists(conn, flow_run_id):
+                    return None  # locked by someone else, who is dealing with it
+        raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
+
+    def reap_stale_flow_runs(
+        self, *, timeout: float, now: float | None = None
+    ) -> list[CrashOutcome]:
+        """Crash every run held by a worker that has not heartbeated for ``timeout``
+        seconds (see :meth:`crash_flow_run`), each saying which worker went quiet and
+        when; what became of each."""
+        now = time.time() if now is None else now
+        before = now - timeout
+        outcomes: list[CrashOutcome] = []
+        seen: set[str] = set()
+        while True:
+            stale = [
+                run for run in self.read_stale_flow_runs(before) if run.flow_run_id not in seen
+            ]
+            for run in stale:
+                seen.add(run.flow_run_id)
+                outcome = self.crash_flow_run(
+                    run.flow_run_id,
+                    reaping.stale_message(run, now),
+                    worker_name=run.worker_name,
+                    stale_before=before,
+                    skip_locked=True,
+                    now=now,
+                )
+                if outcome is not None:
+                    outcomes.append(outcome)
+            if len(stale) < REAP_BATCH:
+                return outcomes
+
+    def read_stale_flow_runs(self, before: float) -> list[StaleRun]:
+        """Runs held by a worker whose last heartbeat is older than ``before``, oldest
+        first (at most one batch)."""
+        with self.db.reading() as conn:
+            return reaping.read_stale_flow_runs(conn, before)
+
+    def read_local_runs(self, host: str) -> list[dict[str, Any]]:
+        """The unfinished runs held by no worker whose process was recorded on ``host``."""
+        with self.db.reading() as conn:
+            return local_runs.read_local_runs(conn, host)
+
+    def reap_gone_local_runs(
+        self, host: str, start_time_of: StartTimeLookup, *, now: float | None = None
+    ) -> list[CrashOutcome]:
+        """Crash every unfinished local run of ``host`` whose process is gone (see
+        :mod:`legato.store.local_runs`); what became of each."""
+        outcomes: list[CrashOutcome] = []
+        for row in self.read_local_runs(host):
+            reason = gone_reason(row, host, start_time_of)
+            if reason is None:
+                continue
+            outcome = self.crash_local_run(row, reason, now=now)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def crash_local_run(
+        self, recorded: Mapping[str, Any], message: str, *, now: float | None = None
+    ) -> CrashOutcome | None:
+        """Crash the local run ``recorded`` (its id and process columns as read) and its
+        unfinished task runs, if the row still names that process, is unfinished and is
+        held by no worker; None (nothing written) otherwise."""
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            return local_runs.crash_local_run(door, recorded, message, now)
+
+    # -- deployments (legato.store.deployments) ---------------------------------------
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Create the deployment ``spec.flow_name/spec.name``, or update it in place.
+
+        Changing its schedules removes the runs they made that have not started (the
+        scheduler makes the new ones); runs asked for by hand are kept.
+        """
+        with self.db.writing() as conn:
+            deployment_id = deployments.deploy(conn, spec, self.flow_ids)
+        return self.read_deployment(deployment_id)
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
+        """Pause (no new runs; its schedules' unstarted runs removed) or resume."""
+        with self.db.writing() as conn:
+            deployments.set_deployment_paused(conn, deployment_id, paused)
+        return self.read_deployment(deployment_id)
+
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        """Pause or resume one schedule of a deployment, named by its id or by its
+        position (1 for the first); pausing removes the runs it made that have not
+        started."""
+        deployment = self.read_deployment(deployment_id)
+        with self.db.writing() as conn:
+            deployments.set_schedule_active(conn, deployment, schedule, active)
+        return self.read_deployment(deployment.id)
+
+    def delete_deployment(self, deployment_id: str) -> int:
+        """Delete a deployment, its schedules and its runs that have not started; how
+        many unstarted runs went with it."""
+        with self.db.writing() as conn:
+            return deployments.delete_deployment(conn, deployment_id)
+
+    def create_deployment_run(
+        self,
+        deployment_id: str,
+        request: DeploymentRunRequest,
+        *,
+        schedule_id: str | None = None,
+    ) -> FlowRunRecord:
+        """A Scheduled run of the deployment, due at ``request.scheduled_time`` (now if
+        unset), its parameters checked against the flow's signature first. With an
+        idempotency key already used, the run made then is returned instead."""
+        deployment = self.read_deployment(deployment_id)
+        parameters = deployments.check_run_parameters(deployment, request)
+        now = time.time()
+        with self.db.door() as door:
+            run_id = deployments.create_deployment_run(
+                door,
+                deployment,
+                request,
+                parameters,
+                self.flow_ids,
+                now=now,
+                schedule_id=schedule_id,
+            )
+        return self.read_flow_run(run_id)
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]:
+        """Deployments by flow name, then name."""
+        with self.db.reading() as conn:
+            return deployments.read_deployments(conn, limit=limit, offset=offset)
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        """By id, by ``flow/name``, or by name alone when only one flow has it."""
+        with self.db.reading() as conn:
+            return deployments.read_deployment(conn, reference)
+
+    # -- the scheduler (legato.store.scheduling) --------------------------------------
+
+    def read_schedulable(self, deployment_id: str | None = None) -> list[Schedulable]:
+        """Unpaused deployments with at least one active schedule (or the one asked for,
+        paused or not, with all its active schedules)."""
+        with self.db.reading() as conn:
+            return scheduling.read_schedulable(conn, deployment_id)
+
+    def insert_scheduled_runs(
+        self,
+        deployment: DeploymentRecord,
+        slots: list[SlotRun],
+        *,
+        require_unpaused: bool = True,
+    ) -> list[str]:
+        """Make a Scheduled run for each slot that has none yet; the ids of those made
+        (see :func:`legato.store.scheduling.insert_scheduled_runs`)."""
+        if not slots:
+            return []
+        now = time.time()
+        with self.db.door() as door:
+            return scheduling.insert_scheduled_runs(
+                door, deployment, slots, self.flow_ids, require_unpaused=require_unpaused, now=now
+            )
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime, *, now: datetime | None = None
+    ) -> BackfillResult:
+        """Runs for every slot of the deployment's active schedules in [start, end), each
+        due at its slot and keyed as the scheduler keys it (so neither duplicates the
+        other), paused or not. ``ScheduleError`` for a bad or too long range, or an end in
+        the future: upcoming slots are the scheduler's."""
+        from legato.schemas.deployments import BackfillResult
+
+        now = now or datetime.now(UTC)
+        found = self.read_schedulable(deployment_id)
+        if not found:
+            deployment = self.read_deployment(deployment_id)  # ObjectNotFound when unknown
+            raise ScheduleError(
+                f"deployment {deployment.full_name} has no active schedule, so it has no "
+                "slots to backfill; give it one with `legato deploy ... --cron/--interval/--rrule`"
+            )
+        item = found[0]
+        slots = scheduling.backfill_slot_runs(item, start, end, now)
+        made = self.insert_scheduled_runs(item.deployment, slots, require_unpaused=False)
+        return BackfillResult(
+            deployment_id=deployment_id,
+            start=start,
+            end=end,
+            slots=len(slots),
+            created=len(made),
+            runs=made,
+        )
+
+    def mark_late_runs(self, *, before: float, now: float | None = None) -> int:
+        """Scheduled runs of deployments due before ``before`` (now minus the grace period)
+        that no worker has started become Late, each with a history row; how many did
+        (see :func:`legato.store.scheduling.mark_late_batch`)."""
+        now = time.time() if now is None else now
+        total = 0
+        while True:
+            with self.db.door() as door:
+                looked_at, marked = scheduling.mark_late_batch(door, before=before, now=now)
+                total += marked
+            if looked_at < scheduling.LATE_BATCH:
+                return total
