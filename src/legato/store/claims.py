@@ -23,10 +23,10 @@ locked); the claimed runs move to Pending through the state door, in one stateme
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from legato.orchestration.changes import PriorState
 from legato.orchestration.claiming import (
@@ -40,20 +40,10 @@ from legato.orchestration.claiming import (
 from legato.orchestration.limits import rooms
 from legato.schemas.claims import ClaimedFlowRun
 from legato.states import State, StateType
-from legato.store.database import translated
 from legato.store.run_tokens import new_run_token
+from legato.store.state_door import StateDoor
 from legato.store.tables import deployments, flow_runs, work_pools
 from legato.store.work_pools import ACTIVE_TYPE_VALUES
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from contextlib import AbstractContextManager
-
-    from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.engine.url import URL
-
-    from legato.schemas import FlowRunRecord
-    from legato.store.state_door import StateDoor
 
 
 def claimable_state() -> sa.ColumnElement[bool]:
@@ -65,210 +55,186 @@ def claimable_state() -> sa.ColumnElement[bool]:
     )
 
 
-class ClaimStore:
-    """The worker half of :class:`legato.store.Store` (mixed into it)."""
+def claim_flow_runs(
+    door: StateDoor, pool: str, worker_name: str, limit: int, now: float
+) -> list[ClaimedFlowRun]:
+    """Up to ``limit`` due runs of ``pool``, earliest first, moved to Pending and held
+    by ``worker_name`` (its heartbeat set to ``now``). Each run goes to one claimer,
+    with a new attempt token (see :mod:`legato.store.run_tokens`) whose hash replaces
+    any earlier attempt's.
 
-    if TYPE_CHECKING:
-        engine: Engine
-        url: URL
-
-        def _write_conn(self) -> Connection: ...
-        def _door(self) -> AbstractContextManager[StateDoor]: ...
-        def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
-
-    def claim_flow_runs(
-        self, pool: str, worker_name: str, limit: int, now: float | None = None
-    ) -> list[ClaimedFlowRun]:
-        """Up to ``limit`` due runs of ``pool``, earliest first, moved to Pending and held
-        by ``worker_name`` (its heartbeat set to ``now``). Each run goes to one claimer,
-        with a new attempt token (see :mod:`legato.store.run_tokens`) whose hash replaces
-        any earlier attempt's.
-
-        The answer is built inside the transaction, before it commits: a run whose stored
-        row cannot be sent (text that is not valid Unicode, from an older store) ends
-        Failed, saying why, instead of being claimed; the others are claimed as usual. A
-        failure to build the answer otherwise rolls the claim back whole, so no run is
-        held by a worker that never heard of it."""
-        if limit < 1:
-            return []
-        now = time.time() if now is None else now
-        pending = State(StateType.PENDING, "Pending", f"claimed by worker {worker_name}", now)
-        claimed: list[ClaimedFlowRun] = []
-        with self._door() as door:
-            conn = door.conn
-            pool_row = conn.execute(
-                sa.select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
-                    work_pools.c.name == pool
-                )
-            ).first()
-            pool_limits = PoolLimits()
-            if pool_row is not None:
-                pool_limits = PoolLimits(bool(pool_row.paused), pool_row.concurrency_limit)
-            if claim_budget(pool_limits, limit) < 1:  # paused
-                door.rollback()
-                return []
-            runs = self._claimable_runs(conn, pool, limit, pool_limits, now)
-            tokens = {run_id: new_run_token(run_id) for run_id, _ in runs}
-            door.claim_flow_runs(
-                runs, pending, worker_name=worker_name, heartbeat=now, tokens=tokens
-            )
-            for run_id, _ in runs:
-                answer = _claimed(conn, run_id, tokens[run_id])
-                if isinstance(answer, ClaimedFlowRun):
-                    claimed.append(answer)
-                else:
-                    failed = State(StateType.FAILED, "Failed", answer, now)
-                    fields = {"end_time": now, "worker_name": None, "token_hash": None}
-                    door.move_flow_run(
-                        run_id, PriorState(pending.type, pending.name), failed, fields
-                    )
-        return claimed
-
-    def _claimable_runs(
-        self, conn: Connection, pool: str, limit: int, pool_limits: PoolLimits, now: float
-    ) -> list[tuple[str, PriorState]]:
-        """The due runs to claim, earliest first, within the concurrency limits of the
-        pool and of each run's deployment, locked; each with the state it is in.
-
-        The limits count the active (Pending, Running, Cancelling) runs: that count is
-        the lease, so a run that ends or crashes gives its slot back by leaving those
-        states. On PostgreSQL the rows that carry a limit (the pool, the limited
-        deployments with due runs) are locked first, in a fixed order, so claimers
-        counting against the same limit take turns.
-        """
-        postgres = self.engine.dialect.name == "postgresql"
-        due = sa.and_(
-            flow_runs.c.work_pool == pool,
-            flow_runs.c.state_type == StateType.SCHEDULED.value,
-            claimable_state(),
-            flow_runs.c.expected_start_time <= now,
+    The answer is built inside the transaction, before it commits: a run whose stored
+    row cannot be sent (text that is not valid Unicode, from an older store) ends
+    Failed, saying why, instead of being claimed; the others are claimed as usual. A
+    failure to build the answer otherwise rolls the claim back whole, so no run is
+    held by a worker that never heard of it."""
+    pending = State(StateType.PENDING, "Pending", f"claimed by worker {worker_name}", now)
+    claimed: list[ClaimedFlowRun] = []
+    conn = door.conn
+    pool_row = conn.execute(
+        sa.select(work_pools.c.paused, work_pools.c.concurrency_limit).where(
+            work_pools.c.name == pool
         )
-        active = flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES)
-        if pool_limits.limit is not None:
-            if postgres:
-                conn.execute(
-                    sa.select(work_pools.c.name).where(work_pools.c.name == pool).with_for_update()
-                )
-            running = conn.execute(
-                sa.select(sa.func.count()).where(flow_runs.c.work_pool == pool, active)
-            ).scalar_one()
-            pool_limits = dataclasses.replace(pool_limits, active=int(running))
-        budget = claim_budget(pool_limits, limit)
-        if budget < 1:
-            return []
-        limited = sa.select(deployments.c.id, deployments.c.concurrency_limit).where(
-            deployments.c.concurrency_limit.is_not(None),
-            deployments.c.id.in_(sa.select(flow_runs.c.deployment_id).where(due).distinct()),
-        )
-        limits = {str(row.id): int(row.concurrency_limit) for row in conn.execute(limited)}
-        if limits and postgres:
-            conn.execute(
-                sa.select(deployments.c.id)
-                .where(deployments.c.id.in_(sorted(limits)))
-                .order_by(deployments.c.id)
-                .with_for_update()
-            )
-        counts: dict[str, int] = {}
-        if limits:
-            counts = {
-                str(key): int(count)
-                for key, count in conn.execute(
-                    sa.select(flow_runs.c.deployment_id, sa.func.count())
-                    .where(flow_runs.c.deployment_id.in_(sorted(limits)), active)
-                    .group_by(flow_runs.c.deployment_id)
-                )
-            }
-        columns = (
-            flow_runs.c.id,
-            flow_runs.c.state_type,
-            flow_runs.c.state_name,
-            flow_runs.c.expected_start_time,
-            flow_runs.c.worker_name,
-            flow_runs.c.deployment_id,
-        )
-        if not limits:
-            query = sa.select(*columns).where(due)
+    ).first()
+    pool_limits = PoolLimits()
+    if pool_row is not None:
+        pool_limits = PoolLimits(bool(pool_row.paused), pool_row.concurrency_limit)
+    if claim_budget(pool_limits, limit) < 1:  # paused
+        door.rollback()
+        return []
+    runs = _claimable_runs(conn, pool, limit, pool_limits, now)
+    tokens = {run_id: new_run_token(run_id) for run_id, _ in runs}
+    door.claim_flow_runs(runs, pending, worker_name=worker_name, heartbeat=now, tokens=tokens)
+    for run_id, _ in runs:
+        answer = _claimed(conn, run_id, tokens[run_id])
+        if isinstance(answer, ClaimedFlowRun):
+            claimed.append(answer)
         else:
-            # Each limited deployment gets at most its free slots, its earliest runs first.
-            room = rooms(limits, counts)
-            ranked = (
-                sa.select(
-                    flow_runs.c.id,
-                    flow_runs.c.deployment_id,
-                    flow_runs.c.expected_start_time,
-                    sa.func.row_number()
-                    .over(
-                        partition_by=flow_runs.c.deployment_id,
-                        order_by=(flow_runs.c.expected_start_time, flow_runs.c.id),
-                    )
-                    .label("rank"),
-                )
-                .where(due)
-                .subquery()
-            )
-            within = sa.or_(
-                ranked.c.deployment_id.is_(None),
-                ranked.c.deployment_id.not_in(sorted(limits)),
-                *(
-                    sa.and_(ranked.c.deployment_id == key, ranked.c.rank <= free)
-                    for key, free in room.items()
-                    if free > 0
-                ),
-            )
-            chosen = list(
-                conn.execute(
-                    sa.select(ranked.c.id)
-                    .where(within)
-                    .order_by(ranked.c.expected_start_time, ranked.c.id)
-                    .limit(budget)
-                ).scalars()
-            )
-            if not chosen:
-                return []
-            query = sa.select(*columns).where(flow_runs.c.id.in_(chosen), due)
-        query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(budget)
-        if postgres:
-            query = query.with_for_update(skip_locked=True)
-        candidates = {
-            str(row.id): ClaimCandidate(
-                id=str(row.id),
-                state_type=StateType(row.state_type),
-                state_name=row.state_name,
-                expected_start_time=row.expected_start_time,
-                worker_name=row.worker_name,
-                deployment_id=row.deployment_id,
-            )
-            for row in conn.execute(query)
-        }
-        ids = choose_claims(
-            list(candidates.values()),
-            now=now,
-            budget=budget,
-            deployment_limits=limits,
-            deployment_active=counts,
-        )
-        return [
-            (run_id, PriorState(candidates[run_id].state_type, candidates[run_id].state_name))
-            for run_id in ids
-        ]
+            failed = State(StateType.FAILED, "Failed", answer, now)
+            fields = {"end_time": now, "worker_name": None, "token_hash": None}
+            door.move_flow_run(run_id, PriorState(pending.type, pending.name), failed, fields)
+    return claimed
 
-    def heartbeat(
-        self, flow_run_ids: Sequence[str], worker_name: str, now: float | None = None
-    ) -> dict[str, str]:
-        """Mark the runs ``worker_name`` holds as alive at ``now``; the state type of each
-        (a Cancelling one is for the worker to stop). Runs another worker holds, or that
-        do not exist, are left out of the answer."""
-        ids = list(dict.fromkeys(flow_run_ids))
-        if not ids:
-            return {}
-        now = time.time() if now is None else now
-        held = sa.and_(flow_runs.c.id.in_(ids), flow_runs.c.worker_name == worker_name)
-        with translated(self.url), self._write_conn() as conn:
-            conn.execute(flow_runs.update().where(held).values(heartbeat=now))
-            rows = conn.execute(sa.select(flow_runs.c.id, flow_runs.c.state_type).where(held))
-            states = {str(row.id): str(row.state_type) for row in rows}
-            conn.commit()
-        return states
+
+def _claimable_runs(
+    conn: Connection, pool: str, limit: int, pool_limits: PoolLimits, now: float
+) -> list[tuple[str, PriorState]]:
+    """The due runs to claim, earliest first, within the concurrency limits of the
+    pool and of each run's deployment, locked; each with the state it is in.
+
+    The limits count the active (Pending, Running, Cancelling) runs: that count is
+    the lease, so a run that ends or crashes gives its slot back by leaving those
+    states. On PostgreSQL the rows that carry a limit (the pool, the limited
+    deployments with due runs) are locked first, in a fixed order, so claimers
+    counting against the same limit take turns.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    due = sa.and_(
+        flow_runs.c.work_pool == pool,
+        flow_runs.c.state_type == StateType.SCHEDULED.value,
+        claimable_state(),
+        flow_runs.c.expected_start_time <= now,
+    )
+    active = flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES)
+    if pool_limits.limit is not None:
+        if postgres:
+            conn.execute(
+                sa.select(work_pools.c.name).where(work_pools.c.name == pool).with_for_update()
+            )
+        running = conn.execute(
+            sa.select(sa.func.count()).where(flow_runs.c.work_pool == pool, active)
+        ).scalar_one()
+        pool_limits = dataclasses.replace(pool_limits, active=int(running))
+    budget = claim_budget(pool_limits, limit)
+    if budget < 1:
+        return []
+    limited = sa.select(deployments.c.id, deployments.c.concurrency_limit).where(
+        deployments.c.concurrency_limit.is_not(None),
+        deployments.c.id.in_(sa.select(flow_runs.c.deployment_id).where(due).distinct()),
+    )
+    limits = {str(row.id): int(row.concurrency_limit) for row in conn.execute(limited)}
+    if limits and postgres:
+        conn.execute(
+            sa.select(deployments.c.id)
+            .where(deployments.c.id.in_(sorted(limits)))
+            .order_by(deployments.c.id)
+            .with_for_update()
+        )
+    counts: dict[str, int] = {}
+    if limits:
+        counts = {
+            str(key): int(count)
+            for key, count in conn.execute(
+                sa.select(flow_runs.c.deployment_id, sa.func.count())
+                .where(flow_runs.c.deployment_id.in_(sorted(limits)), active)
+                .group_by(flow_runs.c.deployment_id)
+            )
+        }
+    columns = (
+        flow_runs.c.id,
+        flow_runs.c.state_type,
+        flow_runs.c.state_name,
+        flow_runs.c.expected_start_time,
+        flow_runs.c.worker_name,
+        flow_runs.c.deployment_id,
+    )
+    if not limits:
+        query = sa.select(*columns).where(due)
+    else:
+        # Each limited deployment gets at most its free slots, its earliest runs first.
+        room = rooms(limits, counts)
+        ranked = (
+            sa.select(
+                flow_runs.c.id,
+                flow_runs.c.deployment_id,
+                flow_runs.c.expected_start_time,
+                sa.func.row_number()
+                .over(
+                    partition_by=flow_runs.c.deployment_id,
+                    order_by=(flow_runs.c.expected_start_time, flow_runs.c.id),
+                )
+                .label("rank"),
+            )
+            .where(due)
+            .subquery()
+        )
+        within = sa.or_(
+            ranked.c.deployment_id.is_(None),
+            ranked.c.deployment_id.not_in(sorted(limits)),
+            *(
+                sa.and_(ranked.c.deployment_id == key, ranked.c.rank <= free)
+                for key, free in room.items()
+                if free > 0
+            ),
+        )
+        chosen = list(
+            conn.execute(
+                sa.select(ranked.c.id)
+                .where(within)
+                .order_by(ranked.c.expected_start_time, ranked.c.id)
+                .limit(budget)
+            ).scalars()
+        )
+        if not chosen:
+            return []
+        query = sa.select(*columns).where(flow_runs.c.id.in_(chosen), due)
+    query = query.order_by(flow_runs.c.expected_start_time, flow_runs.c.id).limit(budget)
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    candidates = {
+        str(row.id): ClaimCandidate(
+            id=str(row.id),
+            state_type=StateType(row.state_type),
+            state_name=row.state_name,
+            expected_start_time=row.expected_start_time,
+            worker_name=row.worker_name,
+            deployment_id=row.deployment_id,
+        )
+        for row in conn.execute(query)
+    }
+    ids = choose_claims(
+        list(candidates.values()),
+        now=now,
+        budget=budget,
+        deployment_limits=limits,
+        deployment_active=counts,
+    )
+    return [
+        (run_id, PriorState(candidates[run_id].state_type, candidates[run_id].state_name))
+        for run_id in ids
+    ]
+
+
+def heartbeat(
+    conn: Connection, flow_run_ids: Sequence[str], worker_name: str, now: float
+) -> dict[str, str]:
+    """Mark the runs ``worker_name`` holds (distinct ids, at least one) as alive at
+    ``now``; the state type of each (a Cancelling one is for the worker to stop). Runs
+    another worker holds, or that do not exist, are left out of the answer."""
+    held = sa.and_(flow_runs.c.id.in_(flow_run_ids), flow_runs.c.worker_name == worker_name)
+    conn.execute(flow_runs.update().where(held).values(heartbeat=now))
+    rows = conn.execute(sa.select(flow_runs.c.id, flow_runs.c.state_type).where(held))
+    return {str(row.id): str(row.state_type) for row in rows}
 
 
 def _claimed(conn: Connection, run_id: str, token: str) -> ClaimedFlowRun | str:

@@ -1,4 +1,5 @@
-"""Opening a store: the SQLAlchemy engine, SQLite pragmas, schema checks, error translation.
+"""Opening a store: the SQLAlchemy engine, SQLite pragmas, schema checks, error translation,
+and the :class:`Database` the store's query modules run their SQL in.
 
 Every way a store can be unusable (corrupt file, read-only folder, a lock held
 too long, a schema newer than this code) becomes one :class:`StoreError` whose
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import StoreError
 from legato.files import PRIVATE_FILE_MODE, create_private_file, open_to_others, private_dir
+from legato.store.state_door import StateChanges, StateDoor
 from legato.text import loads_json
 
 logger = logging.getLogger("legato.store")
@@ -231,3 +233,80 @@ def _upgrade(engine: Engine) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         conn.commit()
+
+
+class Database:
+    """A migrated database: its engine, and the connections and transactions the query
+    modules (:mod:`legato.store.claims`, :mod:`legato.store.deployments`, ...) are
+    handed. Every one of them turns driver errors into :class:`StoreError`.
+
+    Writes start ``BEGIN IMMEDIATE`` on SQLite, so a transaction that reads before it
+    writes holds the write lock from its first statement (a claim's select-then-update
+    is never interleaved with another writer's)."""
+
+    def __init__(self, url: str, *, lock_timeout: float = 30.0):
+        self.engine: Engine = create_engine(url, lock_timeout=lock_timeout)
+        self.url = self.engine.url
+        ensure_schema(self.engine)
+        self.state_listeners: list[Callable[[StateChanges], None]] = []
+        """Called with the state changes of each committed transaction (see
+        :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
+
+    def write_connection(self) -> Connection:
+        """A connection whose transactions are write transactions (see the class)."""
+        return self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads; whatever it began is rolled back when it closes."""
+        with translated(self.url), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends (unless it raised; the
+        block may commit or roll back itself before that)."""
+        with translated(self.url), self.write_connection() as conn:
+            yield conn
+            conn.commit()
+
+    @contextlib.contextmanager
+    def door(self) -> Iterator[StateDoor]:
+        """A write transaction whose state writes go through the state door: committed
+        when the block ends (unless it raised), then its changes go to the listeners."""
+        with translated(self.url), self.write_connection() as conn:
+            door = StateDoor(conn)
+            yield door
+            door.commit()
+        if door.changes and self.state_listeners:
+            self._announce(door.changes)
+
+    def _announce(self, changes: StateChanges) -> None:
+        for listener in list(self.state_listeners):
+            try:
+                listener(changes)
+            except Exception:  # a listener's fault must not fail a write that committed
+                logger.exception("a state-change listener failed")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def insert_if_absent(
+    conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
+) -> bool:
+    """INSERT ... ON CONFLICT (key) DO NOTHING; whether the row went in (False: one
+    with the same key was there; two processes may insert it at once).
+
+    Told by RETURNING rather than rowcount, which psycopg reports as 1 either way.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
+    returned = conn.execute(statement.returning(table.c[key[0]])).first()
+    return returned is not None

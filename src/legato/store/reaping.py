@@ -1,9 +1,9 @@
 """Runs whose worker or process died: marking them Crashed, and retrying them.
 
-Two paths end such a run, and both go through :meth:`ReapingStore.crash_flow_run`, so
+Two paths end such a run, and both go through :meth:`legato.store.Store.crash_flow_run`, so
 a crash is handled the same way however it was noticed: the worker saw its flow-run
 process exit without a final state, or the server's reaper saw the worker stop
-heartbeating (:meth:`ReapingStore.reap_stale_flow_runs`).
+heartbeating (:meth:`legato.store.Store.reap_stale_flow_runs`).
 
 A crashed run of a deployment with ``retries`` goes straight back to Scheduled (the
 state AwaitingRetry, due now, held by no worker) while it has crashed no more than
@@ -26,26 +26,17 @@ The decisions (is the run stale, still held, what its crash makes of it) are
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from legato.errors import ObjectNotFound
 from legato.orchestration.changes import PriorState
 from legato.orchestration.crashes import HELD_TYPES, HeldRun, plan_crash, still_held
 from legato.states import StateType
-from legato.store.database import translated
+from legato.store.state_door import StateDoor
 from legato.store.tables import deployments, flow_runs, state_history
-
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.engine.url import URL
-
-    from legato.store.state_door import StateDoor
 
 REAP_BATCH = 500
 
@@ -75,134 +66,93 @@ class StaleRun:
     heartbeat: float
 
 
-class ReapingStore:
-    """The crash half of :class:`legato.store.Store` (mixed into it)."""
+def lock_run(conn: Connection, flow_run_id: str, *, skip_locked: bool) -> Any:
+    """The run's row as a crash needs it (state, holder, heartbeat, deployment, pool,
+    token hash), locked on PostgreSQL; None when there is no such row (or, with
+    ``skip_locked``, another transaction holds its lock)."""
+    query = sa.select(
+        flow_runs.c.state_type,
+        flow_runs.c.state_name,
+        flow_runs.c.worker_name,
+        flow_runs.c.heartbeat,
+        flow_runs.c.deployment_id,
+        flow_runs.c.work_pool,
+        flow_runs.c.token_hash,
+    ).where(flow_runs.c.id == flow_run_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=skip_locked)
+    return conn.execute(query).first()
 
-    if TYPE_CHECKING:
-        engine: Engine
-        url: URL
 
-        def _write_conn(self) -> Connection: ...
-        def _door(self) -> AbstractContextManager[StateDoor]: ...
+def crash_held_run(
+    door: StateDoor,
+    flow_run_id: str,
+    row: Any,
+    message: str,
+    *,
+    worker_name: str | None,
+    stale_before: float | None,
+    now: float,
+) -> CrashOutcome | None:
+    """Crash the run of the locked ``row`` if it is still held (by ``worker_name`` when
+    given, its heartbeat older than ``stale_before`` when given); otherwise roll back
+    and return None."""
+    held = HeldRun(StateType(row.state_type), row.worker_name, row.heartbeat)
+    if not still_held(held, worker_name=worker_name, stale_before=stale_before):
+        door.rollback()
+        return None
+    return crash_locked(door, flow_run_id, row, message, now)
 
-    def crash_flow_run(
-        self,
-        flow_run_id: str,
-        message: str,
-        *,
-        worker_name: str | None = None,
-        stale_before: float | None = None,
-        skip_locked: bool = False,
-        now: float | None = None,
-    ) -> CrashOutcome | None:
-        """Mark a run that stopped without a final state Crashed (or Cancelled, when it
-        was Cancelling), and reschedule it when its deployment's retries allow.
 
-        Only a run still held is changed: one in Pending, Running or Cancelling (or
-        Scheduled while a worker holds it), held by ``worker_name`` when given, whose
-        heartbeat is older than ``stale_before`` when given. Anything else - the run
-        finished, another worker holds it now, it heartbeated meanwhile - returns None
-        and writes nothing; so does a row another transaction has locked, with
-        ``skip_locked``. ``ObjectNotFound`` for an unknown id.
-        """
-        now = time.time() if now is None else now
-        with self._door() as door:
-            query = sa.select(
-                flow_runs.c.state_type,
-                flow_runs.c.state_name,
-                flow_runs.c.worker_name,
-                flow_runs.c.heartbeat,
-                flow_runs.c.deployment_id,
-                flow_runs.c.work_pool,
-                flow_runs.c.token_hash,
-            ).where(flow_runs.c.id == flow_run_id)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=skip_locked)
-            row = door.conn.execute(query).first()
-            if row is None:
-                door.rollback()
-                if skip_locked and self._flow_run_exists(flow_run_id):
-                    return None  # locked by someone else, who is dealing with it
-                raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
-            held = HeldRun(StateType(row.state_type), row.worker_name, row.heartbeat)
-            if not still_held(held, worker_name=worker_name, stale_before=stale_before):
-                door.rollback()
-                return None
-            return self._crash_locked(door, flow_run_id, row, message, now)
-
-    def reap_stale_flow_runs(
-        self, *, timeout: float, now: float | None = None
-    ) -> list[CrashOutcome]:
-        """Crash every run held by a worker that has not heartbeated for ``timeout``
-        seconds (see :meth:`crash_flow_run`), each saying which worker went quiet and
-        when; what became of each."""
-        now = time.time() if now is None else now
-        before = now - timeout
-        outcomes: list[CrashOutcome] = []
-        seen: set[str] = set()
-        while True:
-            stale = [
-                run for run in self.read_stale_flow_runs(before) if run.flow_run_id not in seen
-            ]
-            for run in stale:
-                seen.add(run.flow_run_id)
-                outcome = self.crash_flow_run(
-                    run.flow_run_id,
-                    f"worker {run.worker_name} stopped sending heartbeats "
-                    f"(last {max(0.0, now - run.heartbeat):.0f} s ago)",
-                    worker_name=run.worker_name,
-                    stale_before=before,
-                    skip_locked=True,
-                    now=now,
-                )
-                if outcome is not None:
-                    outcomes.append(outcome)
-            if len(stale) < REAP_BATCH:
-                return outcomes
-
-    def read_stale_flow_runs(self, before: float) -> list[StaleRun]:
-        """Runs held by a worker whose last heartbeat is older than ``before``, oldest
-        first (at most one batch)."""
-        with translated(self.url), self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(flow_runs.c.id, flow_runs.c.worker_name, flow_runs.c.heartbeat)
-                .where(
-                    flow_runs.c.state_type.in_(HELD_TYPE_VALUES),
-                    flow_runs.c.worker_name.is_not(None),
-                    flow_runs.c.heartbeat < before,
-                )
-                .order_by(flow_runs.c.heartbeat, flow_runs.c.id)
-                .limit(REAP_BATCH)
-            )
-            return [StaleRun(str(r.id), str(r.worker_name), float(r.heartbeat)) for r in rows]
-
-    # -- inside the transaction ------------------------------------------------------
-
-    def _crash_locked(
-        self, door: StateDoor, flow_run_id: str, row: Any, message: str, now: float
-    ) -> CrashOutcome:
-        """Crash the run of the locked ``row`` (its state, deployment, pool and token hash),
-        as :func:`legato.orchestration.crashes.plan_crash` says."""
-        current = StateType(row.state_type)
-        # The process that held the run (if it still runs) is refused from now on.
-        door.take_back(row.token_hash)
-        crashes_before = retries = 0
-        if current is not StateType.CANCELLING:
-            crashes_before = _crash_count(door.conn, flow_run_id)
-            retries = _deployment_retries(door.conn, row.deployment_id)
-        plan = plan_crash(current, message, crashes_before=crashes_before, retries=retries, now=now)
-        old = PriorState(current, row.state_name)
-        for step in plan.steps:
-            door.move_flow_run(flow_run_id, old, step.state, step.fields, rerun=step.rerun)
-            old = PriorState(step.state.type, step.state.name)
-        return CrashOutcome(
-            flow_run_id, plan.outcome, plan.crashes, plan.retries, plan.message, row.work_pool
+def read_stale_flow_runs(conn: Connection, before: float) -> list[StaleRun]:
+    """Runs held by a worker whose last heartbeat is older than ``before``, oldest
+    first (at most one batch)."""
+    rows = conn.execute(
+        sa.select(flow_runs.c.id, flow_runs.c.worker_name, flow_runs.c.heartbeat)
+        .where(
+            flow_runs.c.state_type.in_(HELD_TYPE_VALUES),
+            flow_runs.c.worker_name.is_not(None),
+            flow_runs.c.heartbeat < before,
         )
+        .order_by(flow_runs.c.heartbeat, flow_runs.c.id)
+        .limit(REAP_BATCH)
+    )
+    return [StaleRun(str(r.id), str(r.worker_name), float(r.heartbeat)) for r in rows]
 
-    def _flow_run_exists(self, flow_run_id: str) -> bool:
-        with translated(self.url), self.engine.connect() as conn:
-            query = sa.select(flow_runs.c.id).where(flow_runs.c.id == flow_run_id)
-            return conn.execute(query).first() is not None
+
+def stale_message(run: StaleRun, now: float) -> str:
+    """Why a run of a worker gone quiet is crashed."""
+    return (
+        f"worker {run.worker_name} stopped sending heartbeats "
+        f"(last {max(0.0, now - run.heartbeat):.0f} s ago)"
+    )
+
+
+def crash_locked(
+    door: StateDoor, flow_run_id: str, row: Any, message: str, now: float
+) -> CrashOutcome:
+    """Crash the run of the locked ``row`` (its state, deployment, pool and token hash),
+    as :func:`legato.orchestration.crashes.plan_crash` says."""
+    current = StateType(row.state_type)
+    # The process that held the run (if it still runs) is refused from now on.
+    door.take_back(row.token_hash)
+    crashes_before = retries = 0
+    if current is not StateType.CANCELLING:
+        crashes_before = _crash_count(door.conn, flow_run_id)
+        retries = _deployment_retries(door.conn, row.deployment_id)
+    plan = plan_crash(current, message, crashes_before=crashes_before, retries=retries, now=now)
+    old = PriorState(current, row.state_name)
+    for step in plan.steps:
+        door.move_flow_run(flow_run_id, old, step.state, step.fields, rerun=step.rerun)
+        old = PriorState(step.state.type, step.state.name)
+    return CrashOutcome(
+        flow_run_id, plan.outcome, plan.crashes, plan.retries, plan.message, row.work_pool
+    )
+
+
+def flow_run_exists(conn: Connection, flow_run_id: str) -> bool:
+    query = sa.select(flow_runs.c.id).where(flow_runs.c.id == flow_run_id)
+    return conn.execute(query).first() is not None
 
 
 def _crash_count(conn: Connection, flow_run_id: str) -> int:

@@ -3,49 +3,64 @@
 Flow-run writes are synchronous (a handful per run, and their state checks need
 the current row); task-run states and logs go through the :class:`BatchWriter`.
 Reads return the pydantic records of :mod:`legato.schemas`.
+
+The Store is a facade over a :class:`legato.store.database.Database` and the query
+modules, which are plain functions of a connection (or of a
+:class:`legato.store.state_door.StateDoor`, for writes that change run states):
+:mod:`~legato.store.claims`, :mod:`~legato.store.concurrency`,
+:mod:`~legato.store.deployments`, :mod:`~legato.store.local_runs`,
+:mod:`~legato.store.reaping`, :mod:`~legato.store.scheduling`,
+:mod:`~legato.store.work_pools` and :mod:`~legato.store.queries`. Each method opens
+the connection or transaction it needs and calls them; a method that takes several
+transactions (reaping, marking Late in batches, backfill) says so by its loop here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from legato.errors import LegatoError, ObjectNotFound
+from legato.errors import LegatoError, ObjectNotFound, ScheduleError
+from legato.processes import StartTimeLookup, gone_reason
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
 from legato.states import State, StateType, Transition
-from legato.store import run_tokens
+from legato.store import (
+    claims,
+    concurrency,
+    deployments,
+    local_runs,
+    reaping,
+    run_tokens,
+    scheduling,
+    work_pools,
+)
 from legato.store.bulk import row_inserter
-from legato.store.claims import ClaimStore
-from legato.store.concurrency import ConcurrencyStore
-from legato.store.database import create_engine, ensure_schema, translated
-from legato.store.deployments import DeploymentStore
-from legato.store.local_runs import LocalRunStore
-from legato.store.reaping import ReapingStore
-from legato.store.scheduling import SchedulingStore
+from legato.store.database import Database, translated
+from legato.store.flows import FlowIds
+from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
+from legato.store.scheduling import Schedulable, SlotRun
 from legato.store.state_door import StateChanges, StateDoor, TaskRunStatements, clean_rows
 from legato.store.tables import (
     api_keys,
     flow_run_tags,
     flow_runs,
-    flows,
     ingested_batches,
     task_runs,
 )
-from legato.store.work_pools import WorkPoolStore
 from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Mapping, Sequence
 
     from legato.ops import SortedBatch
     from legato.schemas import (
@@ -59,8 +74,14 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
-
-logger = logging.getLogger("legato.store")
+    from legato.schemas.claims import ClaimedFlowRun
+    from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
+    from legato.schemas.deployments import (
+        BackfillResult,
+        DeploymentRecord,
+        DeploymentRunRequest,
+        DeploymentSpec,
+    )
 
 StateListener = Callable[[StateChanges], None]
 
@@ -107,55 +128,36 @@ def _storable_state(state: State) -> State:
 
 
 class Store(
-    DeploymentStore,
-    ClaimStore,
-    SchedulingStore,
-    ConcurrencyStore,
-    WorkPoolStore,
-    ReapingStore,
-    LocalRunStore,
     ListsFlowRuns,
     ReadsLogs,
 ):
-    """A migrated database plus its batched writer. Thread-safe; one per process and URL."""
+    """A migrated database plus its batched writer. Thread-safe; one per process and URL.
+
+    ``db`` is the :class:`Database` (engine, transactions, state listeners); ``flow_ids``
+    remembers the id of each flow name once read."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, writer_linger: float = 0.05):
-        self.engine: Engine = create_engine(url, lock_timeout=lock_timeout)
-        self.url = self.engine.url
-        ensure_schema(self.engine)
+        self.db = Database(url, lock_timeout=lock_timeout)
+        self.engine: Engine = self.db.engine
+        self.url = self.db.url
         self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
-        self._flow_ids: dict[str, str] = {}
-        self.state_listeners: list[StateListener] = []
+        self.flow_ids = FlowIds()
+        self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
 
     # -- connections -------------------------------------------------------------
 
     def _write_conn(self) -> Connection:
-        return self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        return self.db.write_connection()
 
-    @contextlib.contextmanager
-    def _door(self) -> Iterator[StateDoor]:
-        """A write transaction whose state writes go through the state door: committed
-        when the block ends (unless it raised), then its changes go to the listeners."""
-        with translated(self.url), self._write_conn() as conn:
-            door = StateDoor(conn)
-            yield door
-            door.commit()
-        if door.changes and self.state_listeners:
-            self._announce(door.changes)
-
-    def _announce(self, changes: StateChanges) -> None:
-        for listener in list(self.state_listeners):
-            try:
-                listener(changes)
-            except Exception:  # a listener's fault must not fail a write that committed
-                logger.exception("a state-change listener failed")
+    def _door(self) -> contextlib.AbstractContextManager[StateDoor]:
+        return self.db.door()
 
     def close(self) -> None:
         self.writer.close()
-        self.engine.dispose()
+        self.db.close()
 
     # -- batched task-run writes ----------------------------------------------------
 
@@ -205,37 +207,6 @@ class Store(
 
     # -- flows and flow runs --------------------------------------------------------
 
-    def _insert_if_absent(
-        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
-    ) -> bool:
-        """INSERT ... ON CONFLICT (key) DO NOTHING; whether the row went in (False: one
-        with the same key was there; two processes may insert it at once).
-
-        Told by RETURNING rather than rowcount, which psycopg reports as 1 either way.
-        """
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            statement: Any = pg_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(table).values(row).on_conflict_do_nothing(index_elements=key)
-        returned = conn.execute(statement.returning(table.c[key[0]])).first()
-        return returned is not None
-
-    def _flow_id(self, conn: Connection, name: str) -> str:
-        flow_id = self._flow_ids.get(name)
-        if flow_id is not None:
-            return flow_id
-        from legato.ids import new_id
-
-        row = {"id": new_id(), "name": name, "created": time.time()}
-        self._insert_if_absent(conn, flows, row, ["name"])
-        stored = str(conn.execute(sa.select(flows.c.id).where(flows.c.name == name)).scalar_one())
-        self._flow_ids[name] = stored
-        return stored
-
     def create_flow_run(
         self, row: dict[str, Any], state: State, *, token: str | None = None
     ) -> None:
@@ -248,7 +219,7 @@ class Store(
         state = _storable_state(state)
         with self._door() as door:
             row = door.join_attempt(row, token)
-            flow_id = self._flow_id(door.conn, row["flow_name"])
+            flow_id = self.flow_ids.of(door.conn, row["flow_name"])
             door.create_flow_run({**row, "flow_id": flow_id}, state)
             run_tags = list(dict.fromkeys(row.get("tags") or []))
             if run_tags:
@@ -577,3 +548,367 @@ class Store(
         with translated(self.url), self.engine.connect() as conn:
             query = sa.select(api_keys.c.id).where(api_keys.c.internal.is_(False)).limit(1)
             return conn.execute(query).first() is not None
+
+    # -- work pools (legato.store.work_pools) ----------------------------------------
+
+    def create_work_pool(self, name: str, concurrency_limit: int | None = None) -> WorkPoolRecord:
+        """A new, unpaused pool (WorkPoolExists if one has that name)."""
+        with self.db.writing() as conn:
+            work_pools.create_work_pool(conn, name, concurrency_limit)
+        return self.read_work_pool(name)
+
+    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
+        """Most active runs of ``name`` (None: no limit); the active ones may finish."""
+        with self.db.writing() as conn:
+            work_pools.set_work_pool_limit(conn, name, concurrency_limit)
+        return self.read_work_pool(name)
+
+    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
+        """A paused pool's runs are not claimed (they wait, Scheduled or Late)."""
+        with self.db.writing() as conn:
+            work_pools.set_work_pool_paused(conn, name, paused)
+        return self.read_work_pool(name)
+
+    def read_work_pools(self) -> list[WorkPoolRecord]:
+        """Every pool by name, with its number of active runs."""
+        with self.db.reading() as conn:
+            return work_pools.read_work_pools(conn)
+
+    def read_work_pool(self, name: str) -> WorkPoolRecord:
+        with self.db.reading() as conn:
+            return work_pools.read_work_pool(conn, name)
+
+    # -- tag concurrency limits (legato.store.concurrency) ----------------------------
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
+        """Create the limit of ``tag``, or change it (leases held are kept)."""
+        with self.db.writing() as conn:
+            concurrency.set_concurrency_limit(conn, tag, limit)
+        return self.read_concurrency_limit(tag)
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        """Remove the limit of ``tag`` and its leases (ObjectNotFound if it has none)."""
+        with self.db.writing() as conn:
+            concurrency.delete_concurrency_limit(conn, tag)
+
+    def read_concurrency_limits(self, now: float | None = None) -> list[ConcurrencyLimitRecord]:
+        """Every tag limit, by tag, with the task runs holding its live leases."""
+        now = time.time() if now is None else now
+        with self.db.reading() as conn:
+            return concurrency.read_concurrency_limits(conn, now)
+
+    def read_concurrency_limit(self, tag: str) -> ConcurrencyLimitRecord:
+        now = time.time()
+        with self.db.reading() as conn:
+            return concurrency.read_concurrency_limit(conn, tag, now)
+
+    def read_limited_tags(self) -> list[str]:
+        """The tags that have a limit (read once per flow run, before its tasks)."""
+        with self.db.reading() as conn:
+            return concurrency.read_limited_tags(conn)
+
+    def acquire_concurrency_slots(
+        self,
+        tags: Sequence[str],
+        task_run_id: str,
+        flow_run_id: str,
+        holder: str,
+        ttl: float,
+        now: float | None = None,
+    ) -> LeaseAnswer:
+        """One slot of each limited tag in ``tags`` for ``task_run_id`` until ``now + ttl``,
+        or none: the answer names the full tags."""
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return concurrency.acquire_concurrency_slots(
+                conn, tags, task_run_id, flow_run_id, holder, ttl, now
+            )
+
+    def renew_concurrency_slots(
+        self, task_run_ids: Sequence[str], ttl: float, now: float | None = None
+    ) -> list[str]:
+        """Push the live leases of these task runs to ``now + ttl``; those still holding one."""
+        ids = list(dict.fromkeys(task_run_ids))
+        if not ids:
+            return []
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return concurrency.renew_concurrency_slots(conn, ids, ttl, now)
+
+    def release_concurrency_slots(self, task_run_ids: Sequence[str]) -> int:
+        """Give back every slot these task runs hold; how many leases went."""
+        ids = list(dict.fromkeys(task_run_ids))
+        if not ids:
+            return 0
+        with self.db.writing() as conn:
+            return concurrency.release_concurrency_slots(conn, ids)
+
+    # -- workers' claims (legato.store.claims) -----------------------------------------
+
+    def claim_flow_runs(
+        self, pool: str, worker_name: str, limit: int, now: float | None = None
+    ) -> list[ClaimedFlowRun]:
+        """Up to ``limit`` due runs of ``pool``, earliest first, moved to Pending and held
+        by ``worker_name``, each with a new attempt token (see
+        :func:`legato.store.claims.claim_flow_runs`)."""
+        if limit < 1:
+            return []
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            return claims.claim_flow_runs(door, pool, worker_name, limit, now)
+
+    def heartbeat(
+        self, flow_run_ids: Sequence[str], worker_name: str, now: float | None = None
+    ) -> dict[str, str]:
+        """Mark the runs ``worker_name`` holds as alive at ``now``; the state type of each
+        (a Cancelling one is for the worker to stop), leaving out runs it does not hold."""
+        ids = list(dict.fromkeys(flow_run_ids))
+        if not ids:
+            return {}
+        now = time.time() if now is None else now
+        with self.db.writing() as conn:
+            return claims.heartbeat(conn, ids, worker_name, now)
+
+    # -- crashed runs (legato.store.reaping, legato.store.local_runs) -------------------
+
+    def crash_flow_run(
+        self,
+        flow_run_id: str,
+        message: str,
+        *,
+        worker_name: str | None = None,
+        stale_before: float | None = None,
+        skip_locked: bool = False,
+        now: float | None = None,
+    ) -> CrashOutcome | None:
+        """Mark a run that stopped without a final state Crashed (or Cancelled, when it
+        was Cancelling), and reschedule it when its deployment's retries allow.
+
+        Only a run still held is changed: one in Pending, Running or Cancelling (or
+        Scheduled while a worker holds it), held by ``worker_name`` when given, whose
+        heartbeat is older than ``stale_before`` when given. Anything else - the run
+        finished, another worker holds it now, it heartbeated meanwhile - returns None
+        and writes nothing; so does a row another transaction has locked, with
+        ``skip_locked``. ``ObjectNotFound`` for an unknown id.
+        """
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            row = reaping.lock_run(door.conn, flow_run_id, skip_locked=skip_locked)
+            if row is not None:
+                return reaping.crash_held_run(
+                    door,
+                    flow_run_id,
+                    row,
+                    message,
+                    worker_name=worker_name,
+                    stale_before=stale_before,
+                    now=now,
+                )
+            door.rollback()
+        if skip_locked:
+            with self.db.reading() as conn:
+                if reaping.flow_run_exists(conn, flow_run_id):
+                    return None  # locked by someone else, who is dealing with it
+        raise ObjectNotFound(f"no flow run with id {flow_run_id!r}")
+
+    def reap_stale_flow_runs(
+        self, *, timeout: float, now: float | None = None
+    ) -> list[CrashOutcome]:
+        """Crash every run held by a worker that has not heartbeated for ``timeout``
+        seconds (see :meth:`crash_flow_run`), each saying which worker went quiet and
+        when; what became of each."""
+        now = time.time() if now is None else now
+        before = now - timeout
+        outcomes: list[CrashOutcome] = []
+        seen: set[str] = set()
+        while True:
+            stale = [
+                run for run in self.read_stale_flow_runs(before) if run.flow_run_id not in seen
+            ]
+            for run in stale:
+                seen.add(run.flow_run_id)
+                outcome = self.crash_flow_run(
+                    run.flow_run_id,
+                    reaping.stale_message(run, now),
+                    worker_name=run.worker_name,
+                    stale_before=before,
+                    skip_locked=True,
+                    now=now,
+                )
+                if outcome is not None:
+                    outcomes.append(outcome)
+            if len(stale) < REAP_BATCH:
+                return outcomes
+
+    def read_stale_flow_runs(self, before: float) -> list[StaleRun]:
+        """Runs held by a worker whose last heartbeat is older than ``before``, oldest
+        first (at most one batch)."""
+        with self.db.reading() as conn:
+            return reaping.read_stale_flow_runs(conn, before)
+
+    def read_local_runs(self, host: str) -> list[dict[str, Any]]:
+        """The unfinished runs held by no worker whose process was recorded on ``host``."""
+        with self.db.reading() as conn:
+            return local_runs.read_local_runs(conn, host)
+
+    def reap_gone_local_runs(
+        self, host: str, start_time_of: StartTimeLookup, *, now: float | None = None
+    ) -> list[CrashOutcome]:
+        """Crash every unfinished local run of ``host`` whose process is gone (see
+        :mod:`legato.store.local_runs`); what became of each."""
+        outcomes: list[CrashOutcome] = []
+        for row in self.read_local_runs(host):
+            reason = gone_reason(row, host, start_time_of)
+            if reason is None:
+                continue
+            outcome = self.crash_local_run(row, reason, now=now)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def crash_local_run(
+        self, recorded: Mapping[str, Any], message: str, *, now: float | None = None
+    ) -> CrashOutcome | None:
+        """Crash the local run ``recorded`` (its id and process columns as read) and its
+        unfinished task runs, if the row still names that process, is unfinished and is
+        held by no worker; None (nothing written) otherwise."""
+        now = time.time() if now is None else now
+        with self.db.door() as door:
+            return local_runs.crash_local_run(door, recorded, message, now)
+
+    # -- deployments (legato.store.deployments) ---------------------------------------
+
+    def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
+        """Create the deployment ``spec.flow_name/spec.name``, or update it in place.
+
+        Changing its schedules removes the runs they made that have not started (the
+        scheduler makes the new ones); runs asked for by hand are kept.
+        """
+        with self.db.writing() as conn:
+            deployment_id = deployments.deploy(conn, spec, self.flow_ids)
+        return self.read_deployment(deployment_id)
+
+    def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
+        """Pause (no new runs; its schedules' unstarted runs removed) or resume."""
+        with self.db.writing() as conn:
+            deployments.set_deployment_paused(conn, deployment_id, paused)
+        return self.read_deployment(deployment_id)
+
+    def set_schedule_active(
+        self, deployment_id: str, schedule: str, active: bool
+    ) -> DeploymentRecord:
+        """Pause or resume one schedule of a deployment, named by its id or by its
+        position (1 for the first); pausing removes the runs it made that have not
+        started."""
+        deployment = self.read_deployment(deployment_id)
+        with self.db.writing() as conn:
+            deployments.set_schedule_active(conn, deployment, schedule, active)
+        return self.read_deployment(deployment.id)
+
+    def delete_deployment(self, deployment_id: str) -> int:
+        """Delete a deployment, its schedules and its runs that have not started; how
+        many unstarted runs went with it."""
+        with self.db.writing() as conn:
+            return deployments.delete_deployment(conn, deployment_id)
+
+    def create_deployment_run(
+        self,
+        deployment_id: str,
+        request: DeploymentRunRequest,
+        *,
+        schedule_id: str | None = None,
+    ) -> FlowRunRecord:
+        """A Scheduled run of the deployment, due at ``request.scheduled_time`` (now if
+        unset), its parameters checked against the flow's signature first. With an
+        idempotency key already used, the run made then is returned instead."""
+        deployment = self.read_deployment(deployment_id)
+        parameters = deployments.check_run_parameters(deployment, request)
+        now = time.time()
+        with self.db.door() as door:
+            run_id = deployments.create_deployment_run(
+                door,
+                deployment,
+                request,
+                parameters,
+                self.flow_ids,
+                now=now,
+                schedule_id=schedule_id,
+            )
+        return self.read_flow_run(run_id)
+
+    def read_deployments(self, *, limit: int = 200, offset: int = 0) -> list[DeploymentRecord]:
+        """Deployments by flow name, then name."""
+        with self.db.reading() as conn:
+            return deployments.read_deployments(conn, limit=limit, offset=offset)
+
+    def read_deployment(self, reference: str) -> DeploymentRecord:
+        """By id, by ``flow/name``, or by name alone when only one flow has it."""
+        with self.db.reading() as conn:
+            return deployments.read_deployment(conn, reference)
+
+    # -- the scheduler (legato.store.scheduling) --------------------------------------
+
+    def read_schedulable(self, deployment_id: str | None = None) -> list[Schedulable]:
+        """Unpaused deployments with at least one active schedule (or the one asked for,
+        paused or not, with all its active schedules)."""
+        with self.db.reading() as conn:
+            return scheduling.read_schedulable(conn, deployment_id)
+
+    def insert_scheduled_runs(
+        self,
+        deployment: DeploymentRecord,
+        slots: list[SlotRun],
+        *,
+        require_unpaused: bool = True,
+    ) -> list[str]:
+        """Make a Scheduled run for each slot that has none yet; the ids of those made
+        (see :func:`legato.store.scheduling.insert_scheduled_runs`)."""
+        if not slots:
+            return []
+        now = time.time()
+        with self.db.door() as door:
+            return scheduling.insert_scheduled_runs(
+                door, deployment, slots, self.flow_ids, require_unpaused=require_unpaused, now=now
+            )
+
+    def backfill_deployment(
+        self, deployment_id: str, start: datetime, end: datetime, *, now: datetime | None = None
+    ) -> BackfillResult:
+        """Runs for every slot of the deployment's active schedules in [start, end), each
+        due at its slot and keyed as the scheduler keys it (so neither duplicates the
+        other), paused or not. ``ScheduleError`` for a bad or too long range, or an end in
+        the future: upcoming slots are the scheduler's."""
+        from legato.schemas.deployments import BackfillResult
+
+        now = now or datetime.now(UTC)
+        found = self.read_schedulable(deployment_id)
+        if not found:
+            deployment = self.read_deployment(deployment_id)  # ObjectNotFound when unknown
+            raise ScheduleError(
+                f"deployment {deployment.full_name} has no active schedule, so it has no "
+                "slots to backfill; give it one with `legato deploy ... --cron/--interval/--rrule`"
+            )
+        item = found[0]
+        slots = scheduling.backfill_slot_runs(item, start, end, now)
+        made = self.insert_scheduled_runs(item.deployment, slots, require_unpaused=False)
+        return BackfillResult(
+            deployment_id=deployment_id,
+            start=start,
+            end=end,
+            slots=len(slots),
+            created=len(made),
+            runs=made,
+        )
+
+    def mark_late_runs(self, *, before: float, now: float | None = None) -> int:
+        """Scheduled runs of deployments due before ``before`` (now minus the grace period)
+        that no worker has started become Late, each with a history row; how many did
+        (see :func:`legato.store.scheduling.mark_late_batch`)."""
+        now = time.time() if now is None else now
+        total = 0
+        while True:
+            with self.db.door() as door:
+                looked_at, marked = scheduling.mark_late_batch(door, before=before, now=now)
+                total += marked
+            if looked_at < scheduling.LATE_BATCH:
+                return total

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from legato.errors import LegatoError, ObjectNotFound
 from legato.schemas.concurrency import WorkPoolRecord
 from legato.states import ACTIVE_TYPES
-from legato.store.database import translated
+from legato.store.database import insert_if_absent
 from legato.store.tables import flow_runs, work_pools
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.engine.url import URL
 
 ACTIVE_TYPE_VALUES = tuple(sorted(state_type.value for state_type in ACTIVE_TYPES))
 """Pending, Running, Cancelling: the runs that fill a concurrency slot."""
@@ -31,92 +28,76 @@ class WorkPoolExists(LegatoError):
     """``create`` of a pool that is already stored."""
 
 
-class WorkPoolStore:
-    """The work-pool half of :class:`legato.store.Store` (mixed into it)."""
-
-    if TYPE_CHECKING:
-        engine: Engine
-        url: URL
-
-        def _write_conn(self) -> Connection: ...
-        def _insert_if_absent(
-            self, conn: Connection, table: sa.Table, row: dict[str, Any], key: list[str]
-        ) -> bool: ...
-
-    def create_work_pool(self, name: str, concurrency_limit: int | None = None) -> WorkPoolRecord:
-        """A new, unpaused pool (WorkPoolExists if one has that name)."""
-        _check_limit(concurrency_limit)
-        row = {
-            "name": name,
-            "concurrency_limit": concurrency_limit,
-            "paused": False,
-            "created": time.time(),
-        }
-        with translated(self.url), self._write_conn() as conn:
-            inserted = self._insert_if_absent(conn, work_pools, row, ["name"])
-            conn.commit()
-        if not inserted:
-            raise WorkPoolExists(
-                f"work pool {name!r} already exists; change its limit with "
-                f"`legato work-pool set-limit {name} N`"
-            )
-        return self.read_work_pool(name)
-
-    def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
-        """Most active runs of ``name`` (None: no limit). Runs already active are left
-        to finish when the limit goes below their number."""
-        _check_limit(concurrency_limit)
-        self._update_pool(name, concurrency_limit=concurrency_limit)
-        return self.read_work_pool(name)
-
-    def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
-        """A paused pool's runs are not claimed (they wait, Scheduled or Late)."""
-        self._update_pool(name, paused=paused)
-        return self.read_work_pool(name)
-
-    def _update_pool(self, name: str, **values: Any) -> None:
-        with translated(self.url), self._write_conn() as conn:
-            found = conn.execute(
-                work_pools.update()
-                .where(work_pools.c.name == name)
-                .values(**values)
-                .returning(work_pools.c.name)
-            ).first()
-            conn.commit()
-        if found is None:
-            raise ObjectNotFound(
-                f"no work pool named {name!r}; create it with `legato work-pool create {name}`"
-            )
-
-    def read_work_pools(self) -> list[WorkPoolRecord]:
-        """Every pool by name, with its number of active runs."""
-        active = (
-            sa.select(flow_runs.c.work_pool, sa.func.count().label("active"))
-            .where(
-                flow_runs.c.work_pool.is_not(None),
-                flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES),
-            )
-            .group_by(flow_runs.c.work_pool)
+def create_work_pool(conn: Connection, name: str, concurrency_limit: int | None) -> None:
+    """A new, unpaused pool (WorkPoolExists if one has that name)."""
+    _check_limit(concurrency_limit)
+    row = {
+        "name": name,
+        "concurrency_limit": concurrency_limit,
+        "paused": False,
+        "created": time.time(),
+    }
+    if not insert_if_absent(conn, work_pools, row, ["name"]):
+        raise WorkPoolExists(
+            f"work pool {name!r} already exists; change its limit with "
+            f"`legato work-pool set-limit {name} N`"
         )
-        with translated(self.url), self.engine.connect() as conn:
-            pools = conn.execute(sa.select(work_pools).order_by(work_pools.c.name)).all()
-            counts = {str(row.work_pool): int(row.active) for row in conn.execute(active)}
-        return [
-            WorkPoolRecord(
-                name=row.name,
-                concurrency_limit=row.concurrency_limit,
-                paused=bool(row.paused),
-                active_runs=counts.get(row.name, 0),
-                created=datetime.fromtimestamp(row.created, UTC),
-            )
-            for row in pools
-        ]
 
-    def read_work_pool(self, name: str) -> WorkPoolRecord:
-        for record in self.read_work_pools():
-            if record.name == name:
-                return record
-        raise ObjectNotFound(f"no work pool named {name!r}")
+
+def set_work_pool_limit(conn: Connection, name: str, concurrency_limit: int | None) -> None:
+    """Most active runs of ``name`` (None: no limit). Runs already active are left
+    to finish when the limit goes below their number."""
+    _check_limit(concurrency_limit)
+    _update_pool(conn, name, concurrency_limit=concurrency_limit)
+
+
+def set_work_pool_paused(conn: Connection, name: str, paused: bool) -> None:
+    """A paused pool's runs are not claimed (they wait, Scheduled or Late)."""
+    _update_pool(conn, name, paused=paused)
+
+
+def _update_pool(conn: Connection, name: str, **values: Any) -> None:
+    found = conn.execute(
+        work_pools.update()
+        .where(work_pools.c.name == name)
+        .values(**values)
+        .returning(work_pools.c.name)
+    ).first()
+    if found is None:
+        raise ObjectNotFound(
+            f"no work pool named {name!r}; create it with `legato work-pool create {name}`"
+        )
+
+
+def read_work_pools(conn: Connection) -> list[WorkPoolRecord]:
+    """Every pool by name, with its number of active runs."""
+    active = (
+        sa.select(flow_runs.c.work_pool, sa.func.count().label("active"))
+        .where(
+            flow_runs.c.work_pool.is_not(None),
+            flow_runs.c.state_type.in_(ACTIVE_TYPE_VALUES),
+        )
+        .group_by(flow_runs.c.work_pool)
+    )
+    pools = conn.execute(sa.select(work_pools).order_by(work_pools.c.name)).all()
+    counts = {str(row.work_pool): int(row.active) for row in conn.execute(active)}
+    return [
+        WorkPoolRecord(
+            name=row.name,
+            concurrency_limit=row.concurrency_limit,
+            paused=bool(row.paused),
+            active_runs=counts.get(row.name, 0),
+            created=datetime.fromtimestamp(row.created, UTC),
+        )
+        for row in pools
+    ]
+
+
+def read_work_pool(conn: Connection, name: str) -> WorkPoolRecord:
+    for record in read_work_pools(conn):
+        if record.name == name:
+            return record
+    raise ObjectNotFound(f"no work pool named {name!r}")
 
 
 def _check_limit(limit: int | None) -> None:
