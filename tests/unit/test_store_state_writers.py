@@ -20,7 +20,14 @@ DOOR = "state_door.py"
 NOT_WRITERS = {"tables.py"}  # declares the columns
 RUN_TABLES = {"flow_runs", "task_runs", "state_history"}
 STATE_COLUMNS = {"state_type", "state_name", "state_message", "state_timestamp"}
-INSERTERS = {"insert", "pg_insert", "sqlite_insert", "row_inserter", "_insert_if_absent"}
+INSERTERS = {
+    "insert",
+    "pg_insert",
+    "sqlite_insert",
+    "row_inserter",
+    "_insert_if_absent",
+    "insert_if_absent",
+}
 SQL_WRITE = re.compile(
     r"\b(INSERT\s+INTO|UPDATE|COPY)\s+(flow_runs|task_runs|state_history)\b", re.I
 )
@@ -115,6 +122,7 @@ def test_the_door_is_where_the_writes_are() -> None:
         "row_inserter(dialect, 'state_history', columns)",
         "conn.exec_driver_sql('UPDATE task_runs SET state_name = ? WHERE id = ?')",
         "self._insert_if_absent(conn, flow_runs, row, ['id'])",
+        "insert_if_absent(conn, flow_runs, row, ['id'])",
     ],
 )
 def test_the_scan_finds_each_kind_of_write(source: str) -> None:
