@@ -62,15 +62,7 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
     records the machine yields go straight to the writer's queue, and its body call
     needs no helper.
     """
-    log_prints = task.log_prints
-    tctx = TaskRunContext(
-        task,
-        prepared.task_run,
-        ctx,
-        prepared.args,
-        prepared.kwargs,
-        ctx.log_prints if log_prints is None else log_prints,
-    )
+    tctx = _task_context(ctx, task, prepared)
     token = task_run_context.set(tctx)
     try:
         machine = task_machine(tctx, task, prepared)
@@ -111,6 +103,18 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
     return _conclude(ctx, task, prepared, state)
 
 
+def _task_context(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> TaskRunContext:
+    log_prints = task.log_prints
+    return TaskRunContext(
+        task,
+        prepared.task_run,
+        ctx,
+        prepared.args,
+        prepared.kwargs,
+        ctx.log_prints if log_prints is None else log_prints,
+    )
+
+
 def _call_with_timeout(
     tctx: TaskRunContext, task: TaskLike, action: CallTask, timeout: float
 ) -> Any:
@@ -142,15 +146,7 @@ def _perform_sync(action: Action, tctx: TaskRunContext) -> Any:
 
 async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> State:
     """Drive a task run to its final state on the running event loop."""
-    log_prints = task.log_prints
-    tctx = TaskRunContext(
-        task,
-        prepared.task_run,
-        ctx,
-        prepared.args,
-        prepared.kwargs,
-        ctx.log_prints if log_prints is None else log_prints,
-    )
+    tctx = _task_context(ctx, task, prepared)
     token = task_run_context.set(tctx)
     try:
         state = await _drive_async(task_machine(tctx, task, prepared), tctx, task)
