@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -33,6 +34,13 @@ atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 # the tables the CLI tests read. Tests that want a width set it themselves.
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+# A shell starts a background job with SIGINT ignored, and the processes it starts
+# inherit that: a CLI process a test interrupts (Ctrl-C) would never hear it. A signal
+# handled here is back to its default in the processes started from here; an ignored
+# one would stay ignored.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _URL_VARIABLES = ("LEGATO_DATABASE_URL", "LEGATO_API_URL", "LEGATO_RESULTS_URL")
 

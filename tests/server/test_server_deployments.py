@@ -31,10 +31,14 @@ FLOW_FILE = textwrap.dedent(
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
+    """The module's server, without its scheduler: the tests deploy schedules and then
+    count the runs stored, which a scheduler pass (every 10 s) would add to."""
     folder: Path = tmp_path_factory.mktemp(f"deployments-{request.param}")
     with (
         backend_home(request, folder) as (home, database_url),
-        running_server(home, folder / "server.log", database_url) as started,
+        running_server(
+            home, folder / "server.log", database_url, options=("--no-scheduler",)
+        ) as started,
     ):
         yield started
 
