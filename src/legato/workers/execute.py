@@ -17,7 +17,7 @@ from pathlib import Path
 from legato.attempts import RUN_TOKEN_VARIABLE
 from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 from legato.states import State, StateType
 from legato.workers.launchers.lifeline import exit_at_once
 
@@ -30,12 +30,12 @@ EXIT_TAKEN_BACK = 75
 """Exit code of a run's process that stopped because its run was taken back."""
 
 
-def _on_taken_back(orch: Orchestrator, reason: str) -> None:
+def _on_taken_back(orch: EngineBackend, reason: str) -> None:
     if not orch.ending:  # after its final state the attempt is over anyway: no news
         stop_taken_back(reason)
 
 
-def _watch_attempt(orch: Orchestrator) -> None:
+def _watch_attempt(orch: EngineBackend) -> None:
     """Ask every worker heartbeat interval whether the attempt still holds the run, so
     that a flow body that reports nothing for a while (no task runs, no logs) also stops
     soon after its run was taken back. The answer "taken back" calls ``on_taken_back``;
@@ -68,7 +68,7 @@ def stop_taken_back(reason: str) -> None:
     exit_at_once(f"stopping: {reason}", EXIT_TAKEN_BACK)
 
 
-def execute_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
+def execute_flow_run(flow_run_id: str, *, orchestrator: EngineBackend | None = None) -> State:
     """Run the stored flow run ``flow_run_id`` to its final state here; return that state.
 
     Raises LegatoError, without touching the run, if it is not Scheduled or Pending

@@ -12,14 +12,14 @@ from typing import Any
 from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError
 from legato.orchestrator import get_orchestrator
-from legato.orchestrator.protocol import Orchestrator
+from legato.orchestrator.protocol import EngineBackend
 from legato.processes import gone_reason, host_name, process_start_time
 from legato.sdk.flows import run_flow_call
 from legato.states import FAILURE_TYPES, State, StateType
 from legato.workers.entrypoints import load_flow
 
 
-def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None) -> State:
+def retry_flow_run(flow_run_id: str, *, orchestrator: EngineBackend | None = None) -> State:
     """Run a failed, crashed or cancelled flow run again, in this process.
 
     The flow is imported from the entrypoint stored with the run and called with
@@ -54,7 +54,7 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: Orchestrator | None = None
     return run_flow_call(call)
 
 
-def _runner(orch: Orchestrator, flow_run_id: str) -> str:
+def _runner(orch: EngineBackend, flow_run_id: str) -> str:
     """Who is running an unfinished run, for the refusal: its worker, or its process.
 
     On the embedded store reading the run crashed it if its process was gone; through a
