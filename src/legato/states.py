@@ -15,6 +15,9 @@ from typing import Any
 
 
 class StateType(StrEnum):
+    """The kind of a state, which the rules and the queries go by; a state's name
+    (Late, AwaitingRetry, Retrying, Skipped...) refines it for people."""
+
     SCHEDULED = "SCHEDULED"  # waiting for its time (also Late and AwaitingRetry)
     PENDING = "PENDING"  # created, about to run (inputs being resolved)
     RUNNING = "RUNNING"  # the user's code is executing (also Retrying)
