@@ -100,6 +100,7 @@ class FlowCall:
         # deployment's run, started by a worker): it is started, not rerun.
         self.first_attempt = first_attempt
         self.flow_run_id: str | None = None  # known once the machine created or found it
+        self.flow_run_name: str | None = None  # known once the machine created it
         # A subflow's task run in its parent, and the stand-in task it runs as: ended
         # by the driver when the machine cannot end them itself (a crash, no stack left).
         self.parent_task_run: TaskRun | None = None
@@ -236,6 +237,7 @@ def _create(
     flow_run_id = new_id()
     call.flow_run_id = flow_run_id
     name = flow.run_name(parameters) or generate_run_name()
+    call.flow_run_name = name
     row = {
         "id": flow_run_id,
         "flow_name": flow.name,

@@ -467,8 +467,8 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         )
 
     def resolve_flow_run_id(self, prefix: str) -> str:
-        if not prefix or len(prefix) > 36 or prefix.strip("0123456789abcdefABCDEF-"):
-            raise ObjectNotFound(f"no flow run with id {prefix!r}")
+        if not prefix.strip() or len(prefix) > 500 or "\x00" in prefix:
+            raise ObjectNotFound(f"no flow run with id or name {prefix!r}")
         found = self._api.request(
             "GET", "/api/orchestrator/resolve_flow_run_id", params={"prefix": prefix}
         )

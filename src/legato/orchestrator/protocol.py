@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from legato.schemas import (
         FlowRecord,
         FlowRunFilter,
+        FlowRunOrder,
         FlowRunPage,
         FlowRunRecord,
         LogPage,
@@ -240,6 +241,9 @@ class ApiClient(FlowRunReader, Protocol):
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        due_before: datetime | None = None,
+        due_after: datetime | None = None,
+        order: FlowRunOrder = "created",
         limit: int = 50,
         offset: int = 0,
         cursor: str | None = None,
