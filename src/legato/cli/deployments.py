@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from legato.schemas.deployments import DeploymentRecord
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="deployment",
     help="List, inspect, pause, resume, delete and run deployments.",
     no_args_is_help=True,
@@ -110,25 +111,35 @@ def deploy(
     entrypoint: Annotated[
         str, typer.Argument(metavar="FILE:FUNCTION", help="The flow, e.g. flows/etl.py:etl.")
     ],
-    name: Annotated[str, typer.Option("--name", help="The deployment's name.")],
-    pool: Annotated[str, typer.Option("--pool", help="The work pool whose workers run it.")] = (
-        "default"
-    ),
-    cron: Annotated[str | None, typer.Option("--cron", help="A 5-field cron schedule.")] = None,
-    interval: Annotated[
-        float | None, typer.Option("--interval", help="Every this many seconds.")
+    name: Annotated[str, typer.Option("--name", help="The deployment's name.", metavar="TEXT")],
+    pool: Annotated[
+        str, typer.Option("--pool", help="The work pool whose workers run it.", metavar="TEXT")
+    ] = ("default"),
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="A 5-field cron schedule.", metavar="TEXT")
     ] = None,
-    rrule: Annotated[str | None, typer.Option("--rrule", help="An RFC 5545 rule.")] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Every this many seconds.", metavar="NUMBER")
+    ] = None,
+    rrule: Annotated[
+        str | None, typer.Option("--rrule", help="An RFC 5545 rule.", metavar="TEXT")
+    ] = None,
     timezone: Annotated[
-        str | None, typer.Option("--timezone", help="IANA zone of the schedule (default UTC).")
+        str | None,
+        typer.Option("--timezone", help="IANA zone of the schedule (default UTC).", metavar="TEXT"),
     ] = None,
     params: ParamOption = None,
-    tags: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
-    concurrency_limit: Annotated[
-        int | None, typer.Option("--concurrency-limit", min=1, help="Most runs at once.")
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag (repeat).", metavar="TEXT")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Reruns of a crashed run.")] = 0,
+    description: Annotated[str | None, typer.Option("--description", metavar="TEXT")] = None,
+    concurrency_limit: Annotated[
+        int | None,
+        typer.Option("--concurrency-limit", min=1, help="Most runs at once.", metavar="INTEGER"),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Reruns of a crashed run.", metavar="INTEGER")
+    ] = 0,
     catchup: Annotated[
         bool, typer.Option("--catchup", help="After downtime, run every missed slot.")
     ] = False,
@@ -323,11 +334,18 @@ def parse_time(text: str, option: str) -> datetime:
 def backfill_deployment(
     name: NameArgument,
     start: Annotated[
-        str, typer.Option("--start", help="First slot included: ISO date-time (UTC if no zone).")
+        str,
+        typer.Option(
+            "--start", help="First slot included: ISO date-time (UTC if no zone).", metavar="TEXT"
+        ),
     ],
     end: Annotated[
         str,
-        typer.Option("--end", help="Slots before this: ISO date-time (UTC if no zone), or now."),
+        typer.Option(
+            "--end",
+            help="Slots before this: ISO date-time (UTC if no zone), or now.",
+            metavar="TEXT",
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:

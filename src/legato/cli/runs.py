@@ -110,6 +110,7 @@ if TYPE_CHECKING:
     )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="runs",
     help="List, inspect, read the logs of, retry and cancel flow runs.",
     no_args_is_help=True,
@@ -138,18 +139,22 @@ def _resolve(client: Orchestrator, flow_run_id: str) -> FlowRunRecord:
 @reports_errors
 def list_runs(
     flow: Annotated[
-        str | None, typer.Option("--flow", help="Only runs of this flow (its name).")
+        str | None,
+        typer.Option("--flow", help="Only runs of this flow (its name).", metavar="TEXT"),
     ] = None,
     state: Annotated[
         str | None,
         typer.Option(
             "--state",
             help="Only runs in this state: a type (FAILED) or a name (TimedOut), any case.",
+            metavar="TEXT",
         ),
     ] = None,
     tags: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="Only runs carrying this tag (repeat: all of them)."),
+        typer.Option(
+            "--tag", help="Only runs carrying this tag (repeat: all of them).", metavar="TEXT"
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -157,6 +162,7 @@ def list_runs(
             "--since",
             help="Only runs created since: an ISO 8601 time (UTC unless it says otherwise) "
             "or a span back from now such as 30m, 6h, 7d.",
+            metavar="TEXT",
         ),
     ] = None,
     scheduled: Annotated[
@@ -167,7 +173,9 @@ def list_runs(
             "soonest first.",
         ),
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many runs.", metavar="INTEGER")
+    ] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """List flow runs that have started or are due, newest first (by when they started,
@@ -273,6 +281,7 @@ def show_run(
             min=0,
             help="Show the first N task runs (in creation order); the counts by task and "
             "state always cover all of them.",
+            metavar="INTEGER",
         ),
     ] = DEFAULT_SHOWN_TASKS,
     all_tasks: Annotated[
@@ -479,6 +488,7 @@ def show_logs(
             "--task",
             help="Only lines of this task (its name: all its runs) or task run (its name, "
             "id or id start).",
+            metavar="TEXT",
         ),
     ] = None,
     level: Annotated[
@@ -487,6 +497,7 @@ def show_logs(
             "--level",
             help="Only lines at this level or above: DEBUG, INFO, WARNING, ERROR, CRITICAL "
             "(any case) or a number.",
+            metavar="TEXT",
         ),
     ] = None,
     follow: Annotated[
@@ -498,7 +509,10 @@ def show_logs(
         ),
     ] = False,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many lines (the first).")
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="At most this many lines (the first).", metavar="INTEGER"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -39,16 +39,23 @@ per thread, and one request takes several steps."""
 if TYPE_CHECKING:
     from legato.server.services import Service
 
-app = typer.Typer(name="server", help="Run the legato server (REST API).", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    name="server",
+    help="Run the legato server (REST API).",
+    no_args_is_help=True,
+)
 
 
 @app.command("start")
 @reports_errors
 def start(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 4200,
+    host: Annotated[str, typer.Option(help="Address to bind.", metavar="TEXT")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on.", metavar="INTEGER")
+    ] = 4200,
     log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level (debug, info, warning, error).")
+        str, typer.Option(help="uvicorn's log level (debug, info, warning, error).", metavar="TEXT")
     ] = "info",
     insecure: Annotated[
         bool,
