@@ -94,6 +94,7 @@ def start(
     import uvicorn
 
     from legato.server import create_app
+    from legato.server.access_log import quiet_polls_unless_debug
     from legato.settings import get_settings
     from legato.store import Store
 
@@ -145,6 +146,7 @@ def start(
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
         server = uvicorn.Server(config)
+        quiet_polls_unless_debug(log_level)
         sys.setswitchinterval(SWITCH_INTERVAL)
         _stop_first(server, worker)
         try:
