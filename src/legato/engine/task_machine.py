@@ -55,6 +55,7 @@ from legato.errors import (
     describe_error,
 )
 from legato.states import TERMINAL_TYPES, State, StateType
+from legato.tracebacks import mark_logged, user_exc_info
 
 Machine = Generator[Action, Any, State]
 
@@ -290,13 +291,15 @@ def _failure_log(
     error: BaseException,
     decision: RetryDecision,
 ) -> Log:
-    return Log(
+    log = Log(
         task.logger_for(ctx, task_run),
         logging.ERROR,
         "Task run %r failed: %s%s",
         (task_run.name, failed.message, f" ({decision.reason})" if task.retries else ""),
-        (type(error), error, error.__traceback__),
+        user_exc_info(error),
     )
+    mark_logged(error, task_run.name)
+    return log
 
 
 def _await_retry(

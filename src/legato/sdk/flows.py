@@ -30,6 +30,7 @@ from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.sdk.termination import exit_terminated
 from legato.states import State
+from legato.tracebacks import install_excepthook
 
 if TYPE_CHECKING:
     from legato.schemas.deployments import DeploymentRecord
@@ -259,9 +260,12 @@ def _flow_call(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, An
 
 def report_ended(call: FlowCall, state: State) -> None:
     """One line on stderr when a flow called at the top level ends: which run it was and
-    how to see it (``python my_flow.py`` then tells the user where to look)."""
+    how to see it (``python my_flow.py`` then tells the user where to look). A failure
+    about to end the script is shown without legato's frames (legato.tracebacks)."""
     if call.parent is not None or call.flow_run_id is None:
         return
+    if state.exception is not None:
+        install_excepthook()
     name = call.flow_run_name
     shown = f"{name!r} ({call.flow_run_id})" if name else call.flow_run_id
     # The id, not the name: a name given by flow_run_name may be shared by many runs.
