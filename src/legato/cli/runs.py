@@ -91,12 +91,11 @@ from legato.cli.output import (
     JsonOption,
     format_duration,
     format_time,
-    level_text,
+    log_line_writer,
     print_json,
     reports_errors,
     state_text,
     stdout_console,
-    terminal_safe,
 )
 
 if TYPE_CHECKING:
@@ -543,7 +542,7 @@ def show_logs(
         follow=follow,
         page_size=min(limit or DEFAULT_LOG_PAGE, DEFAULT_LOG_PAGE),
     )
-    write = _json_array_writer() if as_json else _log_line_writer()
+    write = _json_array_writer() if as_json else log_line_writer()
     left = limit
     try:
         for page in pages:
@@ -605,47 +604,6 @@ def _log_pages(
         ended = client.read_flow_run(flow_run_id).state.type in TERMINAL_TYPES
         if not ended:
             time.sleep(FOLLOW_INTERVAL)
-
-
-def _log_line_writer() -> Callable[[LogRecord | None], None]:
-    """Print one line per log line (None: the end). Plain text straight to stdout when it
-    is not a terminal (rich costs more per line than a million lines can pay)."""
-    console = stdout_console()
-    if console.is_terminal:
-
-        def show(line: LogRecord | None) -> None:
-            if line is not None:
-                console.print(
-                    Text.assemble(
-                        format_time(line.timestamp, precise=True),
-                        " | ",
-                        level_text(line.level),
-                        " | ",
-                        (_source(line), "bold"),
-                        " | ",
-                        line.message,
-                    ),
-                    soft_wrap=True,
-                )
-
-        return show
-    out = sys.stdout
-
-    def write(line: LogRecord | None) -> None:
-        if line is None:
-            out.flush()
-            return
-        stamp = format_time(line.timestamp, precise=True)
-        text = f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}"
-        out.write(f"{terminal_safe(text)}\n")
-
-    return write
-
-
-def _source(line: LogRecord) -> str:
-    if line.task_run_id is None:
-        return "flow"
-    return line.task_run_name or line.task_run_id
 
 
 def _json_array_writer() -> Callable[[LogRecord | None], None]:

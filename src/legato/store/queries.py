@@ -144,22 +144,25 @@ def flow_runs_page(
     """One page of flow runs in ``where.order``: newest first by (created, id), by
     (start or due time, id), or soonest due first.
 
-    With tags (in created order), the first tag's rows in ``flow_run_tags`` drive the walk
-    (its index is ordered by created) and further tags are checked per run.
+    With tags in created order, the first tag's rows in ``flow_run_tags`` drive the walk
+    (its index is ordered by created) and further tags are checked per run; in the other
+    orders every tag is checked per run.
     """
     created, run_id = flow_runs.c.created, flow_runs.c.id
     query = sa.select(flow_runs)
+    checked = where.tags
     if where.tags and where.order == "created":
         first = flow_run_tags.alias("first_tag")
         query = query.join(
             first, sa.and_(first.c.flow_run_id == run_id, first.c.tag == where.tags[0])
         )
         created, run_id = first.c.created, first.c.flow_run_id
-        for tag in where.tags[1:]:
-            other = flow_run_tags.alias()
-            query = query.where(
-                sa.exists().where(other.c.flow_run_id == flow_runs.c.id, other.c.tag == tag)
-            )
+        checked = where.tags[1:]
+    for tag in checked:
+        other = flow_run_tags.alias()
+        query = query.where(
+            sa.exists().where(other.c.flow_run_id == flow_runs.c.id, other.c.tag == tag)
+        )
     if where.flow_name is not None:
         query = query.where(flow_runs.c.flow_name == where.flow_name)
     if where.state is not None:
