@@ -43,6 +43,7 @@ from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_cont
 from legato.engine.protocols import FlowLike
 from legato.engine.results import ResultStore, task_result_key
 from legato.engine.retries import decide_retry
+from legato.engine.tagging import with_block_tags
 from legato.engine.task_engine import finish
 from legato.engine.task_machine import resume_previous
 from legato.engine.task_prepare import prepare_task_run
@@ -243,7 +244,7 @@ def _create(
         "flow_name": flow.name,
         "name": name,
         "parameters": flow.jsonable(parameters),
-        "tags": list(flow.tags),
+        "tags": list(with_block_tags(flow.tags)),
         "entrypoint": flow.entrypoint,
         "parent_flow_run_id": call.parent.flow_run_id if call.parent else None,
         "parent_task_run_id": parent_task_run.id if parent_task_run else None,

@@ -90,11 +90,11 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             return cached
 
     limited: tuple[str, ...] = ()
-    if task.tags:
+    if task_run.tags:  # the task's own and those of `with tags(...)` around its call
         slots: TagSlots | None = ctx.tag_slots
         if slots is None:
             slots = yield LoadTagSlots()
-        limited = slots.limited_among(task.tags)
+        limited = slots.limited_among(task_run.tags)
 
     while True:
         if limited:

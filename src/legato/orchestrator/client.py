@@ -14,7 +14,7 @@ accepts it. Past ``client_max_outage`` seconds of failure the synchronous calls 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -111,6 +111,14 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         Raises StoreError if the server stayed away past ``max_outage`` (or ``timeout``).
         """
         self._sender.flush(timeout)
+
+    def __enter__(self) -> Self:
+        """``with legato.get_client() as client:``, as Prefect users write it; the client
+        is this process's and stays open after the block (its writes are flushed)."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
     def close(self) -> None:
         self._sender.close()

@@ -17,7 +17,7 @@ names; everything else takes the part it calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -155,6 +155,12 @@ class ApiClient(FlowRunReader, Protocol):
     """What ``legato.get_client()`` users and the CLI call: reads of everything recorded,
     a page at a time for big runs, and the management of deployments, work pools and
     concurrency limits."""
+
+    def __enter__(self) -> Self:
+        """The client itself; the block's end flushes it and leaves it open."""
+        ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     # -- deployments --
 
