@@ -156,8 +156,8 @@ def test_pause_one_schedule(flow_file: Path) -> None:
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "paused schedule 2 of etl/twice"
     shown = cli("deployment", "show", "twice").stdout
-    assert "1. cron '0 2 * * *' (UTC)" in shown
-    assert "2. every 3600.0 s (UTC) (paused)" in shown
+    assert "1. At 02:00 (UTC) - cron '0 2 * * *'" in shown
+    assert "2. Every hour (UTC) - interval 3600.0 (paused)" in shown
     bad = cli("deployment", "resume", "twice", "--schedule", "5")
     assert bad.exit_code == 1 and "has no schedule '5'; it has 2" in bad.stderr
 
