@@ -11,7 +11,8 @@ def etl() -> None: ...
 
 from legato.engine.caching import task_input_hash
 from legato.engine.context import FlowRunInfo, TaskRunInfo, get_run_context
-from legato.engine.futures import FutureList, LegatoFuture, unmapped
+from legato.engine.futures import FutureList, LegatoFuture, allow_failure, unmapped
+from legato.engine.tagging import tags
 from legato.engine.retries import exponential_backoff
 from legato.sdk.client import get_client
 from legato.sdk.deploying import plug_deployer
@@ -42,12 +43,14 @@ __all__ = [
     "TaskRunInfo",
     "ThreadPoolTaskRunner",
     "__version__",
+    "allow_failure",
     "exponential_backoff",
     "flow",
     "get_client",
     "get_run_context",
     "get_run_logger",
     "retry_flow_run",
+    "tags",
     "task",
     "task_input_hash",
     "unmapped",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import legato
 from fixtures.cli import cli
+from legato.schedules.planning import PlanLimits
+from legato.services.scheduler import SchedulerConfig, schedule_once
 
 FLOW_FILE = textwrap.dedent(
     """
@@ -153,7 +156,35 @@ def test_pause_one_schedule(flow_file: Path) -> None:
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "paused schedule 2 of etl/twice"
     shown = cli("deployment", "show", "twice").stdout
-    assert "1. cron '0 2 * * *' (UTC)" in shown
-    assert "2. every 3600.0 s (UTC) (paused)" in shown
+    assert "1. At 02:00 (UTC) - cron '0 2 * * *'" in shown
+    assert "2. Every hour (UTC) - interval 3600.0 (paused)" in shown
     bad = cli("deployment", "resume", "twice", "--schedule", "5")
     assert bad.exit_code == 1 and "has no schedule '5'; it has 2" in bad.stderr
+
+
+def test_deploy_takes_an_rrule_set_and_the_scheduler_follows_it(flow_file: Path) -> None:
+    day = datetime.now(UTC).date() + timedelta(days=2)  # the schedule is planned from now on
+
+    def at(days: int, clock: str) -> str:
+        return (day + timedelta(days=days)).strftime("%Y%m%d") + clock
+
+    rule = (
+        f"DTSTART:{at(0, 'T090000')}\nRRULE:FREQ=DAILY\n"
+        f"EXDATE;TZID=Asia/Tokyo:{at(1, 'T180000')}\nRDATE:{at(1, 'T150000')}"
+    )  # the EXDATE is 09:00 UTC in Tokyo's zone (no DST there)
+    deployed = _deploy(flow_file, "--rrule", rule, "--param", "n=1")
+    stored = deployed["schedules"][0]["schedule"]  # type: ignore[index]
+    assert stored == {"kind": "rrule", "rule": rule, "timezone": "UTC"}
+
+    store = legato.get_client().store  # type: ignore[attr-defined]
+    now = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=10)
+    config = SchedulerConfig(limits=PlanLimits(max_runs=3, min_runs=3, horizon=timedelta(days=3)))
+    schedule_once(store, config, now, deployment_id=str(deployed["id"]))
+
+    runs = legato.get_client().read_flow_runs(flow_name="etl")
+    starts = sorted(run.expected_start_time for run in runs)
+    assert [start.strftime("%Y%m%dT%H%M%S") for start in starts] == [
+        at(1, "T150000"),
+        at(2, "T090000"),
+        at(3, "T090000"),
+    ]

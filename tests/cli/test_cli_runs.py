@@ -237,7 +237,8 @@ def test_show_ambiguous_prefix_exits_1(recorded: Recorded) -> None:
     result = cli("runs", "show", recorded.broken_id[:2])
 
     assert result.exit_code == 1
-    assert "matches" in result.stderr and "flow runs" in result.stderr
+    assert "is the start of the ids of several flow runs" in result.stderr
+    assert "give more of the id, or the run's name" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["show", "logs", "retry"])
@@ -246,7 +247,9 @@ def test_unknown_id_exits_1_with_a_one_line_message(recorded: Recorded, command:
 
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.strip().splitlines() == ["error: no flow run with id 'deadbeef-nope'"]
+    assert done.stderr.strip().splitlines() == [
+        "error: no flow run with id or name 'deadbeef-nope'; `legato runs ls` lists runs"
+    ]
 
 
 # -- logs ----------------------------------------------------------------------------

@@ -135,3 +135,19 @@ def test_preview_count_over_ten_thousand_is_refused() -> None:
     result = cli("schedule", "preview", "--interval", "60", "--count", "100000000")
     assert result.exit_code == 2
     assert "--count" in result.output
+
+
+def test_preview_takes_an_rrule_set_with_exdate_and_rdate() -> None:
+    result = cli(
+        "schedule", "preview", "--rrule",
+        "DTSTART;TZID=Europe/London:20260302T090000\nRRULE:FREQ=DAILY\n"
+        "EXDATE;TZID=Europe/London:20260303T090000\nRDATE:20260303T150000Z",
+        "--timezone", "Europe/London", "--after", "2026-03-02T10:00Z", "--count", "3", "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [
+        "2026-03-03T15:00:00+00:00",
+        "2026-03-04T09:00:00+00:00",
+        "2026-03-05T09:00:00+00:00",
+    ]

@@ -166,6 +166,7 @@ def test_client_reads_what_the_server_recorded(tmp_path: Path, server: ServerPro
     try:
         [run] = client.read_flow_runs(flow_name="client-flow")
         assert client.resolve_flow_run_id(run.id[:8]) == run.id
+        assert client.resolve_flow_run_id(run.name) == run.id
         assert client.read_flow_run(run.id).state.name == "Completed"
         assert [s.name for s in client.read_state_history(run.id)][-1] == "Completed"
         task_runs = client.read_task_runs(run.id)

@@ -5,6 +5,7 @@ Every test runs on SQLite and on PostgreSQL (see ``conftest.py``).
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 
@@ -374,20 +375,42 @@ def test_resolve_full_id(store: Store, prefixed_ids: dict[str, str]) -> None:
         assert store.resolve_flow_run_id(run_id) == run_id
 
 
-def test_resolve_ambiguous_prefix(store: Store, prefixed_ids: dict[str, str]) -> None:
-    with pytest.raises(ObjectNotFound, match="'aaaa' matches 2 flow runs; give more of the id"):
+def test_resolve_ambiguous_prefix_lists_the_runs(
+    store: Store, prefixed_ids: dict[str, str]
+) -> None:
+    with pytest.raises(ObjectNotFound) as caught:
         store.resolve_flow_run_id("aaaa")
 
+    message = str(caught.value)
+    assert message.startswith("'aaaa' is the start of the ids of several flow runs (")
+    assert prefixed_ids["a1"] in message and prefixed_ids["a2"] in message
+    assert prefixed_ids["b"] not in message
+    assert message.endswith("give more of the id, or the run's name")
 
-def test_resolve_empty_prefix_is_ambiguous(store: Store, prefixed_ids: dict[str, str]) -> None:
-    with pytest.raises(ObjectNotFound, match="matches 2 flow runs"):
-        store.resolve_flow_run_id("")
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_resolve_blank_names_no_run(store: Store, prefixed_ids: dict[str, str], blank: str) -> None:
+    with pytest.raises(ObjectNotFound, match="no flow run with id or name ''"):
+        store.resolve_flow_run_id(blank)
 
 
 @pytest.mark.parametrize("prefix", ["cccc", "aaaa3", "aaaa1111x", "%", "_", "a_aa", "aa%1"])
 def test_resolve_unknown_prefix(store: Store, prefixed_ids: dict[str, str], prefix: str) -> None:
-    with pytest.raises(ObjectNotFound, match=f"no flow run with id {prefix!r}"):
+    with pytest.raises(
+        ObjectNotFound, match=f"no flow run with id or name {re.escape(repr(prefix))}"
+    ):
         store.resolve_flow_run_id(prefix)
+
+
+def test_resolve_by_name_and_a_shared_name(store: Store, make_flow_run: FlowRunFactory) -> None:
+    first = make_flow_run(name="nightly-load")
+    assert store.resolve_flow_run_id("nightly-load") == first
+    second = make_flow_run(name="nightly-load")
+    with pytest.raises(ObjectNotFound) as caught:
+        store.resolve_flow_run_id("nightly-load")
+    message = str(caught.value)
+    assert message.startswith("2 flow runs are named 'nightly-load': ")
+    assert first in message and second in message
 
 
 def test_resolve_upper_case_prefix(store: Store, prefixed_ids: dict[str, str]) -> None:

@@ -169,3 +169,67 @@ LONDON = "Europe/London"
 )
 def test_rrule_on_dst_days(rule: str, zone: str, after: str, expected: list[str]) -> None:
     assert runs(RRule(rule, timezone=zone), after, len(expected)) == expected
+
+
+SETS = [
+    pytest.param(
+        "DTSTART;TZID=Europe/London:20260302T090000\n"
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,WE\n"
+        "EXDATE;TZID=Europe/London:20260304T090000,20260309T090000",
+        "UTC",
+        "2026-03-01T00:00:00+00:00",
+        ["2026-03-02T09:00:00+00:00", "2026-03-11T09:00:00+00:00", "2026-03-16T09:00:00+00:00"],
+        id="exdate skips occurrences in the rule's zone",
+    ),
+    pytest.param(
+        "DTSTART;TZID=America/New_York:20260302T090000 RRULE:FREQ=DAILY;COUNT=3 "
+        "RDATE:20260301T120000Z EXDATE;TZID=Europe/London:20260303T140000",
+        "America/New_York",
+        "2026-02-28T00:00:00+00:00",
+        ["2026-03-01T07:00:00-05:00", "2026-03-02T09:00:00-05:00", "2026-03-04T09:00:00-05:00"],
+        id="rdate in UTC and exdate in another zone are moved to the rule's zone",
+    ),
+    pytest.param(
+        "DTSTART:20260301T000000 RDATE;VALUE=DATE:20260310,20260305 RDATE:20260305T000000",
+        "UTC",
+        "2026-03-01T00:00:00+00:00",
+        ["2026-03-05T00:00:00+00:00", "2026-03-10T00:00:00+00:00"],
+        id="rdates only, unsorted and repeated, each once in order",
+    ),
+    pytest.param(
+        "FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0 RRULE:FREQ=DAILY;BYHOUR=9,17;BYMINUTE=0;"
+        "BYSECOND=0",
+        "UTC",
+        "2026-03-01T10:00:00+00:00",
+        ["2026-03-01T17:00:00+00:00", "2026-03-02T09:00:00+00:00", "2026-03-02T17:00:00+00:00"],
+        id="two rules merge, a time both make runs once",
+    ),
+    pytest.param(
+        "DTSTART;TZID=Europe/London:20260328T013000 RRULE:FREQ=DAILY;COUNT=3 "
+        "EXDATE;TZID=Europe/London:20260329T013000",
+        "Europe/London",
+        "2026-03-27T00:00:00+00:00",
+        ["2026-03-28T01:30:00+00:00", "2026-03-30T01:30:00+01:00"],
+        id="exdate of a wall time the DST gap skips still matches it",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "zone", "after", "expected"), SETS)
+def test_rrule_set_next_runs(rule: str, zone: str, after: str, expected: list[str]) -> None:
+    got = runs(RRule(rule, timezone=zone), after, 10)
+
+    if "COUNT" in rule or "FREQ" not in rule:  # a finite set: nothing after the last
+        assert got == expected
+    else:
+        assert got[: len(expected)] == expected
+
+
+def test_rrule_error_quotes_only_the_start_of_a_long_rule() -> None:
+    rule = "FREQ=DAILY RDATE:" + ",".join(["20260301T090000"] * 1001)
+
+    with pytest.raises(ValueError) as caught:
+        RRule(rule)
+
+    assert len(str(caught.value)) < 400
+    assert "more)" in str(caught.value)

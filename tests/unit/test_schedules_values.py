@@ -82,8 +82,27 @@ SCHEDULES = [
             lambda: RRule("DTSTART;TZID=Europe/Lodnon:20260301T090000 FREQ=DAILY"),
             "unknown time zone 'Europe/Lodnon'",
         ),
-        (lambda: RRule("EXDATE:20260301T090000 FREQ=DAILY"), "'EXDATE' is not supported"),
-        (lambda: RRule("FREQ=DAILY FREQ=WEEKLY"), "has more than one rule"),
+        (lambda: RRule("EXDATE:20260301T090000"), "has no rule"),
+        (lambda: RRule("FREQ=DAILY EXRULE:FREQ=WEEKLY"), "EXRULE was dropped from RFC 5545"),
+        (lambda: RRule("FREQ=DAILY EXDATE"), "'EXDATE' lists no time"),
+        (lambda: RRule("FREQ=DAILY RDATE:2026"), "'2026' is not a date-time"),
+        (
+            lambda: RRule("FREQ=DAILY RDATE;VALUE=PERIOD:20260301T090000Z/PT1H"),
+            "RDATE periods are not supported",
+        ),
+        (
+            lambda: RRule("FREQ=DAILY EXDATE;TZID=Europe/London:20260301T090000Z"),
+            "has both a TZID and a Z",
+        ),
+        (
+            lambda: RRule("FREQ=DAILY RDATE;TZID=Mars/Base:20260301T090000"),
+            "unknown time zone 'Mars/Base'",
+        ),
+        (
+            lambda: RRule("FREQ=DAILY RDATE:" + ",".join(["20260301T090000"] * 1001)),
+            "at most 1000 are accepted",
+        ),
+        (lambda: RRule("FREQ=DAILY SUMMARY:standup"), "'SUMMARY' is not supported"),
     ],
 )
 def test_bad_schedule_is_a_schedule_error_naming_the_bad_part(build, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from legato.store import Store
 
 app = typer.Typer(
-    name="api-key", help="Create, list and delete the server's API keys.", no_args_is_help=True
+    rich_markup_mode=None,
+    name="api-key",
+    help="Create, list and delete the server's API keys.",
+    no_args_is_help=True,
 )
 
 

@@ -25,6 +25,7 @@ from legato.cli import (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="legato",
     help=(
         "legato: a workflow orchestrator for plain Python. Functions marked @flow and "

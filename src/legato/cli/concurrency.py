@@ -17,6 +17,7 @@ from legato.cli.output import (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="concurrency-limit",
     help=(
         "Limit how many task runs carrying a tag run their bodies at once, across every "

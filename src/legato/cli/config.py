@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="config",
     help="View and change settings (stored in $LEGATO_HOME/config.toml; LEGATO_* "
     "environment variables win over the file).",

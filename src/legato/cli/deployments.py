@@ -8,7 +8,9 @@ does an id). ``--param key=value`` reads the value as JSON when it is JSON
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +21,7 @@ from rich.text import Text
 from legato.cli.output import (
     JsonOption,
     format_time,
+    log_line_writer,
     print_json,
     reports_errors,
     state_text,
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from legato.schemas.deployments import DeploymentRecord
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="deployment",
     help="List, inspect, pause, resume, delete and run deployments.",
     no_args_is_help=True,
@@ -65,15 +69,19 @@ def _client() -> Any:
 
 
 def _schedule_text(schedule: dict[str, Any]) -> str:
-    zone = schedule.get("timezone", "UTC")
+    """The stored schedule in words and as written: ``At 09:00, Monday through Friday
+    (Europe/London) - cron '0 9 * * 1-5'``."""
+    from legato.errors import ScheduleError
+    from legato.schedules import schedule_from_dict
+    from legato.schedules.words import describe
+
     kind = schedule.get("kind")
-    if kind == "cron":
-        return f"cron {schedule.get('expr')!r} ({zone})"
-    if kind == "interval":
-        return f"every {schedule.get('every')} s ({zone})"
-    if kind == "rrule":
-        return f"rrule {schedule.get('rule')!r} ({zone})"
-    return json.dumps(schedule)
+    written = {"cron": "expr", "interval": "every", "rrule": "rule"}.get(str(kind))
+    as_written = f"{kind} {schedule.get(written)!r}" if written else json.dumps(schedule)
+    try:
+        return f"{describe(schedule_from_dict(schedule))} - {as_written}"
+    except (ScheduleError, ValueError, TypeError, KeyError):  # stored before a check existed
+        return as_written
 
 
 def _print_deployment(record: DeploymentRecord) -> None:
@@ -95,11 +103,27 @@ def _print_deployment(record: DeploymentRecord) -> None:
         for number, item in enumerate(record.schedules, start=1)
     ]
     grid.add_row("schedules", "\n".join(schedules) or "none (runs only when asked)")
+    upcoming = _upcoming(record)
+    if upcoming:
+        grid.add_row("next runs", "\n".join(upcoming))
+    elif record.schedules:
+        grid.add_row("next runs", "none: " + ("paused" if record.paused else "no schedule is due"))
     if record.concurrency_limit:
         grid.add_row("concurrency", f"at most {record.concurrency_limit} running")
     grid.add_row("retries", str(record.retries))
     grid.add_row("updated", format_time(record.updated))
     console.print(grid)
+
+
+def _upcoming(record: DeploymentRecord, count: int = 3) -> list[str]:
+    """The deployment's next ``count`` run times over its active schedules (none while
+    it is paused), soonest first, each in its schedule's zone and UTC."""
+    from legato.schedules.words import stored_schedules, upcoming
+
+    if record.paused:
+        return []
+    active = stored_schedules(item.schedule for item in record.schedules if item.active)
+    return upcoming(active, datetime.now(UTC), count)
 
 
 # -- legato deploy -------------------------------------------------------------------
@@ -110,25 +134,35 @@ def deploy(
     entrypoint: Annotated[
         str, typer.Argument(metavar="FILE:FUNCTION", help="The flow, e.g. flows/etl.py:etl.")
     ],
-    name: Annotated[str, typer.Option("--name", help="The deployment's name.")],
-    pool: Annotated[str, typer.Option("--pool", help="The work pool whose workers run it.")] = (
-        "default"
-    ),
-    cron: Annotated[str | None, typer.Option("--cron", help="A 5-field cron schedule.")] = None,
-    interval: Annotated[
-        float | None, typer.Option("--interval", help="Every this many seconds.")
+    name: Annotated[str, typer.Option("--name", help="The deployment's name.", metavar="TEXT")],
+    pool: Annotated[
+        str, typer.Option("--pool", help="The work pool whose workers run it.", metavar="TEXT")
+    ] = ("default"),
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="A 5-field cron schedule.", metavar="TEXT")
     ] = None,
-    rrule: Annotated[str | None, typer.Option("--rrule", help="An RFC 5545 rule.")] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Every this many seconds.", metavar="NUMBER")
+    ] = None,
+    rrule: Annotated[
+        str | None, typer.Option("--rrule", help="An RFC 5545 rule.", metavar="TEXT")
+    ] = None,
     timezone: Annotated[
-        str | None, typer.Option("--timezone", help="IANA zone of the schedule (default UTC).")
+        str | None,
+        typer.Option("--timezone", help="IANA zone of the schedule (default UTC).", metavar="TEXT"),
     ] = None,
     params: ParamOption = None,
-    tags: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
-    description: Annotated[str | None, typer.Option("--description")] = None,
-    concurrency_limit: Annotated[
-        int | None, typer.Option("--concurrency-limit", min=1, help="Most runs at once.")
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag (repeat).", metavar="TEXT")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Reruns of a crashed run.")] = 0,
+    description: Annotated[str | None, typer.Option("--description", metavar="TEXT")] = None,
+    concurrency_limit: Annotated[
+        int | None,
+        typer.Option("--concurrency-limit", min=1, help="Most runs at once.", metavar="INTEGER"),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Reruns of a crashed run.", metavar="INTEGER")
+    ] = 0,
     catchup: Annotated[
         bool, typer.Option("--catchup", help="After downtime, run every missed slot.")
     ] = False,
@@ -262,7 +296,8 @@ def run_deployment(
     name: NameArgument,
     params: ParamOption = None,
     watch: Annotated[
-        bool, typer.Option("--watch", help="Wait for the run to end, printing its states.")
+        bool,
+        typer.Option("--watch", help="Wait for the run to end, printing its states and log lines."),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -288,7 +323,14 @@ def run_deployment(
     if not watch:
         return
     last = (run.state.type, run.state.name)
-    while run.state.type not in TERMINAL_TYPES:
+    write = log_line_writer()
+    cursor: str | None = None
+    while True:
+        ended = run.state.type in TERMINAL_TYPES
+        if not as_json:  # the lines stored so far (all of them once the run has ended)
+            cursor = _print_new_lines(client, run.id, cursor, write)
+        if ended:
+            break
         time.sleep(0.5)
         run = client.read_flow_run(run.id)
         if (run.state.type, run.state.name) != last and not as_json:
@@ -298,10 +340,27 @@ def run_deployment(
                 )
             )
         last = (run.state.type, run.state.name)
+    write(None)
     if as_json:
         print_json(run.model_dump(mode="json"))
     if run.state.type.value != "COMPLETED":
         raise typer.Exit(1)
+
+
+def _print_new_lines(
+    client: Any, flow_run_id: str, cursor: str | None, write: Callable[[Any], None]
+) -> str | None:
+    """Print the run's log lines stored after ``cursor``; the cursor after them."""
+    while True:
+        page = client.read_log_page(flow_run_id, cursor=cursor)
+        for line in page.logs:
+            write(line)
+        if page.logs:
+            cursor = str(page.logs[-1].id)
+        if page.next_cursor is None:
+            sys.stdout.flush()
+            return cursor
+        cursor = page.next_cursor
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -323,11 +382,18 @@ def parse_time(text: str, option: str) -> datetime:
 def backfill_deployment(
     name: NameArgument,
     start: Annotated[
-        str, typer.Option("--start", help="First slot included: ISO date-time (UTC if no zone).")
+        str,
+        typer.Option(
+            "--start", help="First slot included: ISO date-time (UTC if no zone).", metavar="TEXT"
+        ),
     ],
     end: Annotated[
         str,
-        typer.Option("--end", help="Slots before this: ISO date-time (UTC if no zone), or now."),
+        typer.Option(
+            "--end",
+            help="Slots before this: ISO date-time (UTC if no zone), or now.",
+            metavar="TEXT",
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:

@@ -13,6 +13,7 @@ import typer
 from legato.cli.output import reports_errors
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="flow-run",
     help="Run a stored flow run (what a worker launches for each run it claims).",
     no_args_is_help=True,

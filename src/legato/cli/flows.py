@@ -9,13 +9,17 @@ from rich.table import Table
 
 from legato.cli.output import JsonOption, format_time, print_json, reports_errors, stdout_console
 
-app = typer.Typer(name="flows", help="List the flows that have run.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, name="flows", help="List the flows that have run.", no_args_is_help=True
+)
 
 
 @app.command("ls")
 @reports_errors
 def list_flows(
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many flows.")] = 200,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many flows.", metavar="INTEGER")
+    ] = 200,
     as_json: JsonOption = False,
 ) -> None:
     """List flows by name (``legato runs ls --flow NAME`` lists one flow's runs)."""

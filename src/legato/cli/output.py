@@ -23,7 +23,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from legato.schemas import StateRecord
+    from legato.schemas import LogRecord, StateRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -184,3 +184,44 @@ def format_time(value: datetime | None, *, precise: bool = False) -> str:
     if precise:
         return local.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def log_line_writer() -> Callable[[LogRecord | None], None]:
+    """Print one line per log line (None: the end). Plain text straight to stdout when it
+    is not a terminal (rich costs more per line than a million lines can pay)."""
+    console = stdout_console()
+    if console.is_terminal:
+
+        def show(line: LogRecord | None) -> None:
+            if line is not None:
+                console.print(
+                    Text.assemble(
+                        format_time(line.timestamp, precise=True),
+                        " | ",
+                        level_text(line.level),
+                        " | ",
+                        (_source(line), "bold"),
+                        " | ",
+                        line.message,
+                    ),
+                    soft_wrap=True,
+                )
+
+        return show
+    out = sys.stdout
+
+    def write(line: LogRecord | None) -> None:
+        if line is None:
+            out.flush()
+            return
+        stamp = format_time(line.timestamp, precise=True)
+        text = f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}"
+        out.write(f"{terminal_safe(text)}\n")
+
+    return write
+
+
+def _source(line: LogRecord) -> str:
+    if line.task_run_id is None:
+        return "flow"
+    return line.task_run_name or line.task_run_id

@@ -1,7 +1,8 @@
 """``legato runs``: list, inspect, read the logs of, and retry flow runs.
 
 Every command reads through ``legato.get_client()`` (the store of ``LEGATO_HOME``,
-or ``LEGATO_DATABASE_URL``). A flow run ``ID`` may be any unique prefix of its id.
+or ``LEGATO_DATABASE_URL``). A flow run ``ID`` may be its id, any unique start of it,
+or the run's name (``spry-jaguar``); a name several runs share lists them.
 An unknown or ambiguous id, a damaged store or a bad option value prints one line
 ``error: ...`` on stderr and exits 1.
 
@@ -56,7 +57,8 @@ A *log* object::
 
 What each command prints:
 
-- ``runs ls --json``: a list of flow run objects, newest first.
+- ``runs ls --json``: a list of flow run objects, newest started (or due) first; with
+  ``--scheduled``, the runs planned for later, soonest first.
 - ``runs show ID --json``: a flow run object plus ``"task_run_summary"``
   (``{"flow_run_id", "task_runs": <how many in all>, "counts": [{"task", "task_key",
   "state_type", "state_name", "count"}]}``, counted by task and state), ``"task_runs"``
@@ -89,12 +91,11 @@ from legato.cli.output import (
     JsonOption,
     format_duration,
     format_time,
-    level_text,
+    log_line_writer,
     print_json,
     reports_errors,
     state_text,
     stdout_console,
-    terminal_safe,
 )
 
 if TYPE_CHECKING:
@@ -108,13 +109,15 @@ if TYPE_CHECKING:
     )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="runs",
     help="List, inspect, read the logs of, retry and cancel flow runs.",
     no_args_is_help=True,
 )
 
 IdArgument = Annotated[
-    str, typer.Argument(metavar="ID", help="A flow run id, or a unique prefix of one.")
+    str,
+    typer.Argument(metavar="ID", help="A flow run's id (or a unique start of it) or its name."),
 ]
 
 
@@ -135,18 +138,22 @@ def _resolve(client: Orchestrator, flow_run_id: str) -> FlowRunRecord:
 @reports_errors
 def list_runs(
     flow: Annotated[
-        str | None, typer.Option("--flow", help="Only runs of this flow (its name).")
+        str | None,
+        typer.Option("--flow", help="Only runs of this flow (its name).", metavar="TEXT"),
     ] = None,
     state: Annotated[
         str | None,
         typer.Option(
             "--state",
             help="Only runs in this state: a type (FAILED) or a name (TimedOut), any case.",
+            metavar="TEXT",
         ),
     ] = None,
     tags: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="Only runs carrying this tag (repeat: all of them)."),
+        typer.Option(
+            "--tag", help="Only runs carrying this tag (repeat: all of them).", metavar="TEXT"
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -154,35 +161,66 @@ def list_runs(
             "--since",
             help="Only runs created since: an ISO 8601 time (UTC unless it says otherwise) "
             "or a span back from now such as 30m, 6h, 7d.",
+            metavar="TEXT",
         ),
     ] = None,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled",
+            help="List the runs planned for later instead (not started, due after now), "
+            "soonest first.",
+        ),
+    ] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="At most this many runs (newest first).")
+        int, typer.Option("--limit", min=1, help="At most this many runs.", metavar="INTEGER")
     ] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """List flow runs, newest first."""
-    records = _client().read_flow_runs(
+    """List flow runs that have started or are due, newest first (by when they started,
+    or are due to start); --scheduled lists the runs planned for later."""
+    client = _client()
+    now = datetime.now(UTC)
+    where: dict[str, Any] = (
+        {"due_after": now, "order": "due"} if scheduled else {"due_before": now, "order": "start"}
+    )
+    records = client.read_flow_runs(
         flow_name=flow,
         state=state,
         tags=tags or (),
         created_after=parse_since(since) if since is not None else None,
         limit=limit,
+        **where,
     )
     if as_json:
         print_json([record.model_dump(mode="json") for record in records])
         return
     console = stdout_console()
     if not records:
-        console.print("No flow runs found.")
-        return
+        console.print("No flow runs planned for later." if scheduled else "No flow runs found.")
+    else:
+        console.print(_runs_table(records))
+    if not scheduled:
+        planned = client.read_flow_runs(
+            flow_name=flow, state=state, tags=tags or (), due_after=now, order="due", limit=1
+        )
+        if planned:
+            console.print(
+                Text(
+                    "runs planned for later are not listed: see them with --scheduled",
+                    style="dim",
+                )
+            )
+
+
+def _runs_table(records: list[FlowRunRecord]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     # The id is what people copy into the next command: never cut it; let the rest wrap.
     table.add_column("ID", no_wrap=True, min_width=len(records[0].id))
     table.add_column("NAME", overflow="fold")
     table.add_column("FLOW", overflow="fold")
     table.add_column("STATE")
-    table.add_column("STARTED")
+    table.add_column("STARTED (OR DUE)")
     table.add_column("DURATION", justify="right")
     for record in records:
         table.add_row(
@@ -190,10 +228,18 @@ def list_runs(
             record.name,
             record.flow_name,
             state_text(record.state),
-            format_time(record.start_time or record.created),
+            _started_or_due(record),
             format_duration(record.duration_seconds),
         )
-    console.print(table)
+    return table
+
+
+def _started_or_due(record: FlowRunRecord) -> Text:
+    """When the run started; for one not started, when it is due (marked so)."""
+    if record.start_time is not None:
+        return Text(format_time(record.start_time))
+    due = record.expected_start_time or record.created
+    return Text.assemble(format_time(due), (" (due)", "dim"))
 
 
 _SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -234,6 +280,7 @@ def show_run(
             min=0,
             help="Show the first N task runs (in creation order); the counts by task and "
             "state always cover all of them.",
+            metavar="INTEGER",
         ),
     ] = DEFAULT_SHOWN_TASKS,
     all_tasks: Annotated[
@@ -360,7 +407,7 @@ def _task_table(
     table.add_column("UPSTREAM")
     table.add_column("MESSAGE")
     for task_run in task_runs:
-        upstream = ", ".join(names.get(up, up) for up in task_run.upstream_ids)
+        upstream = _abbreviated([names.get(up, up) for up in task_run.upstream_ids])
         message = task_run.state.message or ""
         if task_run.subflow_run_id:
             message = f"subflow run {task_run.subflow_run_id}" + (f": {message}" if message else "")
@@ -373,6 +420,17 @@ def _task_table(
             Text(message),
         )
     return table
+
+
+SHOWN_UPSTREAM = 2
+"""Upstream task runs named in ``runs show``'s table; the rest are counted (all in --json)."""
+
+
+def _abbreviated(names: list[str]) -> str:
+    """``extract-0, extract-1 ... +38``: a wide fan-in stays one short cell."""
+    if len(names) <= SHOWN_UPSTREAM + 1:
+        return ", ".join(names)
+    return ", ".join(names[:SHOWN_UPSTREAM]) + f" ... +{len(names) - SHOWN_UPSTREAM}"
 
 
 def _write_show_json(
@@ -425,7 +483,12 @@ def show_logs(
     flow_run_id: IdArgument,
     task: Annotated[
         str | None,
-        typer.Option("--task", help="Only lines of this task run (its name, id or id prefix)."),
+        typer.Option(
+            "--task",
+            help="Only lines of this task (its name: all its runs) or task run (its name, "
+            "id or id start).",
+            metavar="TEXT",
+        ),
     ] = None,
     level: Annotated[
         str | None,
@@ -433,6 +496,7 @@ def show_logs(
             "--level",
             help="Only lines at this level or above: DEBUG, INFO, WARNING, ERROR, CRITICAL "
             "(any case) or a number.",
+            metavar="TEXT",
         ),
     ] = None,
     follow: Annotated[
@@ -444,7 +508,10 @@ def show_logs(
         ),
     ] = False,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many lines (the first).")
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="At most this many lines (the first).", metavar="INTEGER"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -453,7 +520,6 @@ def show_logs(
     Lines are read and printed a page at a time, so a run that printed millions of lines
     streams in constant memory.
     """
-    from legato.errors import ObjectNotFound
     from legato.schemas.runs import DEFAULT_LOG_PAGE, log_level_floor
 
     client = _client()
@@ -461,19 +527,22 @@ def show_logs(
     if level is not None:
         log_level_floor(level)  # a bad --level fails before anything prints
     task_run_id = None
+    wanted: frozenset[str] | None = None
     if task is not None:
-        task_run_id = _find_task_run(client, record.id, task)
-        if task_run_id is None:
-            raise ObjectNotFound(f"flow run {record.id} has no task run named {task!r}")
+        wanted = _find_task_runs(client, record.id, task)
+        if len(wanted) == 1:
+            task_run_id = next(iter(wanted))  # read by the store's index, not filtered here
+            wanted = None
     pages = _log_pages(
         client,
         record.id,
         task_run_id=task_run_id,
+        task_run_ids=wanted,
         level=level,
         follow=follow,
         page_size=min(limit or DEFAULT_LOG_PAGE, DEFAULT_LOG_PAGE),
     )
-    write = _json_array_writer() if as_json else _log_line_writer()
+    write = _json_array_writer() if as_json else log_line_writer()
     left = limit
     try:
         for page in pages:
@@ -501,12 +570,14 @@ def _log_pages(
     flow_run_id: str,
     *,
     task_run_id: str | None,
+    task_run_ids: frozenset[str] | None = None,
     level: str | None,
     follow: bool,
     page_size: int,
 ) -> Iterator[list[LogRecord]]:
     """The run's lines, a page at a time; with ``follow``, then the lines stored later,
-    until a read after the run ended brings none."""
+    until a read after the run ended brings none. ``task_run_ids``: only their lines
+    (the lines of all of a task's runs, in the order stored)."""
     import time
 
     from legato.states import TERMINAL_TYPES
@@ -518,7 +589,11 @@ def _log_pages(
             flow_run_id, task_run_id=task_run_id, level=level, limit=page_size, cursor=cursor
         )
         if page.logs:
-            yield page.logs
+            kept = page.logs
+            if task_run_ids is not None:
+                kept = [line for line in kept if line.task_run_id in task_run_ids]
+            if kept:
+                yield kept
             cursor = str(page.logs[-1].id)
         if page.next_cursor is not None:
             cursor = page.next_cursor
@@ -529,47 +604,6 @@ def _log_pages(
         ended = client.read_flow_run(flow_run_id).state.type in TERMINAL_TYPES
         if not ended:
             time.sleep(FOLLOW_INTERVAL)
-
-
-def _log_line_writer() -> Callable[[LogRecord | None], None]:
-    """Print one line per log line (None: the end). Plain text straight to stdout when it
-    is not a terminal (rich costs more per line than a million lines can pay)."""
-    console = stdout_console()
-    if console.is_terminal:
-
-        def show(line: LogRecord | None) -> None:
-            if line is not None:
-                console.print(
-                    Text.assemble(
-                        format_time(line.timestamp, precise=True),
-                        " | ",
-                        level_text(line.level),
-                        " | ",
-                        (_source(line), "bold"),
-                        " | ",
-                        line.message,
-                    ),
-                    soft_wrap=True,
-                )
-
-        return show
-    out = sys.stdout
-
-    def write(line: LogRecord | None) -> None:
-        if line is None:
-            out.flush()
-            return
-        stamp = format_time(line.timestamp, precise=True)
-        text = f"{stamp} | {line.level:<8} | {_source(line)} | {line.message}"
-        out.write(f"{terminal_safe(text)}\n")
-
-    return write
-
-
-def _source(line: LogRecord) -> str:
-    if line.task_run_id is None:
-        return "flow"
-    return line.task_run_name or line.task_run_id
 
 
 def _json_array_writer() -> Callable[[LogRecord | None], None]:
@@ -593,28 +627,58 @@ def _json_array_writer() -> Callable[[LogRecord | None], None]:
     return write
 
 
-def _find_task_run(client: Orchestrator, flow_run_id: str, wanted: str) -> str | None:
-    """The id of the flow run's task run named or identified by ``wanted`` (id, name, or
-    id prefix), reading its task runs a page at a time."""
+def _find_task_runs(client: Orchestrator, flow_run_id: str, wanted: str) -> frozenset[str]:
+    """The ids of the flow run's task runs ``wanted`` names: a task run (its id, name, or
+    a unique start of its id) or a task (its name: all of its runs), reading the task runs
+    a page at a time. None found is an error that lists the names there are."""
     from legato.errors import ObjectNotFound
 
     by_name: list[str] = []
+    by_task: list[str] = []
     by_prefix: list[str] = []
+    tasks: dict[str, None] = {}
     for page in _task_run_pages(client, flow_run_id, None):
         for task_run in page:
+            task_name = task_name_of(task_run.name)
+            tasks[task_name] = None
             if task_run.id == wanted:
-                return task_run.id
+                return frozenset([task_run.id])
             if task_run.name == wanted:
                 by_name.append(task_run.id)
+            elif task_name == wanted:
+                by_task.append(task_run.id)
             elif task_run.id.startswith(wanted):
                 by_prefix.append(task_run.id)
-    for candidates in (by_name, by_prefix):
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            ids = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
-            raise ObjectNotFound(f"{wanted!r} matches {len(candidates)} task runs ({ids})")
-    return None
+    if by_name:
+        return frozenset(by_name)
+    if by_task:
+        return frozenset(by_task)
+    if len(by_prefix) == 1:
+        return frozenset(by_prefix)
+    if by_prefix:
+        ids = ", ".join(by_prefix[:5]) + (", ..." if len(by_prefix) > 5 else "")
+        raise ObjectNotFound(f"{wanted!r} starts the ids of {len(by_prefix)} task runs ({ids})")
+    raise ObjectNotFound(_no_such_task(flow_run_id, wanted, list(tasks)))
+
+
+def task_name_of(task_run_name: str) -> str:
+    """``load`` of ``load-3``: the task a run's generated name came from."""
+    stem, dash, counter = task_run_name.rpartition("-")
+    return stem if dash and counter.isdigit() else task_run_name
+
+
+def _no_such_task(flow_run_id: str, wanted: str, tasks: list[str]) -> str:
+    import difflib
+
+    if not tasks:
+        return f"flow run {flow_run_id} has no task runs, so none is named {wanted!r}"
+    close = difflib.get_close_matches(wanted, tasks, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+    shown = ", ".join(tasks[:20]) + (f" and {len(tasks) - 20} more" if len(tasks) > 20 else "")
+    return (
+        f"flow run {flow_run_id} has no task or task run named {wanted!r}{hint} "
+        f"(its tasks: {shown})"
+    )
 
 
 # -- retry ---------------------------------------------------------------------------

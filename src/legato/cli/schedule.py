@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from legato.schedules import Schedule
 
 app = typer.Typer(
-    name="schedule", help="Check cron, interval and RRULE schedules.", no_args_is_help=True
+    rich_markup_mode=None,
+    name="schedule",
+    help="Check cron, interval and RRULE schedules.",
+    no_args_is_help=True,
 )
 
 
@@ -25,27 +28,37 @@ app = typer.Typer(
 @reports_errors
 def preview(
     cron: Annotated[
-        str | None, typer.Option("--cron", help="A cron expression, e.g. '0 9 * * MON-FRI'.")
+        str | None,
+        typer.Option("--cron", help="A cron expression, e.g. '0 9 * * MON-FRI'.", metavar="TEXT"),
     ] = None,
     interval: Annotated[
-        str | None, typer.Option("--interval", help="Seconds between runs, e.g. 3600.")
+        str | None,
+        typer.Option("--interval", help="Seconds between runs, e.g. 3600.", metavar="TEXT"),
     ] = None,
     rrule: Annotated[
         str | None,
-        typer.Option("--rrule", help="An RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=9'."),
+        typer.Option(
+            "--rrule",
+            help="An RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=9'.",
+            metavar="TEXT",
+        ),
     ] = None,
     timezone: Annotated[
-        str, typer.Option("--timezone", help="IANA time zone the schedule runs in.")
+        str, typer.Option("--timezone", help="IANA time zone the schedule runs in.", metavar="TEXT")
     ] = "UTC",
     after: Annotated[
         str | None,
         typer.Option(
             "--after",
             help="Show runs after this ISO time (default now; no offset = in --timezone).",
+            metavar="TEXT",
         ),
     ] = None,
     count: Annotated[
-        int, typer.Option("--count", min=1, max=10_000, help="How many runs to show.")
+        int,
+        typer.Option(
+            "--count", min=1, max=10_000, help="How many runs to show.", metavar="INTEGER"
+        ),
     ] = 10,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list of ISO times with offsets.")

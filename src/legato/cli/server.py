@@ -39,16 +39,23 @@ per thread, and one request takes several steps."""
 if TYPE_CHECKING:
     from legato.server.services import Service
 
-app = typer.Typer(name="server", help="Run the legato server (REST API).", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    name="server",
+    help="Run the legato server (REST API).",
+    no_args_is_help=True,
+)
 
 
 @app.command("start")
 @reports_errors
 def start(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 4200,
+    host: Annotated[str, typer.Option(help="Address to bind.", metavar="TEXT")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on.", metavar="INTEGER")
+    ] = 4200,
     log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level (debug, info, warning, error).")
+        str, typer.Option(help="uvicorn's log level (debug, info, warning, error).", metavar="TEXT")
     ] = "info",
     insecure: Annotated[
         bool,
@@ -87,6 +94,7 @@ def start(
     import uvicorn
 
     from legato.server import create_app
+    from legato.server.access_log import quiet_polls_unless_debug
     from legato.settings import get_settings
     from legato.store import Store
 
@@ -138,6 +146,7 @@ def start(
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
         server = uvicorn.Server(config)
+        quiet_polls_unless_debug(log_level)
         sys.setswitchinterval(SWITCH_INTERVAL)
         _stop_first(server, worker)
         try:

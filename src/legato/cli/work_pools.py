@@ -18,6 +18,7 @@ from legato.cli.output import (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="work-pool",
     help=(
         "Create, list, limit, pause and resume work pools. A pool's limit is the most of "

@@ -20,6 +20,7 @@ MAX_CLAIM_WAIT = 30.0
 """The server's cap on a claim's wait (``legato.server.api.work_pools``)."""
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="worker",
     help="Run deployments' flow runs: a worker claims due runs of its work pool.",
     no_args_is_help=True,
@@ -29,13 +30,20 @@ app = typer.Typer(
 @app.command("start")
 @reports_errors
 def start(
-    pool: Annotated[str, typer.Option("--pool", help="The work pool to take runs from.")],
+    pool: Annotated[
+        str, typer.Option("--pool", help="The work pool to take runs from.", metavar="TEXT")
+    ],
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="Most flow runs this worker runs at once.")
+        int,
+        typer.Option(
+            "--limit", min=1, help="Most flow runs this worker runs at once.", metavar="INTEGER"
+        ),
     ] = 10,
     name: Annotated[
         str | None,
-        typer.Option("--name", help="This worker's name (default: host name and process id)."),
+        typer.Option(
+            "--name", help="This worker's name (default: host name and process id).", metavar="TEXT"
+        ),
     ] = None,
     grace: Annotated[
         float,
@@ -44,6 +52,7 @@ def start(
             min=0,
             help="Seconds running flow runs get to finish after SIGTERM/Ctrl-C (and a "
             "cancelled one between SIGTERM and SIGKILL).",
+            metavar="NUMBER",
         ),
     ] = 30.0,
     launcher: Annotated[
@@ -54,6 +63,7 @@ def start(
             "'fork' (forked from a process that imported legato once; Linux, much cheaper "
             "per run) or 'auto' (fork where it works, else process). Default: "
             "LEGATO_WORKER_LAUNCHER, else auto.",
+            metavar="TEXT",
         ),
     ] = None,
     entrypoint_dirs: Annotated[
@@ -64,6 +74,7 @@ def start(
             "(symlinks followed; repeat for more). Others fail without being imported. "
             "Default: LEGATO_WORKER_ENTRYPOINT_DIRS, else any entrypoint (whoever can create "
             "deployments can run code on this worker).",
+            metavar="PATH",
         ),
     ] = None,
 ) -> None:

@@ -43,6 +43,7 @@ from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_cont
 from legato.engine.protocols import FlowLike
 from legato.engine.results import ResultStore, task_result_key
 from legato.engine.retries import decide_retry
+from legato.engine.tagging import with_block_tags
 from legato.engine.task_engine import finish
 from legato.engine.task_machine import resume_previous
 from legato.engine.task_prepare import prepare_task_run
@@ -100,6 +101,7 @@ class FlowCall:
         # deployment's run, started by a worker): it is started, not rerun.
         self.first_attempt = first_attempt
         self.flow_run_id: str | None = None  # known once the machine created or found it
+        self.flow_run_name: str | None = None  # known once the machine created it
         # A subflow's task run in its parent, and the stand-in task it runs as: ended
         # by the driver when the machine cannot end them itself (a crash, no stack left).
         self.parent_task_run: TaskRun | None = None
@@ -236,12 +238,13 @@ def _create(
     flow_run_id = new_id()
     call.flow_run_id = flow_run_id
     name = flow.run_name(parameters) or generate_run_name()
+    call.flow_run_name = name
     row = {
         "id": flow_run_id,
         "flow_name": flow.name,
         "name": name,
         "parameters": flow.jsonable(parameters),
-        "tags": list(flow.tags),
+        "tags": list(with_block_tags(flow.tags)),
         "entrypoint": flow.entrypoint,
         "parent_flow_run_id": call.parent.flow_run_id if call.parent else None,
         "parent_task_run_id": parent_task_run.id if parent_task_run else None,

@@ -154,7 +154,7 @@ def find_futures(value: Any, found: list[LegatoFuture[Any]]) -> None:
     kind = type(value)
     if kind in _SCALARS:
         return
-    if kind is LegatoFuture:
+    if kind is LegatoFuture or kind is allow_failure:
         found.append(value)
     elif kind in (list, tuple, set, frozenset) or isinstance(value, list | tuple | set):
         for item in value:
@@ -173,6 +173,8 @@ def resolve(value: Any) -> Any:
     if kind is LegatoFuture:
         value.observed = True
         return value.final_state().data
+    if kind is allow_failure:
+        return value.resolved()
     if kind is list or kind is FutureList:
         return [resolve(v) for v in value]
     if kind is tuple:
@@ -186,7 +188,72 @@ def resolve(value: Any) -> Any:
     return value
 
 
-def failed_upstreams(futures: Iterable[LegatoFuture[Any]]) -> Iterator[LegatoFuture[Any]]:
+def failed_upstreams(futures: Iterable[Any]) -> Iterator[LegatoFuture[Any]]:
+    """The upstream futures that did not complete (one wrapped in allow_failure never
+    counts)."""
     for future in futures:
+        if type(future) is allow_failure:
+            continue
         if future.final_state().type is not StateType.COMPLETED:
             yield future
+
+
+class allow_failure(Generic[T]):
+    """Pass an upstream future whose failure must not stop this task: the task waits for
+    it, records the edge, and runs whatever its end; the argument is the upstream's
+    result, or its exception when it failed (``isinstance(value, Exception)`` tells).
+
+    Stands in for the future wherever the engine handles upstreams (same methods)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: LegatoFuture[T]):
+        if not isinstance(future, LegatoFuture):
+            raise TypeError(
+                f"allow_failure() takes a future (from task.submit or task.map), "
+                f"not {type(future).__name__}"
+            )
+        self.future = future
+
+    @property
+    def task_run_id(self) -> str:
+        return self.future.task_run_id
+
+    @property
+    def observed(self) -> bool:
+        return self.future.observed
+
+    @observed.setter
+    def observed(self, value: bool) -> None:
+        self.future.observed = value
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def final_state(self) -> State:
+        return self.future.final_state()
+
+    def wait(self, timeout: float | None = None) -> State:
+        return self.future.wait(timeout)
+
+    async def wait_async(self) -> State:
+        return await self.future.wait_async()
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        self.future.add_done_callback(lambda _future: fn(self))
+
+    def resolved(self) -> Any:
+        """The upstream's result, or its exception (observed either way: its failure
+        was allowed, so it does not fail the flow as an unobserved one would)."""
+        state = self.future.final_state()
+        self.future.observed = True
+        if state.type is StateType.COMPLETED:
+            return state.data
+        if state.exception is not None:
+            return state.exception
+        from legato.errors import RunFailed
+
+        return RunFailed(f"{state.name}: {state.message or 'the run did not complete'}")
+
+    def __repr__(self) -> str:
+        return f"allow_failure({self.future!r})"

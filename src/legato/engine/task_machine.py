@@ -55,6 +55,7 @@ from legato.errors import (
     describe_error,
 )
 from legato.states import TERMINAL_TYPES, State, StateType
+from legato.tracebacks import mark_logged, user_exc_info
 
 Machine = Generator[Action, Any, State]
 
@@ -89,11 +90,11 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             return cached
 
     limited: tuple[str, ...] = ()
-    if task.tags:
+    if task_run.tags:  # the task's own and those of `with tags(...)` around its call
         slots: TagSlots | None = ctx.tag_slots
         if slots is None:
             slots = yield LoadTagSlots()
-        limited = slots.limited_among(task.tags)
+        limited = slots.limited_among(task_run.tags)
 
     while True:
         if limited:
@@ -290,13 +291,15 @@ def _failure_log(
     error: BaseException,
     decision: RetryDecision,
 ) -> Log:
-    return Log(
+    log = Log(
         task.logger_for(ctx, task_run),
         logging.ERROR,
         "Task run %r failed: %s%s",
         (task_run.name, failed.message, f" ({decision.reason})" if task.retries else ""),
-        (type(error), error, error.__traceback__),
+        user_exc_info(error),
     )
+    mark_logged(error, task_run.name)
+    return log
 
 
 def _await_retry(

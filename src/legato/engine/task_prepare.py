@@ -14,6 +14,7 @@ from typing import Any
 from legato.engine.context import FlowRunContext, PreviousTaskRun
 from legato.engine.futures import LegatoFuture, find_futures
 from legato.engine.protocols import RecordedTask
+from legato.engine.tagging import with_block_tags
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
 from legato.ops import RecordInput, RecordState
@@ -81,7 +82,7 @@ def prepare_task_run(
         name=name or f"{task.name}-{dynamic_key}",
         task_key=task_key,
         dynamic_key=dynamic_key,
-        tags=task.tags,
+        tags=with_block_tags(task.tags),
         state=State(_PENDING, "Pending", timestamp=created, run_id=task_run_id),
         created=created,
     )
@@ -119,7 +120,7 @@ def _prepare_again(
         name=name or f"{task.name}-{dynamic_key}",
         task_key=task.task_key,
         dynamic_key=dynamic_key,
-        tags=task.tags,
+        tags=with_block_tags(task.tags),
         state=reused if reused is not None else State(_PENDING, "Pending"),
         run_count=previous.run_count,
         created=previous.created,

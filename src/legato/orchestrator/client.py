@@ -14,7 +14,7 @@ accepts it. Past ``client_max_outage`` seconds of failure the synchronous calls 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -111,6 +111,14 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         Raises StoreError if the server stayed away past ``max_outage`` (or ``timeout``).
         """
         self._sender.flush(timeout)
+
+    def __enter__(self) -> Self:
+        """``with legato.get_client() as client:``, as Prefect users write it; the client
+        is this process's and stays open after the block (its writes are flushed)."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
     def close(self) -> None:
         self._sender.close()
@@ -467,8 +475,8 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         )
 
     def resolve_flow_run_id(self, prefix: str) -> str:
-        if not prefix or len(prefix) > 36 or prefix.strip("0123456789abcdefABCDEF-"):
-            raise ObjectNotFound(f"no flow run with id {prefix!r}")
+        if not prefix.strip() or len(prefix) > 500 or "\x00" in prefix:
+            raise ObjectNotFound(f"no flow run with id or name {prefix!r}")
         found = self._api.request(
             "GET", "/api/orchestrator/resolve_flow_run_id", params={"prefix": prefix}
         )

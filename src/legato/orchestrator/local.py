@@ -9,7 +9,7 @@ was killed outright as Crashed, and can resume it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from legato.attempts import run_of_token
 from legato.errors import LegatoError, RunTakenBack
@@ -61,6 +61,14 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def flush(self, timeout: float | None = None) -> None:
         self.store.writer.flush(timeout)
+
+    def __enter__(self) -> Self:
+        """``with legato.get_client() as client:``, as Prefect users write it; the client
+        is this process's and stays open after the block (its writes are flushed)."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
     def close(self) -> None:
         self.store.close()

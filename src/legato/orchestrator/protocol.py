@@ -17,7 +17,7 @@ names; everything else takes the part it calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from legato.schemas import (
         FlowRecord,
         FlowRunFilter,
+        FlowRunOrder,
         FlowRunPage,
         FlowRunRecord,
         LogPage,
@@ -155,6 +156,12 @@ class ApiClient(FlowRunReader, Protocol):
     a page at a time for big runs, and the management of deployments, work pools and
     concurrency limits."""
 
+    def __enter__(self) -> Self:
+        """The client itself; the block's end flushes it and leaves it open."""
+        ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
     # -- deployments --
 
     def deploy(self, spec: DeploymentSpec) -> DeploymentRecord:
@@ -240,6 +247,9 @@ class ApiClient(FlowRunReader, Protocol):
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        due_before: datetime | None = None,
+        due_after: datetime | None = None,
+        order: FlowRunOrder = "created",
         limit: int = 50,
         offset: int = 0,
         cursor: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -101,11 +101,21 @@ class LogRecord(BaseModel):
     continues after it (``cursor=str(id)``)."""
 
 
+FlowRunOrder = Literal["created", "start", "due"]
+
+
 class FlowRunFilter(BaseModel):
     """Which flow runs a listing returns; every given field must match (AND).
 
     ``tags``: runs carrying all of them. ``created_after`` is inclusive,
     ``created_before`` exclusive (aware datetimes; naive ones are read as UTC).
+    ``due_before``: runs that started, or are due to start, before that time (what has
+    happened; leaves out runs planned for later); ``due_after``: runs not started yet and
+    due at or after it (what is planned).
+
+    ``order``: ``created`` (newest created first), ``start`` (newest started, or due,
+    first: a planned run counts from when it is due, not from when the scheduler made
+    it) or ``due`` (soonest due first, for what is planned).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -117,6 +127,9 @@ class FlowRunFilter(BaseModel):
     parent_flow_run_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    order: FlowRunOrder = "created"
 
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
@@ -154,6 +167,9 @@ class ListsFlowRuns:
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        due_before: datetime | None = None,
+        due_after: datetime | None = None,
+        order: FlowRunOrder = "created",
         limit: int = 50,
         offset: int = 0,
         cursor: str | None = None,
@@ -166,6 +182,9 @@ class ListsFlowRuns:
             parent_flow_run_id=parent_flow_run_id,
             created_after=created_after,
             created_before=created_before,
+            due_before=due_before,
+            due_after=due_after,
+            order=order,
         )
         return self.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor).flow_runs
 

@@ -8,10 +8,12 @@ flow called inside a flow is a subflow: a child flow run linked to its parent.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -28,6 +30,7 @@ from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.sdk.termination import exit_terminated
 from legato.states import State
+from legato.tracebacks import install_excepthook
 
 if TYPE_CHECKING:
     from legato.schemas.deployments import DeploymentRecord
@@ -220,24 +223,28 @@ class Flow(Generic[P, R]):
             install_print_capture()
         if self.is_async:
             return self._run_async(args, kwargs, return_state)
+        call = _flow_call(self, args, kwargs)
         try:
-            state = run_flow_sync(_flow_call(self, args, kwargs))
+            state = run_flow_sync(call)
         except StoreError as exc:
             # One clear message, not a traceback through legato's store internals.
             raise StoreError(str(exc)) from None
         except Terminated:
             exit_terminated()
+        report_ended(call, state)
         return _outcome(state, return_state)
 
     async def _run_async(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
     ) -> Any:
+        call = _flow_call(self, args, kwargs)
         try:
-            state = await run_flow_async(_flow_call(self, args, kwargs))
+            state = await run_flow_async(call)
         except StoreError as exc:
             raise StoreError(str(exc)) from None
         except Terminated:
             exit_terminated()
+        report_ended(call, state)
         return _outcome(state, return_state)
 
     def __repr__(self) -> str:
@@ -249,6 +256,24 @@ def _flow_call(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, An
     if flow_run_context.get() is not None:
         return FlowCall(flow, args, kwargs)
     return FlowCall(flow, args, kwargs, orchestrator=get_orchestrator())
+
+
+def report_ended(call: FlowCall, state: State) -> None:
+    """One line on stderr when a flow called at the top level ends: which run it was and
+    how to see it (``python my_flow.py`` then tells the user where to look). A failure
+    about to end the script is shown without legato's frames (legato.tracebacks)."""
+    if call.parent is not None or call.flow_run_id is None:
+        return
+    if state.exception is not None:
+        install_excepthook()
+    name = call.flow_run_name
+    shown = f"{name!r} ({call.flow_run_id})" if name else call.flow_run_id
+    # The id, not the name: a name given by flow_run_name may be shared by many runs.
+    with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr
+        sys.stderr.write(
+            f"legato: flow run {shown} ended {state.name}; "
+            f"see it with: legato runs show {call.flow_run_id}\n"
+        )
 
 
 def _outcome(state: State, return_state: bool) -> Any:

@@ -141,24 +141,28 @@ def flow_runs_page(
     offset: int = 0,
     cursor: str | None = None,
 ) -> FlowRunPage:
-    """One page of flow runs, newest first, by (created, id).
+    """One page of flow runs in ``where.order``: newest first by (created, id), by
+    (start or due time, id), or soonest due first.
 
-    With tags, the first tag's rows in ``flow_run_tags`` drive the walk (its index
-    is ordered by created) and further tags are checked per run.
+    With tags in created order, the first tag's rows in ``flow_run_tags`` drive the walk
+    (its index is ordered by created) and further tags are checked per run; in the other
+    orders every tag is checked per run.
     """
     created, run_id = flow_runs.c.created, flow_runs.c.id
     query = sa.select(flow_runs)
-    if where.tags:
+    checked = where.tags
+    if where.tags and where.order == "created":
         first = flow_run_tags.alias("first_tag")
         query = query.join(
             first, sa.and_(first.c.flow_run_id == run_id, first.c.tag == where.tags[0])
         )
         created, run_id = first.c.created, first.c.flow_run_id
-        for tag in where.tags[1:]:
-            other = flow_run_tags.alias()
-            query = query.where(
-                sa.exists().where(other.c.flow_run_id == flow_runs.c.id, other.c.tag == tag)
-            )
+        checked = where.tags[1:]
+    for tag in checked:
+        other = flow_run_tags.alias()
+        query = query.where(
+            sa.exists().where(other.c.flow_run_id == flow_runs.c.id, other.c.tag == tag)
+        )
     if where.flow_name is not None:
         query = query.where(flow_runs.c.flow_name == where.flow_name)
     if where.state is not None:
@@ -171,20 +175,57 @@ def flow_runs_page(
         query = query.where(created >= _epoch(where.created_after))
     if where.created_before is not None:
         query = query.where(created < _epoch(where.created_before))
-    if cursor is not None:
-        after_created, after_id = decode_cursor(cursor)
-        # The first condition alone bounds the index range; the second breaks ties.
+    if where.due_before is not None:
+        query = query.where(start_or_due < _epoch(where.due_before))
+    if where.due_after is not None:
         query = query.where(
-            created <= after_created,
-            sa.or_(created < after_created, run_id < after_id),
+            flow_runs.c.start_time.is_(None), start_or_due >= _epoch(where.due_after)
         )
-    query = query.order_by(created.desc(), run_id.desc()).limit(limit + 1).offset(offset)
-    rows = list(conn.execute(query).mappings())
+    # The key the page is ordered by; a cursor is the last row's (key, id).
+    key = created if where.order == "created" else start_or_due.label("sort_key")
+    if cursor is not None:
+        after_key, after_id = decode_cursor(cursor)
+        # The first condition alone bounds the index range; the second breaks ties.
+        if where.order == "due":
+            query = query.where(
+                start_or_due >= after_key, sa.or_(start_or_due > after_key, run_id > after_id)
+            )
+        else:
+            sort = created if where.order == "created" else start_or_due
+            query = query.where(sort <= after_key, sa.or_(sort < after_key, run_id < after_id))
+    if where.order == "created":
+        query = query.order_by(created.desc(), run_id.desc())
+    elif where.order == "start":
+        query = query.add_columns(key).order_by(start_or_due.desc(), run_id.desc())
+    else:
+        query = query.add_columns(key).order_by(start_or_due.asc(), run_id.asc())
+    rows = list(conn.execute(query.limit(limit + 1).offset(offset)).mappings())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"])
+        last = rows[-1]
+        next_cursor = encode_cursor(
+            last["created"] if where.order == "created" else last["sort_key"], last["id"]
+        )
     return FlowRunPage(flow_runs=[_flow_run(row) for row in rows], next_cursor=next_cursor)
+
+
+start_or_due = sa.func.coalesce(
+    flow_runs.c.start_time, flow_runs.c.expected_start_time, flow_runs.c.created
+)
+"""When a run started, or is due to start (or was made, for a run with neither): what
+``legato runs ls`` sorts by (no index serves it: see migration 0007)."""
+
+
+def flow_runs_named(conn: Connection, name: str) -> list[Any]:
+    """(id, flow_name, created) of the flow runs called ``name``, newest first (a few)."""
+    query = (
+        sa.select(flow_runs.c.id, flow_runs.c.flow_name, flow_runs.c.created)
+        .where(flow_runs.c.name == name)
+        .order_by(flow_runs.c.created.desc())
+        .limit(6)
+    )
+    return list(conn.execute(query))
 
 
 def flows_list(conn: Connection, *, limit: int, offset: int) -> list[FlowRecord]:
@@ -212,7 +253,7 @@ def flow_run_ids_with_prefix(conn: Connection, prefix: str) -> list[str]:
     # Ids are lower-case hex; LIKE ignores case on SQLite but not on PostgreSQL.
     prefix = prefix.strip().lower()
     query = sa.select(flow_runs.c.id).where(flow_runs.c.id.startswith(prefix, autoescape=True))
-    return list(conn.execute(query.limit(2)).scalars())
+    return list(conn.execute(query.limit(6)).scalars())
 
 
 def _task_runs(conn: Connection, where: Any) -> list[TaskRunRecord]:

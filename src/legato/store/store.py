@@ -459,17 +459,35 @@ class Store(
                 conn, flow_run_id, task_run_id=task_run_id, level=level, limit=limit, cursor=cursor
             )
 
-    def resolve_flow_run_id(self, prefix: str) -> str:
-        """A full flow-run id from a unique prefix of it (ids are long to type)."""
+    def resolve_flow_run_id(self, wanted: str) -> str:
+        """A full flow-run id from a unique prefix of it or from the run's name (ids are
+        long to type, and runs made close together share a long prefix)."""
         from legato.store import queries
 
+        wanted = wanted.strip()
         with translated(self.url), self.engine.connect() as conn:
-            ids = queries.flow_run_ids_with_prefix(conn, prefix)
-        if not ids:
-            raise ObjectNotFound(f"no flow run with id {prefix!r}")
-        if len(ids) > 1:
-            raise ObjectNotFound(f"{prefix!r} matches {len(ids)} flow runs; give more of the id")
-        return ids[0]
+            ids = queries.flow_run_ids_with_prefix(conn, wanted) if is_id_prefix(wanted) else []
+            if len(ids) == 1:
+                return str(ids[0])
+            named = [] if ids else queries.flow_runs_named(conn, wanted)
+        if len(named) == 1:
+            return str(named[0].id)
+        if ids:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise ObjectNotFound(
+                f"{wanted!r} is the start of the ids of several flow runs ({shown}); "
+                "give more of the id, or the run's name"
+            )
+        if named:
+            shown = "; ".join(
+                f"{row.id} ({row.flow_name}, made {_utc_text(row.created)})" for row in named[:5]
+            )
+            more = " and more" if len(named) > 5 else ""
+            raise ObjectNotFound(
+                f"{len(named) if len(named) <= 5 else 'several'} flow runs are named "
+                f"{wanted!r}: {shown}{more}; give the id (or a unique start of it)"
+            )
+        raise ObjectNotFound(f"no flow run with id or name {wanted!r}; `legato runs ls` lists runs")
 
     # -- API keys --------------------------------------------------------------------
 
@@ -912,3 +930,12 @@ class Store(
                 total += marked
             if looked_at < scheduling.LATE_BATCH:
                 return total
+
+
+def is_id_prefix(text: str) -> bool:
+    """Whether ``text`` could start a flow-run id (hex digits and dashes, at most 36)."""
+    return 0 < len(text) <= 36 and not text.strip("0123456789abcdefABCDEF-")
+
+
+def _utc_text(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

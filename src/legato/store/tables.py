@@ -75,6 +75,8 @@ flow_runs = sa.Table(
     sa.Index("ix_flow_runs_schedule_id_expected", "schedule_id", "expected_start_time"),
     # Taking a run back clears the hash on the run and the subflows it made.
     sa.Index("ix_flow_runs_token_hash", "token_hash"),
+    # `legato runs show NAME` finds a run by its name.
+    sa.Index("ix_flow_runs_name", "name"),
 )
 
 deployments = sa.Table(

@@ -10,8 +10,9 @@ with the workers, and ``Flow.deploy`` reaches it through :mod:`legato.sdk.deploy
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.errors import LegatoError
@@ -139,10 +140,33 @@ class WorkersDeployer:
     SDK (see :mod:`legato.sdk.deploying`)."""
 
     def deploy(self, flow: Flow[Any, Any], name: str, **options: Any) -> DeploymentRecord:
-        return deploy_flow(flow, name=name, **options)
+        record = deploy_flow(flow, name=name, **options)
+        sys.stdout.write(deployed_summary(record))
+        return record
 
     def serve(self, flow: Flow[Any, Any], name: str, **options: Any) -> None:
         # A worker and a store: imported by the first serve, not by `import legato`.
         from legato.workers.serving import serve_flow
 
         serve_flow(flow, name=name, **options)
+
+
+def deployed_summary(record: DeploymentRecord, now: datetime | None = None) -> str:
+    """What ``flow.deploy()`` prints: the deployment, its schedules in words, its next
+    three run times, and how to run it (a deploy that says nothing leaves people unsure
+    it happened, and when it will run)."""
+    from legato.schedules.words import describe, stored_schedules, upcoming
+
+    now = now or datetime.now(UTC)
+    lines = [f"Deployed {record.full_name} ({record.id}) on work pool {record.work_pool!r}."]
+    schedules = stored_schedules(item.schedule for item in record.schedules)
+    for schedule in schedules:
+        lines.append(f"  schedule: {describe(schedule)}")
+    if not record.schedules:
+        lines.append("  schedule: none (it runs when asked)")
+    next_runs = [] if record.paused else upcoming(schedules, now)
+    if next_runs:
+        lines.append("  next runs: " + "; ".join(next_runs))
+    lines.append(f"  run it now: legato deployment run {record.full_name}")
+    lines.append(f"  its runs start on a worker: legato worker start --pool {record.work_pool}")
+    return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from legato import states
 from legato.schemas import (
     NEXT_CURSOR_HEADER,
     FlowRunFilter,
+    FlowRunOrder,
     FlowRunRecord,
     StateRecord,
     TaskRunRecord,
@@ -71,6 +72,21 @@ def list_flow_runs(
     created_before: Annotated[
         datetime | None, Query(description="ISO 8601; runs created before it (no offset: UTC).")
     ] = None,
+    due_before: Annotated[
+        datetime | None,
+        Query(description="ISO 8601; runs that started, or are due to start, before it."),
+    ] = None,
+    due_after: Annotated[
+        datetime | None,
+        Query(description="ISO 8601; runs not started yet and due at or after it."),
+    ] = None,
+    order: Annotated[
+        FlowRunOrder,
+        Query(
+            description="created: newest created first; start: newest started (or due) "
+            "first; due: soonest due first."
+        ),
+    ] = "created",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (after the cursor, if any).")
@@ -91,6 +107,9 @@ def list_flow_runs(
         parent_flow_run_id=parent_flow_run_id.lower() if parent_flow_run_id else None,
         created_after=created_after,
         created_before=created_before,
+        due_before=due_before,
+        due_after=due_after,
+        order=order,
     )
     try:
         page = store.read_flow_run_page(where, limit=limit, offset=offset, cursor=cursor)

@@ -299,9 +299,17 @@ def find_cached_result(
 @router.get("/orchestrator/resolve_flow_run_id")
 def resolve_flow_run_id(
     store: StoreDep,
-    prefix: Annotated[str, Query(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")],
+    prefix: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=500,
+            pattern=NO_NUL_PATTERN,
+            description="A unique start of the run's id, or the run's name.",
+        ),
+    ],
 ) -> ResolvedId:
-    return ResolvedId(id=store.resolve_flow_run_id(prefix.lower()))
+    return ResolvedId(id=store.resolve_flow_run_id(prefix))
 
 
 def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
