@@ -8,6 +8,11 @@ import json
 import pytest
 from pydantic import ValidationError
 
+import legato
+from fixtures.engine_memory import Hand, MemoryOrchestrator
+from legato.engine.actions import CreateFlowRun
+from legato.engine.flow_engine import FlowCall
+from legato.engine.flow_machine import flow_machine
 from legato.engine.task_run import TaskRun
 from legato.ids import new_id
 from legato.orchestrator.bulk_sender import _task_run_json
@@ -82,6 +87,23 @@ def test_previous_task_run_from_stored_keeps_no_value() -> None:
 def test_stored_flow_run_is_every_column_but_the_token_hash() -> None:
     columns = [column.name for column in flow_runs.columns]
     assert list(STORED_FLOW_RUN_FIELDS) == [name for name in columns if name != "token_hash"]
+
+
+def test_engine_creates_a_flow_run_with_the_wire_row() -> None:
+    def body(x: int = 1) -> int:
+        return x
+
+    orch = MemoryOrchestrator()
+    call = FlowCall(legato.flow(body, name="wire"), (2,), {}, orchestrator=orch)  # type: ignore[arg-type]
+    hand = Hand(orch, bodies=[(True, 2)])
+    hand.drive(flow_machine(call))
+
+    created = next(a for a in hand.actions if isinstance(a, CreateFlowRun))
+    row = FlowRunRow.model_validate(json.loads(json.dumps(created.row)))
+    assert set(created.row) == set(FlowRunRow.model_fields)
+    assert (row.flow_name, row.parameters, row.run_count) == ("wire", {"x": 2}, 0)
+    stored = orch.read_flow_run_row(row.id)
+    assert (stored.name, stored.state_type, stored.run_count) == (row.name, "COMPLETED", 1)
 
 
 def test_flow_run_wire_models_name_stored_columns() -> None:
