@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ import sqlalchemy as sa
 from support import clean_env, legato_server, postgres_database, postgres_url, say
 
 from legato.schemas import FlowRunFilter
+from legato.schemas.task_runs import TASK_RUN_FIELDS
 from legato.store import Store
 from legato.store.tables import (
     flow_run_tags,
@@ -83,26 +85,8 @@ FLOW_RUN_COLUMNS = (
     "start_time",
     "end_time",
 )
-TASK_RUN_COLUMNS = (
-    "id",
-    "flow_run_id",
-    "name",
-    "task_key",
-    "dynamic_key",
-    "tags",
-    "state_type",
-    "state_name",
-    "state_message",
-    "state_timestamp",
-    "run_count",
-    "created",
-    "start_time",
-    "end_time",
-    "cache_key",
-    "cache_expiration",
-    "result_key",
-    "subflow_run_id",
-)
+TASK_RUN_COLUMNS = TASK_RUN_FIELDS
+_task_run_values = itemgetter(*TASK_RUN_FIELDS)
 HISTORY_COLUMNS = ("flow_run_id", "task_run_id", "type", "name", "message", "timestamp")
 INPUT_COLUMNS = ("task_run_id", "parameter", "upstream_id")
 TAG_COLUMNS = ("tag", "flow_run_id", "created")
@@ -309,28 +293,27 @@ def _task_rows(
         last = j == n - 1
         t_type, t_name = (state_type, state_name) if last else ("COMPLETED", "Completed")
         t_end = None if t_type == "RUNNING" else created + 0.2
-        chunk.task_runs.append(
-            (
-                task_id,
-                run_id,
-                name,
-                f"{flow_name}.{name}",
-                j if big else 0,
-                "[]",
-                t_type,
-                t_name,
-                None,
-                t_end or created,
-                1,
-                created,
-                created + 0.01,
-                t_end,
-                None,
-                None,
-                f"results/{task_id}.json" if t_end else None,
-                None,
-            )
-        )
+        row = {
+            "id": task_id,
+            "flow_run_id": run_id,
+            "name": name,
+            "task_key": f"{flow_name}.{name}",
+            "dynamic_key": j if big else 0,
+            "tags": "[]",
+            "state_type": t_type,
+            "state_name": t_name,
+            "state_message": None,
+            "state_timestamp": t_end or created,
+            "run_count": 1,
+            "created": created,
+            "start_time": created + 0.01,
+            "end_time": t_end,
+            "cache_key": None,
+            "cache_expiration": None,
+            "result_key": f"results/{task_id}.json" if t_end else None,
+            "subflow_run_id": None,
+        }
+        chunk.task_runs.append(_task_run_values(row))
         chunk.history += [
             (run_id, task_id, "PENDING", "Pending", None, created),
             (run_id, task_id, "RUNNING", "Running", None, created + 0.01),

@@ -109,7 +109,7 @@ def kill_mid_run(scripts: Scripts, started: list[subprocess.Popen[str]]) -> dict
 
         def step_3_stored() -> bool:
             rows = store.read_task_runs_by_key(ids["inner"]).values()
-            stored = sorted(row["state_type"] for row in rows)
+            stored = sorted(row.state_type for row in rows)
             return stored == ["COMPLETED"] * 3 + ["RUNNING"]
 
         assert poll(step_3_stored, timeout=30), scripts.output(path)
@@ -252,7 +252,7 @@ def test_a_flow_records_the_process_that_runs_it(backend: str) -> None:
 
     row = legato.get_client().read_flow_run_row(state.run_id)
     me = this_process()
-    assert (row["process_host"], row["process_pid"], row["process_started"]) == (
+    assert (row.process_host, row.process_pid, row.process_started) == (
         socket.gethostname(),
         os.getpid(),
         me.started,

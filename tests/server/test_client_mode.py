@@ -177,7 +177,8 @@ def test_client_reads_what_the_server_recorded(tmp_path: Path, server: ServerPro
         assert client.read_state_history(task_runs[0].id)[-1].name == "Completed"
         assert len(client.read_logs(run.id, limit=3)) == 3
         by_key = client.read_task_runs_by_key(run.id)
-        assert {row["id"] for row in by_key.values()} == {t.id for t in task_runs}
+        assert {row.id for row in by_key.values()} == {t.id for t in task_runs}
+        assert {(t.task_key, t.dynamic_key) for t in task_runs} == set(by_key)
         with pytest.raises(ObjectNotFound):
             client.read_flow_run("00000000-0000-0000-0000-000000000000")
         with pytest.raises(ObjectNotFound):

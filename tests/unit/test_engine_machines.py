@@ -5,6 +5,7 @@ to, read as the actions asked for and the states proposed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -322,6 +323,8 @@ def test_a_task_run_gets_the_values_of_its_completed_upstreams() -> None:
 def _previous(state_type: StateType, result_key: str | None) -> PreviousTaskRun:
     return PreviousTaskRun(
         id="task-run-1",
+        task_key="test_engine_machines._work",
+        dynamic_key=0,
         state_type=state_type.value,
         state_name=state_type.value.title(),
         run_count=1,
@@ -395,8 +398,7 @@ def test_an_earlier_attempts_value_held_in_memory_is_reused_without_a_read() -> 
     orch = MemoryOrchestrator()
     ctx = flow_context(orch)
     task = legato.task(_work)
-    previous = _previous(StateType.COMPLETED, None)
-    previous.has_value, previous.value = True, 9
+    previous = dataclasses.replace(_previous(StateType.COMPLETED, None), has_value=True, value=9)
     ctx.previous = {(task.task_key, 0): previous}
 
     prepared = prepare_task_run(ctx, task, (1,), {})
@@ -596,17 +598,18 @@ def test_a_stored_flow_run_is_resumed_with_what_its_earlier_attempt_left() -> No
     Hand(orch, bodies=[(False, _boom())]).drive(flow_machine(first))
     flow_run_id = first.flow_run_id or ""
     orch.task_runs_by_key[flow_run_id] = {
-        ("a-task", 0): {
-            "id": "task-run-1",
-            "state_type": "COMPLETED",
-            "state_name": "Completed",
-            "run_count": 1,
-            "result_key": "runs/x",
-            "created": 1.0,
-            "start_time": 1.0,
-            "end_time": 2.0,
-            "subflow_run_id": None,
-        }
+        ("a-task", 0): PreviousTaskRun(
+            id="task-run-1",
+            task_key="a-task",
+            dynamic_key=0,
+            state_type="COMPLETED",
+            state_name="Completed",
+            run_count=1,
+            result_key="runs/x",
+            created=1.0,
+            start_time=1.0,
+            end_time=2.0,
+        )
     }
     again = FlowCall(
         _flow(),

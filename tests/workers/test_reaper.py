@@ -151,7 +151,7 @@ def test_a_killed_worker_s_run_is_crashed_retried_and_completed(setup: Setup) ->
     assert states[crashed].message is not None
     assert states[crashed].message.startswith("worker doomed stopped sending heartbeats")
     row = setup.orchestrator.read_flow_run_row(run_id)
-    assert row["worker_name"] == "rescuer"
+    assert row.worker_name == "rescuer"
 
 
 def test_without_retries_the_run_stays_crashed_naming_the_worker(setup: Setup) -> None:

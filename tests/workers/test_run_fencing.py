@@ -189,7 +189,7 @@ def test_a_run_of_a_killed_worker_runs_once_at_a_time(setup: Setup, launcher: st
     history = setup.history(run_id)
     assert history.count("Completed") == 1
     assert history[-1] == "Completed"
-    assert setup.orchestrator.read_flow_run_row(run_id)["worker_name"] == "rescuer"
+    assert setup.orchestrator.read_flow_run_row(run_id).worker_name == "rescuer"
 
 
 def test_a_process_whose_run_was_taken_back_stops_and_is_refused(setup: Setup) -> None:

@@ -59,7 +59,7 @@ def test_a_scheduled_run_executes_on_its_slot(tmp_path: Path) -> None:
             time.sleep(0.2)
         run = done[0]
         row = orchestrator.read_flow_run_row(run.id)
-        assert row["schedule_id"] is not None  # made by the scheduler, not asked for
+        assert row.schedule_id is not None  # made by the scheduler, not asked for
         assert run.start_time is not None and run.expected_start_time is not None
         assert run.start_time >= run.expected_start_time
         slot = run.expected_start_time.isoformat()

@@ -19,8 +19,8 @@ Outcomes sent back:
     a Record, Log, Flush, CreateFlowRun,
     ReleaseSlots, Sleep, WaitFor          None
     ProposeFlowRunState                   the Transition (the verdict)
-    ReadFlowRun                           the stored flow-run row (dict)
-    ReadPrevious                          {(task_key, dynamic_key): task-run row}
+    ReadFlowRun                           the stored flow run (a StoredFlowRun)
+    ReadPrevious                          {(task_key, dynamic_key): PreviousTaskRun}
     LookUpCache                           the result key of a live cache entry, or None
     ReadResult                            the value (raises ResultNotAvailable)
     WriteResult                           None (raises SerializationError, OSError)
@@ -97,13 +97,16 @@ class ProposeFlowRunState:
 
 @dataclass(frozen=True, slots=True)
 class ReadFlowRun:
+    """The stored flow run, as a :class:`~legato.schemas.flow_runs.StoredFlowRun`."""
+
     flow_run_id: str
     blocking: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
 class ReadPrevious:
-    """The task runs an earlier attempt of the flow run left, by (task key, dynamic key)."""
+    """The task runs an earlier attempt of the flow run left, by (task key, dynamic key):
+    :class:`~legato.schemas.task_runs.PreviousTaskRun` records."""
 
     flow_run_id: str
     blocking: ClassVar[bool] = True

@@ -21,28 +21,13 @@ from typing import TYPE_CHECKING, Any
 from legato.engine.results import ResultStore
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import EngineBackend
+from legato.schemas.task_runs import PreviousTaskRun as PreviousTaskRun
 
 if TYPE_CHECKING:
+    from legato.engine.protocols import TaskLike
     from legato.engine.runner import TaskRunner
     from legato.engine.task_run import TaskRun
     from legato.ops import Op
-
-
-@dataclass(slots=True)
-class PreviousTaskRun:
-    """A task run of an earlier attempt of the same flow run (resume, flow retries)."""
-
-    id: str
-    state_type: str
-    state_name: str
-    run_count: int
-    result_key: str | None
-    created: float
-    start_time: float | None
-    end_time: float | None
-    subflow_run_id: str | None = None
-    has_value: bool = False
-    value: Any = None
 
 
 @dataclass(eq=False)
@@ -109,7 +94,7 @@ class TaskRunContext:
     task runner and ``cache_key_fn``). Engine-private: user code reads :class:`TaskRunInfo`.
     """
 
-    task: Any
+    task: TaskLike
     task_run: TaskRun
     flow_run: FlowRunContext
     # The call's arguments, as its body receives them (the machine sets them again once
@@ -122,8 +107,7 @@ class TaskRunContext:
     @property
     def parameters(self) -> dict[str, Any]:
         """The task run's parameters by name, defaults applied."""
-        bound: dict[str, Any] = self.task.bind(self.args, self.kwargs)
-        return bound
+        return self.task.bind(self.args, self.kwargs)
 
     def describe(self) -> dict[str, Any]:
         return describe_task_run(self)

@@ -313,11 +313,11 @@ def _end_out_of_stack(call: FlowCall, exc: RecursionError) -> None:
         except ObjectNotFound:  # the stack ran out while it was being stored
             verdict = Transition(True)
         if not verdict.allowed:  # it had ended: the parent's task run mirrors that
-            row = orch.read_flow_run_row(call.flow_run_id)
+            stored = orch.read_flow_run_row(call.flow_run_id)
             ended = State(
-                StateType(row["state_type"]),
-                row["state_name"],
-                row["state_message"],
+                StateType(stored.state_type),
+                stored.state_name,
+                stored.state_message,
                 exception=exc,
             )
     task_run = call.parent_task_run

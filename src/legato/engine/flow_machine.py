@@ -63,6 +63,7 @@ from legato.ids import new_id
 from legato.names import generate_run_name
 from legato.orchestrator.protocol import EngineBackend
 from legato.processes import this_process
+from legato.schemas.flow_runs import StoredFlowRun
 from legato.states import FAILURE_TYPES, State, StateType, Transition
 from legato.text import check_parameters
 
@@ -262,19 +263,19 @@ def _resume(call: FlowCall, flow_run_id: str) -> Generator[Action, Any, _Run]:
     """A stored flow run taken up again: Pending (unless a worker's run that has not
     started yet, which is Pending already), with the task runs earlier attempts left."""
     call.flow_run_id = flow_run_id
-    row = yield ReadFlowRun(flow_run_id)
+    stored: StoredFlowRun = yield ReadFlowRun(flow_run_id)
     run = _Run(
         flow_run_id,
-        row["name"],
-        row["run_count"],
-        owner=_local_owner(call.first_attempt, row.get("worker_name")),
+        stored.name,
+        stored.run_count,
+        owner=_local_owner(call.first_attempt, stored.worker_name),
     )
-    if row.get("expected_start_time") is not None:
-        run.scheduled_time = datetime.fromtimestamp(row["expected_start_time"], UTC)
-    run.deployment_id = row.get("deployment_id")
-    if row.get("tags") is not None:
-        run.tags = tuple(row["tags"])
-    if not (call.first_attempt and row["state_type"] == StateType.PENDING.value):
+    if stored.expected_start_time is not None:
+        run.scheduled_time = datetime.fromtimestamp(stored.expected_start_time, UTC)
+    run.deployment_id = stored.deployment_id
+    if stored.tags is not None:
+        run.tags = tuple(stored.tags)
+    if not (call.first_attempt and stored.state_type == StateType.PENDING.value):
         message = None if call.first_attempt else f"resumed: attempt {run.run_count + 1}"
         verdict: Transition = yield ProposeFlowRunState(
             flow_run_id,
@@ -287,19 +288,7 @@ def _resume(call: FlowCall, flow_run_id: str) -> Generator[Action, Any, _Run]:
             raise RunTakenBack(verdict.reason)
         if not verdict.allowed:
             raise TransitionRefused(f"cannot resume flow run {flow_run_id}: {verdict.reason}")
-    stored: dict[tuple[str, int], dict[str, Any]] = yield ReadPrevious(flow_run_id)
-    for key, prev in stored.items():
-        run.previous[key] = PreviousTaskRun(
-            id=prev["id"],
-            state_type=prev["state_type"],
-            state_name=prev["state_name"],
-            run_count=prev["run_count"],
-            result_key=prev["result_key"],
-            created=prev["created"],
-            start_time=prev["start_time"],
-            end_time=prev["end_time"],
-            subflow_run_id=prev["subflow_run_id"],
-        )
+    run.previous = yield ReadPrevious(flow_run_id)
     return run
 
 
@@ -468,6 +457,8 @@ def _previous_from_attempt(ctx: FlowRunContext) -> dict[tuple[str, int], Previou
         held = ctx.values.get(task_run.id)
         previous[key] = PreviousTaskRun(
             id=task_run.id,
+            task_key=task_run.task_key,
+            dynamic_key=task_run.dynamic_key,
             state_type=task_run.state.type.value,
             state_name=task_run.state.name,
             run_count=task_run.run_count,
@@ -475,6 +466,8 @@ def _previous_from_attempt(ctx: FlowRunContext) -> dict[tuple[str, int], Previou
             created=task_run.created,
             start_time=task_run.start_time,
             end_time=task_run.end_time,
+            cache_key=task_run.cache_key,
+            cache_expiration=task_run.cache_expiration,
             subflow_run_id=task_run.subflow_run_id,
             has_value=held is not None,
             value=held[1] if held is not None else None,
@@ -532,10 +525,10 @@ def _finish(
 def _cancelling(flow_run_id: str) -> Generator[Action, Any, bool]:
     """Whether a cancel was asked for the run (False when that cannot be read)."""
     try:
-        row = yield ReadFlowRun(flow_run_id)
+        stored: StoredFlowRun = yield ReadFlowRun(flow_run_id)
     except LegatoError:
         return False
-    return bool(row["state_type"] == StateType.CANCELLING)
+    return stored.state_type == StateType.CANCELLING.value
 
 
 def _persist_for_rerun(

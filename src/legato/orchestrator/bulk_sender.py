@@ -38,6 +38,7 @@ from legato.orchestrator.http import (
     ServerApi,
     TooLarge,
 )
+from legato.schemas.task_runs import TASK_RUN_FIELDS
 
 logger = logging.getLogger("legato.client")
 
@@ -47,28 +48,6 @@ BODY_LIMIT = 8 * 1024 * 1024
 """Bytes per bulk request at first, under the server's default limit (10 MiB); lowered
 to the server's own limit when it answers 413, and larger batches are split to fit."""
 LINGER = 0.05
-
-
-TASK_RUN_FIELDS = (
-    "id",
-    "flow_run_id",
-    "name",
-    "task_key",
-    "dynamic_key",
-    "tags",
-    "state_type",
-    "state_name",
-    "state_message",
-    "state_timestamp",
-    "run_count",
-    "created",
-    "start_time",
-    "end_time",
-    "cache_key",
-    "cache_expiration",
-    "result_key",
-    "subflow_run_id",
-)
 
 
 @dataclass
@@ -112,6 +91,7 @@ def _bulk_payload(batch: SortedBatch) -> Payload:
 
 
 def _task_run_json(task_run: Any) -> dict[str, Any]:
+    """The row of an engine task run as the server's TaskRunRow reads it."""
     values = list(_task_run_values(task_run))
     values[_TAGS] = list(values[_TAGS])
     return dict(zip(TASK_RUN_FIELDS, values, strict=True))

@@ -51,6 +51,8 @@ from legato.schemas.deployments import (
     DeploymentRunRequest,
     DeploymentSpec,
 )
+from legato.schemas.flow_runs import StoredFlowRun
+from legato.schemas.task_runs import PreviousTaskRun
 from legato.states import Transition
 
 if TYPE_CHECKING:
@@ -163,17 +165,16 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             self.on_taken_back(answer.reason)
         return answer
 
-    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
-        row: dict[str, Any] = self._api.request(
-            "GET", f"/api/orchestrator/flow_runs/{flow_run_id}/row"
-        )
-        return row
+    def read_flow_run_row(self, flow_run_id: str) -> StoredFlowRun:
+        row = self._api.request("GET", f"/api/orchestrator/flow_runs/{flow_run_id}/row")
+        return StoredFlowRun.from_stored(row)
 
-    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], PreviousTaskRun]:
         rows = self._api.request(
             "GET", f"/api/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key"
         )
-        return {(row["task_key"], row["dynamic_key"]): row for row in rows}
+        found = map(PreviousTaskRun.from_stored, rows)
+        return {(run.task_key, run.dynamic_key): run for run in found}
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
         found = self._api.request(

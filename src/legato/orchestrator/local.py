@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 from legato.attempts import run_of_token
 from legato.errors import LegatoError, RunTakenBack
 from legato.schemas import ListsFlowRuns, ReadsLogs
+from legato.schemas.flow_runs import StoredFlowRun
 from legato.store import Store
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
 
 
@@ -106,10 +108,10 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
             self.on_taken_back(verdict.reason)
         return verdict
 
-    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]:
-        return self.store.read_flow_run_row(flow_run_id)
+    def read_flow_run_row(self, flow_run_id: str) -> StoredFlowRun:
+        return StoredFlowRun.from_stored(self.store.read_flow_run_row(flow_run_id))
 
-    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], PreviousTaskRun]:
         return self.store.read_task_runs_by_key(flow_run_id)
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:

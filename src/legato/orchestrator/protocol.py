@@ -45,6 +45,8 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.flow_runs import StoredFlowRun
+    from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
 
 
@@ -77,7 +79,9 @@ class FlowRunReader(Protocol):
 
     def read_flow_run(self, flow_run_id: str) -> FlowRunRecord: ...
 
-    def read_flow_run_row(self, flow_run_id: str) -> dict[str, Any]: ...
+    def read_flow_run_row(self, flow_run_id: str) -> StoredFlowRun:
+        """Every stored column of the run (times as epoch seconds), but its credential's."""
+        ...
 
     def resolve_flow_run_id(self, prefix: str) -> str: ...
 
@@ -103,7 +107,9 @@ class EngineBackend(RunWriter, FlowRunReader, Protocol):
 
     def create_flow_run(self, row: dict[str, Any], state: State) -> None: ...
 
-    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]: ...
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], PreviousTaskRun]:
+        """The task runs earlier attempts of the run left, by (task_key, dynamic_key)."""
+        ...
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None: ...
 

@@ -3,6 +3,11 @@
 These are the documented JSON shapes of ``legato runs ... --json`` and of the read
 API (``legato.get_client()``). Timestamps are timezone-aware UTC datetimes;
 fields are only ever added, never renamed.
+
+The records that travel between a running flow and the store are in their own modules:
+:mod:`legato.schemas.task_runs` (a task run's columns, the one list of them),
+:mod:`legato.schemas.flow_runs` (a flow run's) and :mod:`legato.schemas.fields` (the
+field types both validate with).
 """
 
 from legato.schemas.api_keys import ApiKeyRecord

@@ -6,11 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from legato.schemas.fields import UUID_PATTERN as UUID_PATTERN
 from legato.states import STATE_NAMES, StateType
 from legato.store import Store
-
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-"""Run ids are UUID-shaped (see :mod:`legato.ids`); anything else is answered 422."""
 
 
 def _any_case(word: str) -> str:

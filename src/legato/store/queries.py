@@ -25,6 +25,7 @@ from legato.schemas import (
     TaskRunSummary,
 )
 from legato.schemas.runs import LOG_CURSOR_PATTERN, LOG_LEVELS, levels_at_or_above
+from legato.schemas.task_runs import PREVIOUS_TASK_RUN_FIELDS, PreviousTaskRun
 from legato.states import STATE_NAMES, StateType
 from legato.store.tables import (
     flow_run_tags,
@@ -389,6 +390,13 @@ def task_run_summary(conn: Connection, flow_run_id: str) -> TaskRunSummary:
             for group in groups
         ],
     )
+
+
+def previous_task_runs(conn: Connection, flow_run_id: str) -> list[PreviousTaskRun]:
+    """The task runs a flow run's earlier attempts left (what a resume reuses)."""
+    columns = [task_runs.c[name] for name in PREVIOUS_TASK_RUN_FIELDS]
+    rows = conn.execute(sa.select(*columns).where(task_runs.c.flow_run_id == flow_run_id))
+    return [PreviousTaskRun.from_stored(row) for row in rows.mappings()]
 
 
 def task_run_by_id(conn: Connection, task_run_id: str) -> TaskRunRecord | None:

@@ -43,6 +43,11 @@ from legato.orchestration.transitions import (
     check_task_run_transition,
     check_transition,
 )
+from legato.schemas.task_runs import (
+    TASK_RUN_CURRENT_FIELDS,
+    TASK_RUN_FIELDS,
+    TASK_RUN_STATE_FIELDS,
+)
 from legato.states import State, StateType, Transition
 from legato.store import run_tokens
 from legato.store.bulk import max_parameters, placeholder, row_inserter
@@ -52,20 +57,8 @@ from legato.text import clean_text
 if TYPE_CHECKING:
     from legato.ops import SortedBatch
 
-STATE_COLUMNS = ("state_type", "state_name", "state_message", "state_timestamp")
+STATE_COLUMNS = TASK_RUN_STATE_FIELDS
 """The current-state columns of ``flow_runs`` and ``task_runs``: written only here."""
-
-TASK_RUN_CURRENT_FIELDS = (
-    *STATE_COLUMNS,
-    "run_count",
-    "start_time",
-    "end_time",
-    "cache_key",
-    "cache_expiration",
-    "result_key",
-    "subflow_run_id",
-)
-"""The columns of a task run that change after it is inserted."""
 
 HISTORY_COLUMNS = (
     "flow_run_id",
@@ -207,11 +200,14 @@ class TaskRunStatements:
     parameter processing cost more than the database itself, so these statements
     take positional tuples, read straight off the engine's task-run and state
     objects with ``attrgetter``, to the driver. JSON columns are encoded here.
+
+    The columns are those of :class:`legato.schemas.task_runs.TaskRunRow` (the
+    engine's ``TaskRun`` and a client's rows both carry them by those names).
     """
 
     def __init__(self, dialect: sa.Dialect):
         mark = self._mark = placeholder(dialect.paramstyle)
-        columns = [c.name for c in task_runs.columns if c.name != "tags"]
+        columns = [name for name in TASK_RUN_FIELDS if name != "tags"]
         self.insert = row_inserter(dialect, "task_runs", [*columns, "tags"])
         self.insert_values = attrgetter(*columns)
         sets = ", ".join(f"{name} = {mark}" for name in TASK_RUN_CURRENT_FIELDS)

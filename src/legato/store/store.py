@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.task_runs import PreviousTaskRun
 
 StateListener = Callable[[StateChanges], None]
 
@@ -297,27 +298,13 @@ class Store(
 
     # -- reads used by the engine -----------------------------------------------------
 
-    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+    def read_task_runs_by_key(self, flow_run_id: str) -> dict[tuple[str, int], PreviousTaskRun]:
         """The task runs of an earlier attempt, keyed by (task_key, dynamic_key)."""
+        from legato.store import queries
+
         with translated(self.url), self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    task_runs.c.id,
-                    task_runs.c.task_key,
-                    task_runs.c.dynamic_key,
-                    task_runs.c.state_type,
-                    task_runs.c.state_name,
-                    task_runs.c.result_key,
-                    task_runs.c.run_count,
-                    task_runs.c.created,
-                    task_runs.c.start_time,
-                    task_runs.c.end_time,
-                    task_runs.c.cache_key,
-                    task_runs.c.cache_expiration,
-                    task_runs.c.subflow_run_id,
-                ).where(task_runs.c.flow_run_id == flow_run_id)
-            ).mappings()
-            return {(r["task_key"], r["dynamic_key"]): dict(r) for r in rows}
+            found = queries.previous_task_runs(conn, flow_run_id)
+        return {(run.task_key, run.dynamic_key): run for run in found}
 
     def find_cached_result(self, cache_key: str, now: float) -> str | None:
         """The result key of the newest task run that computed (not reused) a value for

@@ -44,7 +44,7 @@ def cancel_flow_run(orchestrator: CancelBackend, flow_run_id: str) -> FlowRunRec
         state = State(StateType.CANCELLED, "Cancelled", "cancelled before it ran", now)
         fields = {"end_time": now}
     else:
-        if not orchestrator.read_flow_run_row(flow_run_id).get("worker_name"):
+        if not orchestrator.read_flow_run_row(flow_run_id).worker_name:
             raise LegatoError(
                 f"flow run {flow_run_id} is running in a process no legato worker started; "
                 "stop that process (Ctrl-C or SIGTERM) to end it"

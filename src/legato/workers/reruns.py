@@ -60,15 +60,15 @@ def _runner(orch: EngineBackend, flow_run_id: str) -> str:
     On the embedded store reading the run crashed it if its process was gone; through a
     server (client mode) the server's reaper does that on its next pass, so a process of
     this host is looked at here rather than called running when it is gone."""
-    row = orch.read_flow_run_row(flow_run_id)
-    if row.get("worker_name"):
-        return f" (worker {row['worker_name']} holds it)"
-    if row.get("process_pid") is not None:
-        gone = gone_reason(row, host_name(), process_start_time)
+    stored = orch.read_flow_run_row(flow_run_id)
+    if stored.worker_name:
+        return f" (worker {stored.worker_name} holds it)"
+    if stored.process_pid is not None:
+        gone = gone_reason(stored.columns(), host_name(), process_start_time)
         if gone is not None:
             return (
                 f" ({gone}: the server marks it Crashed on its reaper's next pass, every "
                 "LEGATO_REAPER_INTERVAL seconds; retry it then)"
             )
-        return f" (its process, pid {row['process_pid']} on {row['process_host']}, is running it)"
+        return f" (its process, pid {stored.process_pid} on {stored.process_host}, is running it)"
     return ""

@@ -19,6 +19,7 @@ from legato.schemas import (
     TaskRunRecord,
     TaskRunSummary,
 )
+from legato.schemas.fields import NO_NUL_PATTERN as NO_NUL_PATTERN
 from legato.schemas.runs import DEFAULT_TASK_RUN_PAGE, MAX_TASK_RUN_PAGE
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
@@ -39,8 +40,6 @@ PAGED: dict[int | str, dict[str, Any]] = {
     }
 }
 """The OpenAPI answer of a listing read a page at a time (the next cursor in a header)."""
-NO_NUL_PATTERN = r"^[^\x00]*$"
-"""PostgreSQL text cannot hold NUL characters; refuse them up front on every backend."""
 
 _TYPE_OF_NAME: dict[str, StateType] = {name: getattr(states, name)().type for name in STATE_NAMES}
 

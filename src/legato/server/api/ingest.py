@@ -19,15 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from legato.attempts import run_of_token
 from legato.errors import ObjectNotFound, RunTakenBack, StoreError, TransitionRefused
@@ -41,43 +33,20 @@ from legato.ops import (
     UpdateTaskRun,
 )
 from legato.schemas import StateRecord
-from legato.server.api.flow_runs import NO_NUL_PATTERN
-from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
+from legato.schemas.fields import NO_NUL_PATTERN, Id, Name, StateName, Text, Time
+from legato.schemas.flow_runs import FlowRunFields, FlowRunRow
+from legato.schemas.task_runs import TaskRunRow
+from legato.server.dependencies import FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
 from legato.server.guards import is_json
 from legato.server.run_credentials import AttemptToken, attempt_token
 from legato.states import State, StateType
 from legato.store import Store
 from legato.store.run_tokens import taken_back
-from legato.text import clean_text, loads_json
+from legato.text import loads_json
 
 router = APIRouter(tags=["orchestrator"])
 logger = logging.getLogger("legato.server")
-
-Id = Annotated[str, Field(pattern=UUID_PATTERN)]
-MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z
-MAX_INT = 2**31 - 1
-
-
-def _clean(value: Any) -> Any:
-    # Free text that is not valid Unicode (a lone surrogate, from a file name that is
-    # not UTF-8, sent escaped as "\udce9"), or that holds NUL (PostgreSQL text cannot):
-    # stored with each such character replaced, the rest kept.
-    return clean_text(value) if isinstance(value, str) else value
-
-
-Text = Annotated[str, BeforeValidator(_clean)]
-Time = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
-"""Epoch seconds that a datetime can hold (read back as one: a larger value would
-make every later read of the run fail)."""
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
-"""The store's integer columns are 32-bit on PostgreSQL."""
-Name = Annotated[str, BeforeValidator(_clean), Field(max_length=255, pattern=NO_NUL_PATTERN)]
-
-
-def _state_type(value: StateType) -> str:
-    # The store's bulk statements read the plain value.
-    return value.value
 
 
 class _Strict(BaseModel):
@@ -88,7 +57,7 @@ class StateIn(_Strict):
     """A state as the engine made it (the columns the store keeps)."""
 
     type: StateType
-    name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
+    name: StateName
     message: Text | None = None
     timestamp: Time
     scheduled_time: Time | None = None
@@ -97,41 +66,9 @@ class StateIn(_Strict):
         return State(self.type, self.name, self.message, self.timestamp, self.scheduled_time)
 
 
-class FlowRunRow(_Strict):
-    id: Id
-    flow_name: Name
-    name: Name
-    parameters: dict[str, Any]
-    tags: list[Name]
-    entrypoint: Text | None = None
-    parent_flow_run_id: Id | None = None
-    parent_task_run_id: Id | None = None
-    run_count: Count = 0
-    created: Time
-    start_time: Time | None = None
-    end_time: Time | None = None
-    # The client process running it (see legato.processes): a server on that host
-    # crashes the run once that process is gone.
-    process_host: Name | None = None
-    process_pid: Count | None = None
-    process_started: Time | None = None
-
-
 class FlowRunCreate(_Strict):
     row: FlowRunRow
     state: StateIn
-
-
-class FlowRunFields(_Strict):
-    start_time: Time | None = None
-    end_time: Time | None = None
-    run_count: Count | None = None
-    process_host: Name | None = None
-    process_pid: Count | None = None
-    process_started: Time | None = None
-    # Only cleared, by a rerun in a process of its own: no worker holds the run then.
-    worker_name: None = None
-    heartbeat: None = None
 
 
 class FlowRunStateProposal(_Strict):
@@ -145,29 +82,6 @@ class Verdict(BaseModel):
     reason: str
     taken_back: bool = False
     """Refused because the run is no longer the proposing process's attempt: it must stop."""
-
-
-class TaskRunRow(_Strict):
-    """Every column of a task run; read by the store's bulk statements by attribute."""
-
-    id: Id
-    flow_run_id: Id
-    name: Name
-    task_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)]
-    dynamic_key: Count
-    tags: list[Name]
-    state_type: Annotated[StateType, AfterValidator(_state_type)]
-    state_name: Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
-    state_message: Text | None = None
-    state_timestamp: Time
-    run_count: Count
-    created: Time
-    start_time: Time | None = None
-    end_time: Time | None = None
-    cache_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
-    cache_expiration: Time | None = None
-    result_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)] | None = None
-    subflow_run_id: Id | None = None
 
 
 class TaskStateIn(StateIn):
@@ -277,7 +191,7 @@ def read_flow_run_row(store: StoreDep, flow_run_id: FlowRunId) -> dict[str, Any]
 @router.get("/orchestrator/flow_runs/{flow_run_id}/task_runs_by_key")
 def read_task_runs_by_key(store: StoreDep, flow_run_id: FlowRunId) -> list[dict[str, Any]]:
     """The task runs of an earlier attempt (each row has its task_key and dynamic_key)."""
-    return list(store.read_task_runs_by_key(flow_run_id.lower()).values())
+    return [run.stored() for run in store.read_task_runs_by_key(flow_run_id.lower()).values()]
 
 
 @router.get("/orchestrator/flow_runs/{flow_run_id}/task_state_histories")
