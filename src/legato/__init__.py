@@ -12,8 +12,8 @@ def etl() -> None: ...
 from legato.engine.caching import task_input_hash
 from legato.engine.context import FlowRunInfo, TaskRunInfo, get_run_context
 from legato.engine.futures import FutureList, LegatoFuture, allow_failure, unmapped
-from legato.engine.tagging import tags
 from legato.engine.retries import exponential_backoff
+from legato.engine.tagging import tags
 from legato.sdk.client import get_client
 from legato.sdk.deploying import plug_deployer
 from legato.sdk.flows import Flow, FlowOptions, flow
