@@ -119,10 +119,13 @@ class Flow(Generic[P, R]):
         """
         return Flow(self.fn, changed(self.options, changes, "flow"))
 
-    def deploy(self, name: str, **options: Any) -> DeploymentRecord:
+    def deploy(self, name: str, **options: Any) -> DeploymentRecord | None:
         """Create or update the deployment ``<flow>/<name>``: see
         :func:`legato.workers.deploy.deploy_flow` for the options (work_pool, cron,
-        interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...)."""
+        interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...).
+
+        Returns its stored record; None, doing nothing, while legato imports this
+        flow's file to check or run it (a call at the top level of the file)."""
         from legato.sdk.deploying import deployer
 
         return deployer().deploy(self, name, **options)
@@ -130,7 +133,10 @@ class Flow(Generic[P, R]):
     def serve(self, name: str, **options: Any) -> None:
         """Deploy this flow as ``<flow>/<name>`` on a pool of its own and run its runs in
         this process until Ctrl-C: see :func:`legato.workers.serving.serve_flow` for the
-        options (cron, interval, rrule, timezone, parameters, tags, limit, ...)."""
+        options (cron, interval, rrule, timezone, parameters, tags, limit, ...).
+
+        Returns at once, doing nothing, while legato imports this flow's file to check
+        or run it: a call at the top level of the file serves only when the file is run."""
         from legato.sdk.deploying import deployer
 
         deployer().serve(self, name, **options)
