@@ -22,6 +22,7 @@ from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.errors import StoreError, Terminated
 from legato.orchestrator import get_orchestrator
+from legato.sdk.loaded_flows import remember_flow
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.sdk.parameters import ParameterModel, jsonable
@@ -111,6 +112,7 @@ class Flow(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self._parameter_model: ParameterModel | None = None
         self._result_store: ResultStore | None = None
+        remember_flow(self)  # what a retry in this process runs again
 
     def with_options(self, **changes: Any) -> Flow[P, R]:
         """A copy of this flow with some options changed (checked as at decoration).
@@ -252,6 +254,7 @@ class Flow(Generic[P, R]):
 
 def _flow_call(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowCall:
     """A subflow runs on its parent's orchestrator; a top-level call on the process's."""
+    remember_flow(flow)
     if flow_run_context.get() is not None:
         return FlowCall(flow, args, kwargs)
     return FlowCall(flow, args, kwargs, orchestrator=get_orchestrator())

@@ -1,8 +1,11 @@
 """Retrying a finished flow run: the same parameters, a new attempt, finished work skipped.
 
 It runs the stored run again in this process, as a worker's run process does
-(:mod:`legato.workers.execute`): the flow is imported from its stored entrypoint by the
-workers' loader. ``legato.retry_flow_run`` re-exports it.
+(:mod:`legato.workers.execute`), with the flow object this process has made or called
+already when it has one (:mod:`legato.sdk.loaded_flows`): importing the file again
+would run its top level again (a script with no ``__main__`` guard) and cannot reach a
+flow defined inside a function. Only a flow not loaded here is imported from its stored
+entrypoint, by the workers' loader. ``legato.retry_flow_run`` re-exports it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from legato.orchestrator import get_orchestrator
 from legato.orchestrator.protocol import EngineBackend
 from legato.processes import gone_reason, host_name, process_start_time
 from legato.sdk.flows import run_flow_call
+from legato.sdk.loaded_flows import find_loaded_flow
 from legato.states import FAILURE_TYPES, State, StateType
 from legato.workers.entrypoints import load_flow
 
@@ -22,8 +26,9 @@ from legato.workers.entrypoints import load_flow
 def retry_flow_run(flow_run_id: str, *, orchestrator: EngineBackend | None = None) -> State:
     """Run a failed, crashed or cancelled flow run again, in this process.
 
-    The flow is imported from the entrypoint stored with the run and called with
-    the stored parameters. Every task run whose result from an earlier attempt is
+    The flow is the one this process made or called with the run's entrypoint and
+    name, else it is imported from that entrypoint; it is called with the stored
+    parameters. Every task run whose result from an earlier attempt is
     stored (or cached) is skipped; the rest run again under their old ids, so the
     run keeps one history. Returns the new final state (it does not raise).
     """
@@ -48,10 +53,25 @@ def retry_flow_run(flow_run_id: str, *, orchestrator: EngineBackend | None = Non
             f"flow run {flow_run_id} has no stored entrypoint (its flow was defined "
             "interactively), so legato cannot import it to run it again"
         )
-    flow: Any = load_flow(record.entrypoint)
+    flow: Any = find_loaded_flow(record.entrypoint, record.flow_name)
+    if flow is None:
+        flow = _import_flow(flow_run_id, record.entrypoint, record.flow_name)
     parameters = dict(record.parameters)
     call = FlowCall(flow, (), parameters, orchestrator=orch, resume_flow_run_id=flow_run_id)
     return run_flow_call(call)
+
+
+def _import_flow(flow_run_id: str, entrypoint: str, flow_name: str) -> Any:
+    """The flow of a run that this process has not loaded, imported from its file."""
+    attribute = entrypoint.rpartition(":")[2]
+    if "<locals>" in attribute:
+        raise LegatoError(
+            f"flow run {flow_run_id}'s flow {flow_name!r} is defined inside a function "
+            f"({attribute}), which importing its file cannot reach; retry it in a process "
+            "that has defined the flow (call legato.retry_flow_run there), or define the "
+            "flow at the top level of its file"
+        )
+    return load_flow(entrypoint)
 
 
 def _runner(orch: EngineBackend, flow_run_id: str) -> str:
