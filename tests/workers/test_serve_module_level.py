@@ -152,3 +152,15 @@ def test_loading_a_file_that_serves_at_top_level_skips_the_call(
     skipped = [r.getMessage() for r in caplog.records if r.name == "legato.deploy"]
     assert len(skipped) == 1
     assert "skipped hello-world.serve('my-first-deployment')" in skipped[0]
+
+
+def test_legato_deploy_of_a_file_that_serves_at_top_level_only_deploys(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(PREFECT_STYLE)
+    env = legato_env(tmp_path / "home")
+    done = run_legato(
+        "deploy", "flows.py:hello_world", "--name", "nightly", "--pool", "p", "--json",
+        env=env, cwd=tmp_path, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["name"] == "nightly"
+    deployments = json.loads(run_legato("deployment", "ls", "--json", env=env).stdout)
+    assert [d["name"] for d in deployments] == ["nightly"]
