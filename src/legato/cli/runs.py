@@ -28,7 +28,9 @@ A *flow run* object::
     {"id", "name", "flow_name", "state": <state>, "parameters": {...}, "tags": [...],
      "run_count",                   # attempts started (retries and resumes count)
      "parent_flow_run_id", "parent_task_run_id",   # set for subflow runs
-     "entrypoint", "created", "start_time", "end_time", "duration_seconds",
+     "entrypoint", "created", "start_time", "end_time",
+     "duration_seconds",            # wall clock: first start to end, waits included
+     "run_time_seconds",            # the time its attempts ran, summed
      "deployment_id", "work_pool", "expected_start_time",
      "worker_name"}                 # runs of a deployment
 
@@ -69,7 +71,9 @@ What each command prints:
   by element as the pages arrive (with ``--follow``, closed when the run has ended or on
   Ctrl-C).
 - ``runs retry ID --json``: ``{"flow_run_id", "flow_run_name", "attempt",
-  "state": <state>, "task_runs_reused": [ids], "task_runs_run": [ids]}``.
+  "state": <state>, "task_runs_reused": [ids], "task_runs_run": [ids]}`` for a run
+  retried in this process; ``{"flow_run_id", "flow_run_name", "work_pool", "state":
+  <state>}`` for a deployment's run sent back to its work pool.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ from legato.cli.output import (
     state_text,
     stdout_console,
 )
+from legato.cli.run_time import run_time_of, run_time_seconds
 
 if TYPE_CHECKING:
     from legato.orchestrator.protocol import Orchestrator
@@ -192,14 +197,20 @@ def list_runs(
         limit=limit,
         **where,
     )
+    run_times = [run_time_of(client, record, now) for record in records]
     if as_json:
-        print_json([record.model_dump(mode="json") for record in records])
+        print_json(
+            [
+                _with_run_time(record.model_dump(mode="json"), seconds)
+                for record, seconds in zip(records, run_times, strict=True)
+            ]
+        )
         return
     console = stdout_console()
     if not records:
         console.print("No flow runs planned for later." if scheduled else "No flow runs found.")
     else:
-        console.print(_runs_table(records))
+        console.print(_runs_table(records, run_times))
     if not scheduled:
         planned = client.read_flow_runs(
             flow_name=flow, state=state, tags=tags or (), due_after=now, order="due", limit=1
@@ -213,7 +224,7 @@ def list_runs(
             )
 
 
-def _runs_table(records: list[FlowRunRecord]) -> Table:
+def _runs_table(records: list[FlowRunRecord], run_times: list[float | None]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     # The id is what people copy into the next command: never cut it; let the rest wrap.
     table.add_column("ID", no_wrap=True, min_width=len(records[0].id))
@@ -222,7 +233,8 @@ def _runs_table(records: list[FlowRunRecord]) -> Table:
     table.add_column("STATE")
     table.add_column("STARTED (OR DUE)")
     table.add_column("DURATION", justify="right")
-    for record in records:
+    table.add_column("RUN TIME", justify="right")
+    for record, seconds in zip(records, run_times, strict=True):
         table.add_row(
             record.id,
             record.name,
@@ -230,6 +242,7 @@ def _runs_table(records: list[FlowRunRecord]) -> Table:
             state_text(record.state),
             _started_or_due(record),
             format_duration(record.duration_seconds),
+            format_duration(seconds),
         )
     return table
 
@@ -296,8 +309,9 @@ def show_run(
     history = client.read_state_history(record.id)
     shown = None if all_tasks else tasks
     pages = _task_run_pages(client, record.id, shown)
+    run_time = run_time_seconds(history, datetime.now(UTC))
     if as_json:
-        _write_show_json(client, record, summary, pages, history)
+        _write_show_json(client, record, summary, pages, history, run_time)
         return
 
     console = stdout_console()
@@ -310,7 +324,10 @@ def show_run(
     header.add_row("parameters", Text(json.dumps(record.parameters, default=str)))
     header.add_row("started", format_time(record.start_time))
     header.add_row("ended", format_time(record.end_time))
-    header.add_row("duration", format_duration(record.duration_seconds))
+    attempts = f" over {record.run_count} attempts" if record.run_count > 1 else ""
+    header.add_row("run time", f"{format_duration(run_time)}{attempts}")
+    span = format_duration(record.duration_seconds)
+    header.add_row("duration", f"{span} (wall clock: first start to end)" if attempts else span)
     header.add_row("attempts", str(record.run_count))
     if record.parent_flow_run_id:
         parent = record.parent_flow_run_id
@@ -439,11 +456,12 @@ def _write_show_json(
     summary: TaskRunSummary,
     pages: Iterator[list[TaskRunRecord]],
     history: list[StateRecord],
+    run_time: float | None,
 ) -> None:
     """The ``runs show --json`` document, its task runs written a page at a time (the
     text is what ``print_json`` of the whole document would print)."""
     out = sys.stdout
-    head = record.model_dump(mode="json")
+    head = _with_run_time(record.model_dump(mode="json"), run_time)
     head["task_run_summary"] = summary.model_dump(mode="json")
     out.write("{\n")
     for key, value in head.items():
@@ -467,6 +485,16 @@ def _write_show_json(
     states = [state.model_dump(mode="json") for state in history]
     out.write(_json_member("state_history", states) + "\n}\n")
     out.flush()
+
+
+def _with_run_time(document: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """A flow run object with ``run_time_seconds`` after its ``duration_seconds``."""
+    shown: dict[str, Any] = {}
+    for key, value in document.items():
+        shown[key] = value
+        if key == "duration_seconds":
+            shown["run_time_seconds"] = seconds
+    return shown
 
 
 def _json_member(key: str, value: Any) -> str:
@@ -686,16 +714,31 @@ def _no_such_task(flow_run_id: str, wanted: str, tasks: list[str]) -> str:
 
 @app.command("retry")
 @reports_errors
-def retry_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
-    """Run a failed flow run again here, skipping the task runs whose results are stored.
+def retry_run(
+    flow_run_id: IdArgument,
+    here: Annotated[
+        bool,
+        typer.Option(
+            "--here",
+            help="Run a deployment's run in this process, not on its work pool.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a failed flow run again, skipping the task runs whose results are stored.
 
-    Exits 0 when the new attempt completed, 1 when it did not.
+    A deployment's run goes back to its work pool (AwaitingRetry, due now) for a worker
+    there to run it; exits 0 once it is scheduled. Any other run (or with --here) runs
+    in this process; exits 0 when the new attempt completed, 1 when it did not.
     """
     import legato
     from legato.states import StateType
 
     client = _client()
     record = _resolve(client, flow_run_id)
+    if record.deployment_id is not None and not here:
+        _retry_on_pool(client, record, as_json)
+        return
     before = {
         task_run.id: task_run.state.timestamp for task_run in client.read_task_runs(record.id)
     }
@@ -733,6 +776,33 @@ def retry_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
         console.print(f"task runs: {len(reused)} reused, {len(ran)} ran again")
     if not completed:
         raise typer.Exit(1)
+
+
+def _retry_on_pool(client: Orchestrator, record: FlowRunRecord, as_json: bool) -> None:
+    from legato.workers.reruns import retry_on_pool
+
+    after = retry_on_pool(client, record.id)
+    if as_json:
+        print_json(
+            {
+                "flow_run_id": after.id,
+                "flow_run_name": after.name,
+                "work_pool": after.work_pool,
+                "state": after.state.model_dump(mode="json"),
+            }
+        )
+        return
+    console = stdout_console()
+    console.print(
+        Text.assemble(f"flow run {after.name} ({after.id}): ", state_text(after.state)),
+        soft_wrap=True,
+    )
+    console.print(
+        f"a worker of work pool {after.work_pool!r} runs it next, reusing its finished task "
+        f"runs; follow it with `legato runs show {after.id}` (or retry it in this process "
+        "with --here)",
+        soft_wrap=True,
+    )
 
 
 # -- cancel --------------------------------------------------------------------------

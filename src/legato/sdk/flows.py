@@ -24,6 +24,7 @@ from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.errors import StoreError, Terminated
 from legato.orchestrator import get_orchestrator
+from legato.sdk.loaded_flows import remember_flow
 from legato.sdk.logging import flow_run_logger, install_print_capture
 from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
 from legato.sdk.parameters import ParameterModel, jsonable
@@ -114,6 +115,7 @@ class Flow(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self._parameter_model: ParameterModel | None = None
         self._result_store: ResultStore | None = None
+        remember_flow(self)  # what a retry in this process runs again
 
     def with_options(self, **changes: Any) -> Flow[P, R]:
         """A copy of this flow with some options changed (checked as at decoration).
@@ -122,10 +124,13 @@ class Flow(Generic[P, R]):
         """
         return Flow(self.fn, changed(self.options, changes, "flow"))
 
-    def deploy(self, name: str, **options: Any) -> DeploymentRecord:
+    def deploy(self, name: str, **options: Any) -> DeploymentRecord | None:
         """Create or update the deployment ``<flow>/<name>``: see
         :func:`legato.workers.deploy.deploy_flow` for the options (work_pool, cron,
-        interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...)."""
+        interval, rrule, timezone, parameters, tags, concurrency_limit, retries, ...).
+
+        Returns its stored record; None, doing nothing, while legato imports this
+        flow's file to check or run it (a call at the top level of the file)."""
         from legato.sdk.deploying import deployer
 
         return deployer().deploy(self, name, **options)
@@ -133,7 +138,10 @@ class Flow(Generic[P, R]):
     def serve(self, name: str, **options: Any) -> None:
         """Deploy this flow as ``<flow>/<name>`` on a pool of its own and run its runs in
         this process until Ctrl-C: see :func:`legato.workers.serving.serve_flow` for the
-        options (cron, interval, rrule, timezone, parameters, tags, limit, ...)."""
+        options (cron, interval, rrule, timezone, parameters, tags, limit, ...).
+
+        Returns at once, doing nothing, while legato imports this flow's file to check
+        or run it: a call at the top level of the file serves only when the file is run."""
         from legato.sdk.deploying import deployer
 
         deployer().serve(self, name, **options)
@@ -253,6 +261,7 @@ class Flow(Generic[P, R]):
 
 def _flow_call(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowCall:
     """A subflow runs on its parent's orchestrator; a top-level call on the process's."""
+    remember_flow(flow)
     if flow_run_context.get() is not None:
         return FlowCall(flow, args, kwargs)
     return FlowCall(flow, args, kwargs, orchestrator=get_orchestrator())

@@ -10,6 +10,11 @@ and refuses it, before any of its code runs, unless it lies inside one of them.
 
 ``flow.deploy()``, ``legato deploy`` and ``legato runs retry`` load flows with it too,
 so that a flow deploys (or reruns) only if a worker could import it the same way.
+
+A file imported here runs its top level, and a Prefect-style file calls
+``my_flow.serve(...)`` there with no ``__main__`` guard: the import is marked as
+legato's own (:func:`legato.sdk.deploying.loading_entrypoint`), so such a ``serve`` or
+``deploy`` call returns at once instead of serving inside the process that loads it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from legato.errors import LegatoError
+from legato.sdk.deploying import loading_entrypoint
 from legato.sdk.flows import Flow
 
 
@@ -114,7 +120,8 @@ def load_flow(entrypoint: str, *, allowed_dirs: Sequence[Path] | None = None) ->
             sys.path.insert(0, str(path.parent))
             sys.modules[module_name] = module
             try:
-                spec.loader.exec_module(module)
+                with loading_entrypoint(entrypoint):
+                    spec.loader.exec_module(module)
             except Exception as exc:
                 del sys.modules[module_name]
                 raise LegatoError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
@@ -122,7 +129,8 @@ def load_flow(entrypoint: str, *, allowed_dirs: Sequence[Path] | None = None) ->
         if folders is not None:
             check_module_inside(entrypoint, path_text, folders)
         try:
-            module = importlib.import_module(path_text)
+            with loading_entrypoint(entrypoint):
+                module = importlib.import_module(path_text)
         except ImportError as exc:
             raise LegatoError(f"cannot import module {path_text!r}: {exc}") from exc
     target: Any = module
