@@ -12,6 +12,8 @@ an event loop with the blocking ones in a thread. Its phases, in order:
 4. attempts: tag slots, Running (or Retrying), the body, then Completed with its
    result written (:func:`_write_result`), or a failure judged (:func:`judge_failure`):
    Failed / TimedOut / Crashed, or AwaitingRetry and a sleep before the next attempt.
+   A body that returns a state ends in it (:mod:`legato.engine.returned`): a returned
+   Failed is judged as a raised error would be, and retried the same way.
 
 A state change of the task run is made in memory here and its record yielded for
 the batched writer; once the flow run has ended the task run (it timed out or
@@ -45,6 +47,7 @@ from legato.engine.futures import LegatoFuture, failed_upstreams, resolve
 from legato.engine.protocols import RecordedTask, TaskLike
 from legato.engine.results import cache_result_key, task_result_key
 from legato.engine.retries import RetryDecision, decide_retry
+from legato.engine.returned import MAY_CARRY_STATES, returned_futures, returned_state
 from legato.engine.task_prepare import Prepared, reused_state, run_again
 from legato.engine.task_run import TaskRun
 from legato.errors import (
@@ -112,6 +115,18 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
         if limited:
             yield ReleaseSlots()
         ok, value = outcome
+        name, message = "Completed", None
+        if ok and isinstance(value, MAY_CARRY_STATES):
+            # A returned state (or future, or collection of them) says how the run ends.
+            waiting = tuple(f for f in returned_futures(value) if not f.done())
+            if waiting:
+                yield WaitFor(waiting)
+            returned = returned_state(value)
+            if returned is not None:
+                if returned.type is _COMPLETED:
+                    value, name, message = returned.data, returned.name, returned.message
+                else:
+                    ok, value = False, returned
         if ok:
             result_key: str | None = None
             if task.persist_result or task_run.cache_key is not None:
@@ -120,7 +135,7 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
                     return written
                 result_key = written
             completed = State(
-                _COMPLETED, "Completed", result_key=result_key, data=value, run_id=run_id
+                _COMPLETED, name, message, result_key=result_key, data=value, run_id=run_id
             )
             if task_run.state.type in TERMINAL_TYPES:
                 return task_run.state
@@ -131,9 +146,9 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
         ending, decision = judge_failure(task, task_run, value)
         if decision is None or not decision.retry:
             if decision is not None:
-                yield _failure_log(ctx, task, task_run, ending, value, decision)
+                yield _failure_log(ctx, task, task_run, ending, decision)
             return (yield from record(task_run, ending))
-        yield from _await_retry(ctx, task, task_run, value, decision)
+        yield from _await_retry(ctx, task, task_run, ending, decision)
 
 
 def record(task_run: TaskRun, state: State) -> Generator[Action, Any, State]:
@@ -247,18 +262,27 @@ def _write_result(
 
 
 def judge_failure(
-    task: TaskLike, task_run: TaskRun, error: BaseException
+    task: TaskLike, task_run: TaskRun, error: BaseException | State
 ) -> tuple[State, RetryDecision | None]:
-    """What a body that raised ``error`` leads to: the state the run ends in if it is
-    not retried, and the retry decision (None for a crash: a signal or an interrupt,
-    the process is going away, and nothing is retried)."""
+    """What a body that raised ``error`` (or returned a final state other than
+    Completed) leads to: the state the run ends in if it is not retried, and the retry
+    decision (None for a crash: a signal or an interrupt, the process is going away, and
+    nothing is retried; None too for a returned Crashed or Cancelled state)."""
     run_id = task_run.id
-    if not isinstance(error, Exception):
+    if isinstance(error, State):
+        if error.type is not StateType.FAILED:
+            return State(
+                error.type, error.name, error.message, exception=error.exception, run_id=run_id
+            ), None
+        name, message, exception = error.name, error.message, error.exception
+    elif not isinstance(error, Exception):
         return State(
             StateType.CRASHED, "Crashed", describe_error(error), exception=error, run_id=run_id
         ), None
-    name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
-    failed = State(StateType.FAILED, name, describe_error(error), exception=error, run_id=run_id)
+    else:
+        name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
+        message, exception = describe_error(error), error
+    failed = State(StateType.FAILED, name, message, exception=exception, run_id=run_id)
     allows = True
     if task.retry_condition_fn is not None and task_run.run_count <= task.retries:
         try:
@@ -268,8 +292,8 @@ def judge_failure(
             failed = State(
                 StateType.FAILED,
                 name,
-                f"{describe_error(error)} (retry_condition_fn raised {describe_error(cond_error)})",
-                exception=error,
+                f"{message or name} (retry_condition_fn raised {describe_error(cond_error)})",
+                exception=exception,
                 run_id=run_id,
             )
     decision = decide_retry(
@@ -287,15 +311,15 @@ def _failure_log(
     task: TaskLike,
     task_run: TaskRun,
     failed: State,
-    error: BaseException,
     decision: RetryDecision,
 ) -> Log:
+    error = failed.exception
     return Log(
         task.logger_for(ctx, task_run),
         logging.ERROR,
         "Task run %r failed: %s%s",
-        (task_run.name, failed.message, f" ({decision.reason})" if task.retries else ""),
-        (type(error), error, error.__traceback__),
+        (task_run.name, _why(failed), f" ({decision.reason})" if task.retries else ""),
+        (type(error), error, error.__traceback__) if error is not None else None,
     )
 
 
@@ -303,7 +327,7 @@ def _await_retry(
     ctx: FlowRunContext,
     task: TaskLike,
     task_run: TaskRun,
-    error: BaseException,
+    failed: State,
     decision: RetryDecision,
 ) -> Generator[Action, Any, None]:
     """AwaitingRetry, said in the run's log, then the retry's delay."""
@@ -313,7 +337,7 @@ def _await_retry(
         State(
             StateType.SCHEDULED,
             "AwaitingRetry",
-            f"{describe_error(error)}; {decision.reason} in {decision.delay:.3g}s",
+            f"{_why(failed)}; {decision.reason} in {decision.delay:.3g}s",
             timestamp=now,
             scheduled_time=now + decision.delay,
             run_id=task_run.id,
@@ -323,7 +347,12 @@ def _await_retry(
         task.logger_for(ctx, task_run),
         logging.WARNING,
         "Task run %r failed (%s); %s in %.3gs",
-        (task_run.name, describe_error(error), decision.reason, decision.delay),
+        (task_run.name, _why(failed), decision.reason, decision.delay),
     )
     if decision.delay > 0:
         yield Sleep(decision.delay)
+
+
+def _why(failed: State) -> str:
+    """What a failure says in a log line: its message (a returned Failed may have none)."""
+    return failed.message or f"the task returned a {failed.name} state"
