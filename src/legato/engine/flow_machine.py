@@ -40,6 +40,7 @@ from legato.engine.actions import (
     Sleep,
     WriteResult,
 )
+from legato.engine.cancels import cancel_reason, stopped
 from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
 from legato.engine.protocols import FlowLike
 from legato.engine.results import ResultStore, task_result_key
@@ -50,7 +51,6 @@ from legato.engine.task_machine import resume_previous
 from legato.engine.task_prepare import prepare_task_run
 from legato.engine.task_run import TaskRun
 from legato.errors import (
-    Abort,
     FlowTimeout,
     LegatoError,
     ParameterValidationError,
@@ -433,6 +433,12 @@ def _judge_attempt(
         ), True
     error: BaseException = value
     if not isinstance(error, Exception):
+        reason = (yield from cancel_reason(ctx.flow_run_id)) if stopped(error) else None
+        if reason is not None:
+            # Stopped by its worker because a cancel was asked for: that is how it ends,
+            # and how the task runs it was running end.
+            yield from _end_active(ctx, State(StateType.CANCELLED, "Cancelled", reason))
+            return State(StateType.CANCELLED, "Cancelled", reason, exception=error), False
         crashed = _crashed(error)
         yield from _end_active(
             ctx, State(StateType.CRASHED, "Crashed", f"the flow run crashed: {crashed.message}")
@@ -510,14 +516,6 @@ def _finish(
         yield from _persist_for_rerun(call, flow_run_id, values)
     yield Flush()
     end = time.time()
-    if isinstance(final.exception, Abort) and (yield from _cancelling(flow_run_id)):
-        # Stopped by its worker because a cancel was asked for: that is how it ends.
-        final = State(
-            StateType.CANCELLED,
-            "Cancelled",
-            f"cancelled: {final.message}",
-            exception=final.exception,
-        )
     final = State(
         final.type,
         final.name,
@@ -543,15 +541,6 @@ def _finish(
     if not verdict.allowed:
         logger.warning("final state of flow run %s refused: %s", flow_run_id, verdict.reason)
     return final
-
-
-def _cancelling(flow_run_id: str) -> Generator[Action, Any, bool]:
-    """Whether a cancel was asked for the run (False when that cannot be read)."""
-    try:
-        row = yield ReadFlowRun(flow_run_id)
-    except LegatoError:
-        return False
-    return bool(row["state_type"] == StateType.CANCELLING)
 
 
 def _persist_for_rerun(

@@ -41,6 +41,7 @@ from legato.engine.actions import (
     WaitFor,
     WriteResult,
 )
+from legato.engine.cancels import cancel_reason, stopped
 from legato.engine.concurrency import TagSlots
 from legato.engine.context import FlowRunContext, TaskRunContext
 from legato.engine.futures import LegatoFuture, failed_upstreams, resolve
@@ -143,6 +144,13 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             yield task_run.state_op()
             return completed
 
+        if not ok and not isinstance(value, Exception | State) and stopped(value):
+            reason = yield from cancel_reason(ctx.flow_run_id)
+            if reason is not None:  # its flow run is being cancelled: this is why it stops
+                cancelled = State(
+                    StateType.CANCELLED, "Cancelled", reason, exception=value, run_id=run_id
+                )
+                return (yield from record(task_run, cancelled))
         ending, decision = judge_failure(task, task_run, value)
         if decision is None or not decision.retry:
             if decision is not None:
