@@ -26,9 +26,12 @@ def stopped(error: BaseException) -> bool:
     return isinstance(error, Abort | asyncio.CancelledError)
 
 
-def cancel_reason(flow_run_id: str) -> Generator[Action, Any, str | None]:
+def cancel_reason(flow_run_id: str | None) -> Generator[Action, Any, str | None]:
     """Why the flow run is being cancelled (its Cancelling state's message), or None when
-    no cancel was asked for (or the run cannot be read)."""
+    no cancel was asked for (or the run cannot be read, or there is none: a task called
+    outside any flow)."""
+    if flow_run_id is None:
+        return None
     try:
         row = yield ReadFlowRun(flow_run_id)
     except LegatoError:

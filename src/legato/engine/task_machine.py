@@ -93,7 +93,7 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             return cached
 
     limited: tuple[str, ...] = ()
-    if task.tags:
+    if task.tags and ctx.flow_run_id is not None:  # leases belong to a flow run
         slots: TagSlots | None = ctx.tag_slots
         if slots is None:
             slots = yield LoadTagSlots()

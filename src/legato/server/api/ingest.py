@@ -151,7 +151,7 @@ class TaskRunRow(_Strict):
     """Every column of a task run; read by the store's bulk statements by attribute."""
 
     id: Id
-    flow_run_id: Id
+    flow_run_id: Id | None  # None: a task called outside any flow
     name: Name
     task_key: Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)]
     dynamic_key: Count
