@@ -20,7 +20,27 @@ from legato.sdk.flows import Flow, FlowOptions, flow
 from legato.sdk.logging import get_run_logger
 from legato.sdk.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from legato.sdk.tasks import Task, TaskOptions, task
-from legato.states import State, StateType
+from legato.states import (
+    AwaitingConcurrencySlot,
+    AwaitingRetry,
+    Cached,
+    Cancelled,
+    Cancelling,
+    Completed,
+    Crashed,
+    Failed,
+    Late,
+    Paused,
+    Pending,
+    Retrying,
+    Running,
+    Scheduled,
+    State,
+    StateType,
+    Suspended,
+    TimedOut,
+    UpstreamFailed,
+)
 from legato.workers.deploy import WorkersDeployer
 from legato.workers.reruns import retry_flow_run
 
@@ -30,18 +50,35 @@ __version__ = "0.1.0"
 plug_deployer(WorkersDeployer())
 
 __all__ = [
+    "AwaitingConcurrencySlot",
+    "AwaitingRetry",
+    "Cached",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
     "Flow",
     "FlowOptions",
     "FlowRunInfo",
     "FutureList",
+    "Late",
     "LegatoFuture",
+    "Paused",
+    "Pending",
     "ProcessPoolTaskRunner",
+    "Retrying",
+    "Running",
+    "Scheduled",
     "State",
     "StateType",
+    "Suspended",
     "Task",
     "TaskOptions",
     "TaskRunInfo",
     "ThreadPoolTaskRunner",
+    "TimedOut",
+    "UpstreamFailed",
     "__version__",
     "allow_failure",
     "exponential_backoff",

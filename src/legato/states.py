@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class StateType(StrEnum):
@@ -116,35 +116,97 @@ class State:
         return self.data
 
 
-def _state(type_: StateType, name: str) -> Any:
-    def make(message: str | None = None, **kwargs: Any) -> State:
-        return State(type_, name, message, **kwargs)
+NAME_LENGTH = 32
+"""The longest state name the store keeps (a state's name is its ``state_name`` column)."""
 
-    make.__name__ = name
-    make.__doc__ = f"A {name} state (type {type_.value})."
+
+class StateConstructor(Protocol):
+    """What ``Completed``, ``Failed`` and the other constructors below are."""
+
+    __name__: str
+
+    def __call__(
+        self,
+        message: str | None = None,
+        *,
+        name: str | None = None,
+        data: Any = None,
+        exception: BaseException | None = None,
+        **fields: Any,
+    ) -> State: ...
+
+
+def _state(type_: StateType, default_name: str, doc: str) -> StateConstructor:
+    """A constructor of states of ``type_``, as Prefect's ``legato.states.Failed(...)``:
+    ``message`` first, then by keyword ``name`` (``Completed(name="Skipped")`` is still
+    a COMPLETED state), ``data`` (the run's result when a body returns the state) and
+    the other fields of :class:`State`."""
+
+    def make(
+        message: str | None = None,
+        *,
+        name: str | None = None,
+        data: Any = None,
+        exception: BaseException | None = None,
+        **fields: Any,
+    ) -> State:
+        if name is None:
+            name = default_name
+        elif not isinstance(name, str) or not name.strip() or len(name) > NAME_LENGTH:
+            raise ValueError(
+                f"a state's name is a non-empty string of at most {NAME_LENGTH} characters, "
+                f"got {name!r}"
+            )
+        if "type" in fields:
+            raise TypeError(
+                f"{default_name}() makes {type_.value} states; to make another type, call "
+                "that type's constructor (Completed, Failed, Cancelled, ...)"
+            )
+        if exception is None and type_ in FAILURE_TYPES and isinstance(data, BaseException):
+            exception = data  # Failed(data=error): the error is what result() raises
+        return State(type_, name, message, data=data, exception=exception, **fields)
+
+    make.__name__ = make.__qualname__ = default_name
+    make.__doc__ = (
+        f"A {default_name} state (type {type_.value}): {doc}\n\n"
+        f"Called as ``{default_name}(message=None, *, name=None, data=None, ...)``; "
+        f"``name`` (at most {NAME_LENGTH} characters) replaces {default_name!r} for people "
+        "while the type stays. A task or flow that returns it ends in it."
+    )
     return make
 
 
-Scheduled = _state(StateType.SCHEDULED, "Scheduled")
-Late = _state(StateType.SCHEDULED, "Late")
-AwaitingRetry = _state(StateType.SCHEDULED, "AwaitingRetry")
-Pending = _state(StateType.PENDING, "Pending")
-Running = _state(StateType.RUNNING, "Running")
-Retrying = _state(StateType.RUNNING, "Retrying")
-Completed = _state(StateType.COMPLETED, "Completed")
-Cached = _state(StateType.COMPLETED, "Cached")
-Failed = _state(StateType.FAILED, "Failed")
-TimedOut = _state(StateType.FAILED, "TimedOut")
-UpstreamFailed = _state(StateType.FAILED, "UpstreamFailed")
-Crashed = _state(StateType.CRASHED, "Crashed")
-Cancelling = _state(StateType.CANCELLING, "Cancelling")
-Cancelled = _state(StateType.CANCELLED, "Cancelled")
-Paused = _state(StateType.PAUSED, "Paused")
+Scheduled = _state(StateType.SCHEDULED, "Scheduled", "waiting for its time.")
+Late = _state(StateType.SCHEDULED, "Late", "its time has passed and it has not started.")
+AwaitingRetry = _state(
+    StateType.SCHEDULED, "AwaitingRetry", "failed, and will run again after a delay."
+)
+AwaitingConcurrencySlot = _state(
+    StateType.SCHEDULED, "AwaitingConcurrencySlot", "waiting for a concurrency slot."
+)
+Pending = _state(StateType.PENDING, "Pending", "about to run.")
+Running = _state(StateType.RUNNING, "Running", "its code is executing.")
+Retrying = _state(StateType.RUNNING, "Retrying", "running again after a failure.")
+Completed = _state(StateType.COMPLETED, "Completed", "finished with a result.")
+Cached = _state(StateType.COMPLETED, "Cached", "its result was read from the cache.")
+Failed = _state(StateType.FAILED, "Failed", "it did not complete (its result raises).")
+TimedOut = _state(StateType.FAILED, "TimedOut", "it ran longer than its timeout.")
+UpstreamFailed = _state(
+    StateType.FAILED, "UpstreamFailed", "it did not run: a run it waited for did not complete."
+)
+Crashed = _state(StateType.CRASHED, "Crashed", "legato or its process died under it.")
+Cancelling = _state(StateType.CANCELLING, "Cancelling", "a cancel is being carried out.")
+Cancelled = _state(StateType.CANCELLED, "Cancelled", "stopped on request.")
+Paused = _state(StateType.PAUSED, "Paused", "waiting for a person or an event to resume it.")
+Suspended = _state(
+    StateType.PAUSED, "Suspended", "paused, its process gone; it resumes in a new one."
+)
 
 STATE_NAMES = [
     "Scheduled",
     "Late",
     "AwaitingRetry",
+    "AwaitingConcurrencySlot",
     "Pending",
     "Running",
     "Retrying",
@@ -157,4 +219,5 @@ STATE_NAMES = [
     "Cancelling",
     "Cancelled",
     "Paused",
+    "Suspended",
 ]

@@ -162,6 +162,7 @@ CONSTRUCTORS = [
     ("Scheduled", S.SCHEDULED),
     ("Late", S.SCHEDULED),
     ("AwaitingRetry", S.SCHEDULED),
+    ("AwaitingConcurrencySlot", S.SCHEDULED),
     ("Pending", S.PENDING),
     ("Running", S.RUNNING),
     ("Retrying", S.RUNNING),
@@ -174,6 +175,7 @@ CONSTRUCTORS = [
     ("Cancelling", S.CANCELLING),
     ("Cancelled", S.CANCELLED),
     ("Paused", S.PAUSED),
+    ("Suspended", S.PAUSED),
 ]
 
 
@@ -187,6 +189,36 @@ def test_state_constructor_has_documented_type_and_name(name: str, type_: StateT
     assert state.message == "a message"
     assert state.run_id == "r1"
     assert state.is_final() is (type_ in TERMINAL_TYPES)
+
+
+@pytest.mark.parametrize(("name", "type_"), CONSTRUCTORS)
+def test_state_constructor_takes_a_name_and_keeps_its_type(name: str, type_: StateType) -> None:
+    state = getattr(states, name)(message="why", name="Skipped")
+    assert (state.type, state.name, state.message) == (type_, "Skipped", "why")
+
+
+def test_completed_named_skipped_carries_its_data() -> None:
+    state = states.Completed(name="Skipped", data={"rows": 0})
+    assert state.is_completed()
+    assert state.result() == {"rows": 0}
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 33, 7])
+def test_state_constructor_refuses_a_name_the_store_cannot_keep(bad: object) -> None:
+    with pytest.raises(ValueError, match="at most 32 characters"):
+        states.Completed(name=bad)  # type: ignore[arg-type]
+
+
+def test_state_constructor_refuses_another_type() -> None:
+    with pytest.raises(TypeError, match="Completed\\(\\) makes COMPLETED states"):
+        states.Completed(type=S.FAILED)
+
+
+def test_failed_with_an_error_as_data_raises_it() -> None:
+    error = ValueError("bad rows")
+    with pytest.raises(ValueError) as info:
+        states.Failed(data=error).result()
+    assert info.value is error
 
 
 def test_every_constructor_is_listed_in_state_names() -> None:

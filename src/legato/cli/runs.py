@@ -810,13 +810,24 @@ def _retry_on_pool(client: Orchestrator, record: FlowRunRecord, as_json: bool) -
 
 @app.command("cancel")
 @reports_errors
-def cancel_run(flow_run_id: IdArgument, as_json: JsonOption = False) -> None:
+def cancel_run(
+    flow_run_id: IdArgument,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why: the message of the Cancelled state the run and its stopped task "
+            "runs end in.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Cancel a flow run: at once if it has not started, else its worker stops it (the run
     is Cancelling until its process is gone, then Cancelled)."""
     from legato.workers.cancel import cancel_flow_run
 
     client = _client()
-    record = cancel_flow_run(client, _resolve(client, flow_run_id).id)
+    record = cancel_flow_run(client, _resolve(client, flow_run_id).id, reason)
     if as_json:
         print_json(record.model_dump(mode="json"))
         return

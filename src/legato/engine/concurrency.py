@@ -139,6 +139,7 @@ def load_tag_slots(ctx: FlowRunContext) -> TagSlots:
     callers racing in other threads wait for that read)."""
     from legato.settings import get_settings
 
+    assert ctx.flow_run_id is not None  # a task run of no flow run takes no slots
     with ctx._lock:
         slots: TagSlots | None = ctx.tag_slots
         if slots is None:

@@ -38,7 +38,7 @@ class FlowRunContext:
     """
 
     flow: Any
-    flow_run_id: str
+    flow_run_id: str | None  # None (and no flow): a task called outside any flow
     flow_run_name: str
     orchestrator: EngineBackend
     task_runner: TaskRunner
@@ -179,12 +179,13 @@ class TaskRunInfo:
     run_count: int
     """The attempt running now: 1 in the first, 2 in the first retry, ..."""
     tags: tuple[str, ...]
-    flow_run: FlowRunInfo
-    """The flow run this task run belongs to."""
+    flow_run: FlowRunInfo | None
+    """The flow run this task run belongs to; None for a task called outside any flow."""
 
 
 def flow_run_info(ctx: FlowRunContext) -> FlowRunInfo:
     """The frozen record of a flow run's context (and of its parents')."""
+    assert ctx.flow_run_id is not None
     return FlowRunInfo(
         flow_run_id=ctx.flow_run_id,
         flow_run_name=ctx.flow_run_name,
@@ -208,7 +209,7 @@ def task_run_info(ctx: TaskRunContext) -> TaskRunInfo:
         parameters=MappingProxyType(dict(ctx.parameters)),
         run_count=task_run.run_count,
         tags=tuple(task_run.tags),
-        flow_run=flow_run_info(ctx.flow_run),
+        flow_run=None if ctx.flow_run.flow_run_id is None else flow_run_info(ctx.flow_run),
     )
 
 
@@ -222,6 +223,6 @@ def get_run_context() -> FlowRunInfo | TaskRunInfo:
     if task_ctx is not None:
         return task_run_info(task_ctx)
     flow_ctx = flow_run_context.get()
-    if flow_ctx is not None:
+    if flow_ctx is not None and flow_ctx.flow_run_id is not None:
         return flow_run_info(flow_ctx)
     raise LegatoError("there is no run context here: call this inside a @flow or @task")

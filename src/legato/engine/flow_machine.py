@@ -10,7 +10,8 @@ on an event loop. Its phases, in order:
 2. set-up: a new run is created (:func:`_create`), a stored one resumed
    (:func:`_resume`: Pending again, and the task runs its earlier attempts left);
 3. attempts (:func:`_attempts`): Running (or Retrying), the body, its outcome judged
-   (:func:`_judge_attempt`), AwaitingRetry and a sleep while retries are left;
+   (:func:`_judge_attempt`: a returned state is how it ends, see
+   :mod:`legato.engine.returned`), AwaitingRetry and a sleep while retries are left;
 4. finish (:func:`_finish`): values kept for a rerun, the writer flushed - a flow
    run's final state is proposed only once its task states are durable - the end
    logged, the final state proposed; a subflow's task run in its parent mirrors it.
@@ -39,17 +40,18 @@ from legato.engine.actions import (
     Sleep,
     WriteResult,
 )
+from legato.engine.cancels import cancel_reason, stopped
 from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
 from legato.engine.protocols import FlowLike
 from legato.engine.results import ResultStore, task_result_key
 from legato.engine.retries import decide_retry
+from legato.engine.returned import MAY_CARRY_STATES, returned_state
 from legato.engine.tagging import with_block_tags
 from legato.engine.task_engine import finish
 from legato.engine.task_machine import resume_previous
 from legato.engine.task_prepare import prepare_task_run
 from legato.engine.task_run import TaskRun
 from legato.errors import (
-    Abort,
     FlowTimeout,
     LegatoError,
     ParameterValidationError,
@@ -375,7 +377,7 @@ def _attempts(
             State(
                 StateType.SCHEDULED,
                 "AwaitingRetry",
-                f"{final.message}; {decision.reason} in {decision.delay:.3g}s",
+                f"{_why(final)}; {decision.reason} in {decision.delay:.3g}s",
                 timestamp=now,
                 scheduled_time=now + decision.delay,
             ),
@@ -384,7 +386,7 @@ def _attempts(
             flow.logger_for(ctx),
             logging.WARNING,
             "Flow run %r failed (%s); %s in %.3gs",
-            (run.name, final.message, decision.reason, decision.delay),
+            (run.name, _why(final), decision.reason, decision.delay),
         )
         previous = _previous_from_attempt(ctx)
         if decision.delay > 0:
@@ -398,8 +400,20 @@ def _judge_attempt(
     it leaves unfinished end with it when it crashed or timed out."""
     ok, value = outcome
     if ok:
+        # A returned state (or future, or collection of them) says how the run ends
+        # (every submitted task run is final by now: the body's end waited for them).
+        returned = returned_state(value) if isinstance(value, MAY_CARRY_STATES) else None
+        if returned is not None and returned.type is not StateType.COMPLETED:
+            ending = State(
+                returned.type, returned.name, returned.message, exception=returned.exception
+            )
+            return ending, returned.type is StateType.FAILED
         unobserved = [f for f in ctx.futures if not f.observed and f.state.type in FAILURE_TYPES]
         if not unobserved:
+            if returned is not None:
+                return State(
+                    StateType.COMPLETED, returned.name, returned.message, data=returned.data
+                ), False
             return State(StateType.COMPLETED, "Completed", data=value), False
         names = ", ".join(f._task_run.name for f in unobserved[:5])
         more = f" and {len(unobserved) - 5} more" if len(unobserved) > 5 else ""
@@ -411,6 +425,12 @@ def _judge_attempt(
         ), True
     error: BaseException = value
     if not isinstance(error, Exception):
+        reason = (yield from cancel_reason(ctx.flow_run_id)) if stopped(error) else None
+        if reason is not None:
+            # Stopped by its worker because a cancel was asked for: that is how it ends,
+            # and how the task runs it was running end.
+            yield from _end_active(ctx, State(StateType.CANCELLED, "Cancelled", reason))
+            return State(StateType.CANCELLED, "Cancelled", reason, exception=error), False
         crashed = _crashed(error)
         yield from _end_active(
             ctx, State(StateType.CRASHED, "Crashed", f"the flow run crashed: {crashed.message}")
@@ -428,6 +448,11 @@ def _judge_attempt(
             ),
         )
     return failed, True
+
+
+def _why(failed: State) -> str:
+    """What a failure says in a log line: its message (a returned Failed may have none)."""
+    return failed.message or f"the flow returned a {failed.name} state"
 
 
 def _crashed(exc: BaseException) -> State:
@@ -487,14 +512,6 @@ def _finish(
         yield from _persist_for_rerun(call, flow_run_id, values)
     yield Flush()
     end = time.time()
-    if isinstance(final.exception, Abort) and (yield from _cancelling(flow_run_id)):
-        # Stopped by its worker because a cancel was asked for: that is how it ends.
-        final = State(
-            StateType.CANCELLED,
-            "Cancelled",
-            f"cancelled: {final.message}",
-            exception=final.exception,
-        )
     final = State(
         final.type,
         final.name,
@@ -520,15 +537,6 @@ def _finish(
     if not verdict.allowed:
         logger.warning("final state of flow run %s refused: %s", flow_run_id, verdict.reason)
     return final
-
-
-def _cancelling(flow_run_id: str) -> Generator[Action, Any, bool]:
-    """Whether a cancel was asked for the run (False when that cannot be read)."""
-    try:
-        stored: StoredFlowRun = yield ReadFlowRun(flow_run_id)
-    except LegatoError:
-        return False
-    return stored.state_type == StateType.CANCELLING.value
 
 
 def _persist_for_rerun(

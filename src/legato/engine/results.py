@@ -93,5 +93,7 @@ def cache_result_key(cache_key: str) -> str:
     return "cache/" + hashlib.sha256(cache_key.encode()).hexdigest()
 
 
-def task_result_key(flow_run_id: str, task_run_id: str) -> str:
+def task_result_key(flow_run_id: str | None, task_run_id: str) -> str:
+    if flow_run_id is None:  # a task called outside any flow
+        return f"task-runs/{task_run_id}"
     return f"runs/{flow_run_id}/{task_run_id}"

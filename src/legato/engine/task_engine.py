@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 _COMPLETED = StateType.COMPLETED
+_STOPPED_TYPES = (StateType.CRASHED, StateType.CANCELLED)
 # Values Python shares between unrelated places (small ints, interned strings, None):
 # their identity says nothing about where they came from.
 _SHARED_TYPES = frozenset({int, float, str, bool, bytes, type(None), complex})
@@ -232,11 +233,12 @@ def finish(ctx: FlowRunContext, task: RecordedTask, task_run: TaskRun, state: St
 
 
 def _conclude(ctx: FlowRunContext, task: TaskLike, prepared: Prepared, state: State) -> State:
-    """The drivers' common end: bookkeeping, and a crash (a signal, an interrupt) goes on up."""
+    """The drivers' common end: bookkeeping, and a crash (a signal, an interrupt) goes on
+    up, as does the signal that stopped a task run of a flow run being cancelled."""
     finish(ctx, task, prepared.task_run, state)
     if ctx.tag_slots is not None:  # slots left by a machine that did not end normally
         ctx.tag_slots.release(prepared.task_run.id)
-    if state.type is StateType.CRASHED and not isinstance(state.exception, Exception | None):
+    if state.type in _STOPPED_TYPES and not isinstance(state.exception, Exception | None):
         raise state.exception
     return state
 

@@ -12,6 +12,8 @@ an event loop with the blocking ones in a thread. Its phases, in order:
 4. attempts: tag slots, Running (or Retrying), the body, then Completed with its
    result written (:func:`_write_result`), or a failure judged (:func:`judge_failure`):
    Failed / TimedOut / Crashed, or AwaitingRetry and a sleep before the next attempt.
+   A body that returns a state ends in it (:mod:`legato.engine.returned`): a returned
+   Failed is judged as a raised error would be, and retried the same way.
 
 A state change of the task run is made in memory here and its record yielded for
 the batched writer; once the flow run has ended the task run (it timed out or
@@ -39,12 +41,14 @@ from legato.engine.actions import (
     WaitFor,
     WriteResult,
 )
+from legato.engine.cancels import cancel_reason, stopped
 from legato.engine.concurrency import TagSlots
 from legato.engine.context import FlowRunContext, TaskRunContext
 from legato.engine.futures import LegatoFuture, failed_upstreams, resolve
 from legato.engine.protocols import RecordedTask, TaskLike
 from legato.engine.results import cache_result_key, task_result_key
 from legato.engine.retries import RetryDecision, decide_retry
+from legato.engine.returned import MAY_CARRY_STATES, returned_futures, returned_state
 from legato.engine.task_prepare import Prepared, reused_state, run_again
 from legato.engine.task_run import TaskRun
 from legato.errors import (
@@ -90,7 +94,7 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             return cached
 
     limited: tuple[str, ...] = ()
-    if task_run.tags:  # the task's own and those of `with tags(...)` around its call
+    if task_run.tags and ctx.flow_run_id is not None:  # leases belong to a flow run
         slots: TagSlots | None = ctx.tag_slots
         if slots is None:
             slots = yield LoadTagSlots()
@@ -113,6 +117,18 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
         if limited:
             yield ReleaseSlots()
         ok, value = outcome
+        name, message = "Completed", None
+        if ok and isinstance(value, MAY_CARRY_STATES):
+            # A returned state (or future, or collection of them) says how the run ends.
+            waiting = tuple(f for f in returned_futures(value) if not f.done())
+            if waiting:
+                yield WaitFor(waiting)
+            returned = returned_state(value)
+            if returned is not None:
+                if returned.type is _COMPLETED:
+                    value, name, message = returned.data, returned.name, returned.message
+                else:
+                    ok, value = False, returned
         if ok:
             result_key: str | None = None
             if task.persist_result or task_run.cache_key is not None:
@@ -121,7 +137,7 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
                     return written
                 result_key = written
             completed = State(
-                _COMPLETED, "Completed", result_key=result_key, data=value, run_id=run_id
+                _COMPLETED, name, message, result_key=result_key, data=value, run_id=run_id
             )
             if task_run.state.type in TERMINAL_TYPES:
                 return task_run.state
@@ -129,12 +145,19 @@ def task_machine(tctx: TaskRunContext, task: TaskLike, prepared: Prepared) -> Ma
             yield task_run.state_op()
             return completed
 
+        if not ok and not isinstance(value, Exception | State) and stopped(value):
+            reason = yield from cancel_reason(ctx.flow_run_id)
+            if reason is not None:  # its flow run is being cancelled: this is why it stops
+                cancelled = State(
+                    StateType.CANCELLED, "Cancelled", reason, exception=value, run_id=run_id
+                )
+                return (yield from record(task_run, cancelled))
         ending, decision = judge_failure(task, task_run, value)
         if decision is None or not decision.retry:
             if decision is not None:
-                yield _failure_log(ctx, task, task_run, ending, value, decision)
+                yield _failure_log(ctx, task, task_run, ending, decision)
             return (yield from record(task_run, ending))
-        yield from _await_retry(ctx, task, task_run, value, decision)
+        yield from _await_retry(ctx, task, task_run, ending, decision)
 
 
 def record(task_run: TaskRun, state: State) -> Generator[Action, Any, State]:
@@ -248,18 +271,27 @@ def _write_result(
 
 
 def judge_failure(
-    task: TaskLike, task_run: TaskRun, error: BaseException
+    task: TaskLike, task_run: TaskRun, error: BaseException | State
 ) -> tuple[State, RetryDecision | None]:
-    """What a body that raised ``error`` leads to: the state the run ends in if it is
-    not retried, and the retry decision (None for a crash: a signal or an interrupt,
-    the process is going away, and nothing is retried)."""
+    """What a body that raised ``error`` (or returned a final state other than
+    Completed) leads to: the state the run ends in if it is not retried, and the retry
+    decision (None for a crash: a signal or an interrupt, the process is going away, and
+    nothing is retried; None too for a returned Crashed or Cancelled state)."""
     run_id = task_run.id
-    if not isinstance(error, Exception):
+    if isinstance(error, State):
+        if error.type is not StateType.FAILED:
+            return State(
+                error.type, error.name, error.message, exception=error.exception, run_id=run_id
+            ), None
+        name, message, exception = error.name, error.message, error.exception
+    elif not isinstance(error, Exception):
         return State(
             StateType.CRASHED, "Crashed", describe_error(error), exception=error, run_id=run_id
         ), None
-    name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
-    failed = State(StateType.FAILED, name, describe_error(error), exception=error, run_id=run_id)
+    else:
+        name = "TimedOut" if isinstance(error, TaskTimeout) else "Failed"
+        message, exception = describe_error(error), error
+    failed = State(StateType.FAILED, name, message, exception=exception, run_id=run_id)
     allows = True
     if task.retry_condition_fn is not None and task_run.run_count <= task.retries:
         try:
@@ -269,8 +301,8 @@ def judge_failure(
             failed = State(
                 StateType.FAILED,
                 name,
-                f"{describe_error(error)} (retry_condition_fn raised {describe_error(cond_error)})",
-                exception=error,
+                f"{message or name} (retry_condition_fn raised {describe_error(cond_error)})",
+                exception=exception,
                 run_id=run_id,
             )
     decision = decide_retry(
@@ -288,17 +320,18 @@ def _failure_log(
     task: TaskLike,
     task_run: TaskRun,
     failed: State,
-    error: BaseException,
     decision: RetryDecision,
 ) -> Log:
+    error = failed.exception
     log = Log(
         task.logger_for(ctx, task_run),
         logging.ERROR,
         "Task run %r failed: %s%s",
-        (task_run.name, failed.message, f" ({decision.reason})" if task.retries else ""),
-        user_exc_info(error),
+        (task_run.name, _why(failed), f" ({decision.reason})" if task.retries else ""),
+        user_exc_info(error) if error is not None else None,
     )
-    mark_logged(error, task_run.name)
+    if error is not None:
+        mark_logged(error, task_run.name)
     return log
 
 
@@ -306,7 +339,7 @@ def _await_retry(
     ctx: FlowRunContext,
     task: TaskLike,
     task_run: TaskRun,
-    error: BaseException,
+    failed: State,
     decision: RetryDecision,
 ) -> Generator[Action, Any, None]:
     """AwaitingRetry, said in the run's log, then the retry's delay."""
@@ -316,7 +349,7 @@ def _await_retry(
         State(
             StateType.SCHEDULED,
             "AwaitingRetry",
-            f"{describe_error(error)}; {decision.reason} in {decision.delay:.3g}s",
+            f"{_why(failed)}; {decision.reason} in {decision.delay:.3g}s",
             timestamp=now,
             scheduled_time=now + decision.delay,
             run_id=task_run.id,
@@ -326,7 +359,12 @@ def _await_retry(
         task.logger_for(ctx, task_run),
         logging.WARNING,
         "Task run %r failed (%s); %s in %.3gs",
-        (task_run.name, describe_error(error), decision.reason, decision.delay),
+        (task_run.name, _why(failed), decision.reason, decision.delay),
     )
     if decision.delay > 0:
         yield Sleep(decision.delay)
+
+
+def _why(failed: State) -> str:
+    """What a failure says in a log line: its message (a returned Failed may have none)."""
+    return failed.message or f"the task returned a {failed.name} state"

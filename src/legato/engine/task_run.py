@@ -21,7 +21,7 @@ _RUNNING = StateType.RUNNING
 @dataclass(eq=False, slots=True)
 class TaskRun:
     id: str
-    flow_run_id: str
+    flow_run_id: str | None  # None: a task called outside any flow
     name: str
     task_key: str
     dynamic_key: int

@@ -266,6 +266,14 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         )
         return {str(key): str(value) for key, value in answer["states"].items()}
 
+    def held_states(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        answer = self._api.request(
+            "POST",
+            "/api/workers/held_states",
+            json={"worker_name": worker_name, "flow_run_ids": list(flow_run_ids)},
+        )
+        return {str(key): str(value) for key, value in answer["states"].items()}
+
     def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
         answer = self._api.request(
             "POST",

@@ -155,6 +155,9 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     def heartbeat(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         return self.store.heartbeat(flow_run_ids, worker_name)
 
+    def held_states(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        return self.store.held_states(flow_run_ids, worker_name)
+
     def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
         outcome = self.store.crash_flow_run(flow_run_id, message, worker_name=worker_name)
         return None if outcome is None else outcome.state_name

@@ -150,6 +150,11 @@ class WorkerBackend(RunWriter, FlowRunReader, Protocol):
         """Keep the worker's claims alive; each held run's state type, by id."""
         ...
 
+    def held_states(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
+        """Each held run's state type, by id, as ``heartbeat`` answers, writing nothing:
+        cheap enough to ask twice a second, so that a cancel is carried out at once."""
+        ...
+
     def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
         """End a run held by ``worker_name`` whose process died: the state it got
         (Crashed, AwaitingRetry when its deployment retries it, or Cancelled), or None

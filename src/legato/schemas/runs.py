@@ -38,7 +38,8 @@ class TaskRunRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
-    flow_run_id: str
+    flow_run_id: str | None
+    """None for a task called outside any flow (a task run of its own)."""
     name: str
     task_key: str
     dynamic_key: int

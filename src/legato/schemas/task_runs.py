@@ -33,7 +33,7 @@ class TaskRunRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Id
-    flow_run_id: Id
+    flow_run_id: Id | None  # None: a task called outside any flow
     name: Name
     task_key: Key
     dynamic_key: Count

@@ -103,7 +103,9 @@ def configure_run_logging() -> None:
         _configured = True
 
 
-def flow_run_logger(sink: Sink, flow_run_id: str, flow_run_name: str) -> logging.LoggerAdapter[Any]:
+def flow_run_logger(
+    sink: Sink, flow_run_id: str | None, flow_run_name: str
+) -> logging.LoggerAdapter[Any]:
     configure_run_logging()
     return logging.LoggerAdapter(
         logging.getLogger(FLOW_LOGGER),
@@ -117,7 +119,7 @@ def flow_run_logger(sink: Sink, flow_run_id: str, flow_run_name: str) -> logging
 
 
 def task_run_logger(
-    sink: Sink, flow_run_id: str, task_run_id: str, task_run_name: str
+    sink: Sink, flow_run_id: str | None, task_run_id: str, task_run_name: str
 ) -> logging.LoggerAdapter[Any]:
     configure_run_logging()
     return logging.LoggerAdapter(

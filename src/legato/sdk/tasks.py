@@ -3,7 +3,8 @@
 Called inside a flow, a task runs at once and returns its value (raising its
 exception if it finally fails). ``.submit`` runs it on the flow's task runner and
 returns a future; ``.map`` submits one run per item. Called outside any flow, a
-task is just its function.
+task is recorded as a task run of its own, with no flow run, and is retried and
+cached all the same (:mod:`legato.engine.standalone`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from legato.engine.context import FlowRunContext, current_flow_run
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
+from legato.engine.standalone import (
+    run_standalone_async,
+    run_standalone_sync,
+    standalone_context,
+)
 from legato.engine.task_engine import (
     prepare_task_run,
     run_task_async,
@@ -169,7 +175,7 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         ctx = self._context("call")
         if ctx is None:
-            return self.fn(*args, **kwargs)
+            return self._call_standalone(args, kwargs, return_state)
         prepared = prepare_task_run(ctx, self, args, kwargs, wait_for)
         if self.is_async:
             return self._call_async(ctx, prepared, return_state)
@@ -177,6 +183,38 @@ class Task(Generic[P, R]):
             state = prepared.reused
         else:
             state = run_task_sync(ctx, self, prepared)
+        return state if return_state else state.result()
+
+    def _call_standalone(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+    ) -> Any:
+        """A call outside any flow: a task run of its own (see the module)."""
+        from legato.orchestrator import get_orchestrator
+        from legato.sdk.flows import default_result_store
+        from legato.sdk.runners import ThreadPoolTaskRunner
+        from legato.settings import get_settings
+
+        if self.log_prints:
+            install_print_capture()
+        ctx = standalone_context(
+            get_orchestrator(),
+            ThreadPoolTaskRunner(1),
+            default_result_store(get_settings().effective_results_url),
+            bool(self.log_prints),
+        )
+        if self.is_async:
+            return self._standalone_async(ctx, args, kwargs, return_state)
+        state = run_standalone_sync(ctx, self, args, kwargs)
+        return state if return_state else state.result()
+
+    async def _standalone_async(
+        self,
+        ctx: FlowRunContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        return_state: bool,
+    ) -> Any:
+        state = await run_standalone_async(ctx, self, args, kwargs)
         return state if return_state else state.result()
 
     async def _call_async(self, ctx: FlowRunContext, prepared: Any, return_state: bool) -> Any:

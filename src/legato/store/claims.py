@@ -231,10 +231,21 @@ def heartbeat(
     """Mark the runs ``worker_name`` holds (distinct ids, at least one) as alive at
     ``now``; the state type of each (a Cancelling one is for the worker to stop). Runs
     another worker holds, or that do not exist, are left out of the answer."""
-    held = sa.and_(flow_runs.c.id.in_(flow_run_ids), flow_runs.c.worker_name == worker_name)
+    held = _held(flow_run_ids, worker_name)
     conn.execute(flow_runs.update().where(held).values(heartbeat=now))
-    rows = conn.execute(sa.select(flow_runs.c.id, flow_runs.c.state_type).where(held))
+    return held_states(conn, flow_run_ids, worker_name)
+
+
+def held_states(conn: Connection, flow_run_ids: Sequence[str], worker_name: str) -> dict[str, str]:
+    """The state type of each of ``flow_run_ids`` that ``worker_name`` holds, by id."""
+    rows = conn.execute(
+        sa.select(flow_runs.c.id, flow_runs.c.state_type).where(_held(flow_run_ids, worker_name))
+    )
     return {str(row.id): str(row.state_type) for row in rows}
+
+
+def _held(flow_run_ids: Sequence[str], worker_name: str) -> sa.ColumnElement[bool]:
+    return sa.and_(flow_runs.c.id.in_(flow_run_ids), flow_runs.c.worker_name == worker_name)
 
 
 def _claimed(conn: Connection, run_id: str, token: str) -> ClaimedFlowRun | str:

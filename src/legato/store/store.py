@@ -674,6 +674,15 @@ class Store(
         with self.db.writing() as conn:
             return claims.heartbeat(conn, ids, worker_name, now)
 
+    def held_states(self, flow_run_ids: Sequence[str], worker_name: str) -> dict[str, str]:
+        """The state type of each run ``worker_name`` holds, as :meth:`heartbeat` answers,
+        without writing (a read the worker makes twice a second to see cancels at once)."""
+        ids = list(dict.fromkeys(flow_run_ids))
+        if not ids:
+            return {}
+        with translated(self.url), self.engine.connect() as conn:
+            return claims.held_states(conn, ids, worker_name)
+
     # -- crashed runs (legato.store.reaping, legato.store.local_runs) -------------------
 
     def crash_flow_run(

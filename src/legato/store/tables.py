@@ -163,7 +163,8 @@ task_runs = sa.Table(
     "task_runs",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("flow_run_id", sa.String(36), nullable=False),
+    # NULL for a task called outside any flow (legato.engine.standalone).
+    sa.Column("flow_run_id", sa.String(36), nullable=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("task_key", sa.String(512), nullable=False),
     sa.Column("dynamic_key", sa.Integer, nullable=False),
@@ -199,7 +200,8 @@ state_history = sa.Table(
     "state_history",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("flow_run_id", sa.String(36), nullable=False),
+    # NULL for the states of a task run of no flow run (legato.engine.standalone).
+    sa.Column("flow_run_id", sa.String(36), nullable=True),
     sa.Column("task_run_id", sa.String(36), nullable=True),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("name", sa.String(32), nullable=False),

@@ -6,8 +6,9 @@ the server answers as soon as a run of the pool falls due, so a triggered run
 starts at once; the embedded store is polled every ``poll_interval`` seconds. The
 main thread launches the claimed runs, reaps children that ended (a run its
 process left unfinished is marked Crashed with the exit code), heartbeats the
-runs it holds every ``heartbeat_interval`` seconds (a run found Cancelling is
-stopped: SIGTERM, then SIGKILL after ``grace_seconds``). It ticks every
+runs it holds every ``heartbeat_interval`` seconds, and in between reads their states
+every ``cancel_check_interval`` (half a second): a run found Cancelling is stopped at
+once (SIGTERM, then SIGKILL after ``grace_seconds``). It ticks every
 ``TICK`` seconds while children run, so a finished child frees its slot at once. ``stop()`` (SIGTERM or SIGINT in ``legato worker start``)
 ends claiming; running children get ``grace_seconds`` to finish before they are
 terminated. A failure to reach the server is reported and retried on the next
@@ -62,6 +63,9 @@ class WorkerOptions:
     grace_seconds: float = 30.0
     claim_wait: float = 0.0
     """Seconds a claim may wait on the server for a due run (0: poll instead)."""
+    cancel_check_interval: float = 0.5
+    """Seconds between looks (a read, no write) for cancels of the runs the worker holds:
+    a cancel is carried out this soon, not at the next heartbeat."""
     launcher: str = "process"
     """``process``, ``fork`` (Linux), or ``auto``: fork where it works, else process."""
 
@@ -132,6 +136,7 @@ class Worker:
         claimer = threading.Thread(target=self._claim_loop, name="legato-claimer", daemon=True)
         claimer.start()
         next_beat = time.monotonic() + options.heartbeat_interval
+        next_look = time.monotonic() + options.cancel_check_interval
         try:
             while not self._stopping.is_set():
                 try:
@@ -139,9 +144,14 @@ class Worker:
                     held = len(self.running)
                     self._reap()
                     self._release(held - len(self.running))
-                    if time.monotonic() >= next_beat:
-                        next_beat = time.monotonic() + options.heartbeat_interval
+                    now = time.monotonic()
+                    if now >= next_beat:
+                        next_beat = now + options.heartbeat_interval
+                        next_look = now + options.cancel_check_interval
                         self._heartbeat()
+                    elif now >= next_look:
+                        next_look = now + options.cancel_check_interval
+                        self._look_for_cancels()
                     self._enforce_cancels()
                 except LegatoError as exc:
                     self.say(f"Worker {options.name!r}: {exc} (trying again)")
@@ -258,9 +268,18 @@ class Worker:
             self.say(f"Flow run {record.name!r} crashed; it is scheduled again for a retry")
 
     def _heartbeat(self) -> None:
-        if not self.running:
-            return
-        states = self.orch.heartbeat(list(self.running), self.options.name)
+        if self.running:
+            self._act_on(self.orch.heartbeat(list(self.running), self.options.name))
+
+    def _look_for_cancels(self) -> None:
+        """Between heartbeats: the same answer, read without writing, acted on the same
+        way (a Cancelling run is stopped now, not at the next heartbeat)."""
+        if self.running:
+            self._act_on(self.orch.held_states(list(self.running), self.options.name))
+
+    def _act_on(self, states: dict[str, str]) -> None:
+        """Stop the running children whose runs the answer says are being cancelled, and
+        kill those no longer held by this worker (see ``heartbeat``)."""
         now = time.monotonic()
         for flow_run_id, launched in list(self.running.items()):
             state_type = states.get(flow_run_id)
