@@ -15,6 +15,7 @@ from typing import Any
 
 from legato.engine.actions import Action, ReadFlowRun
 from legato.errors import Abort, LegatoError
+from legato.schemas.flow_runs import StoredFlowRun
 from legato.states import StateType
 
 DEFAULT_REASON = "cancelled on request"
@@ -33,9 +34,9 @@ def cancel_reason(flow_run_id: str | None) -> Generator[Action, Any, str | None]
     if flow_run_id is None:
         return None
     try:
-        row = yield ReadFlowRun(flow_run_id)
+        stored: StoredFlowRun = yield ReadFlowRun(flow_run_id)
     except LegatoError:
         return None
-    if row["state_type"] != StateType.CANCELLING.value:
+    if stored.state_type != StateType.CANCELLING.value:
         return None
-    return str(row.get("state_message") or DEFAULT_REASON)
+    return stored.state_message or DEFAULT_REASON
