@@ -159,3 +159,43 @@ def test_prefect_import_paths() -> None:
     assert task_from_tasks is legato.task
     assert get_run_logger is legato.get_run_logger
     assert ThreadPoolTaskRunner is legato.ThreadPoolTaskRunner
+
+
+@task(task_run_name="load-{table}-{day}")
+def load(table: str, day: int = 1) -> str:
+    return table
+
+
+def test_task_run_name_templates_and_callables_name_the_runs() -> None:
+    counter = iter(range(100))
+    numbered = task(lambda x: x, name="numbered", task_run_name=lambda: f"n{next(counter)}")
+
+    @flow
+    def pipeline() -> None:
+        load("orders")
+        load.submit("users", day=2).result()
+        load.map(["a", "b"])
+        numbered(1)
+        numbered.submit(2).result()
+
+    pipeline()
+
+    [run] = legato.get_client().read_flow_runs()
+    names = sorted(t.name for t in legato.get_client().read_task_runs(run.id))
+    assert names == ["load-a-1", "load-b-1", "load-orders-1", "load-users-2", "n0", "n1"]
+
+
+def test_task_run_name_naming_no_parameter_fails_the_call_clearly() -> None:
+    bad = task(lambda x: x, name="bad", task_run_name="run-{colour}")
+
+    @flow
+    def pipeline() -> None:
+        bad(1)
+
+    with pytest.raises(ValueError, match=r"names 'colour', which is not a parameter"):
+        pipeline()
+
+
+def test_task_run_name_must_be_text_or_a_function() -> None:
+    with pytest.raises(TypeError, match="task_run_name must be a template"):
+        task(lambda x: x, task_run_name=3)  # type: ignore[call-overload]

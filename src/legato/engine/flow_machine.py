@@ -121,6 +121,10 @@ class SubflowTask:
         self.tags = list(flow.tags)
         self.parameter_names: tuple[str, ...] = ()
         self.persist_result = flow.persist_result
+        self.task_run_name = None
+
+    def run_name(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        return None
 
     def result_store_for(self, ctx: FlowRunContext) -> ResultStore:
         return self.flow.result_store_for(ctx)

@@ -44,6 +44,15 @@ class RecordedTask(Protocol):
     @property
     def persist_result(self) -> bool | None: ...
 
+    @property
+    def task_run_name(self) -> str | Callable[..., str] | None:
+        """Names its runs (a template of the parameters, or a callable); None: ``task-N``."""
+        ...
+
+    def run_name(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The name of the run of a call, from ``task_run_name`` (None without one)."""
+        ...
+
     def result_store_for(self, ctx: FlowRunContext) -> ResultStore: ...
 
 

@@ -59,6 +59,8 @@ def prepare_task_run(
     name: str | None = None,
 ) -> Prepared:
     """Create (or, on a rerun, find) the task run of one call and record its edges."""
+    if name is None and task.task_run_name is not None:
+        name = task.run_name(args, kwargs)
     task_key = task.task_key
     dynamic_key = ctx.next_dynamic_key(task_key)
     upstream: list[LegatoFuture[Any]] = []

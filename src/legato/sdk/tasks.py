@@ -69,12 +69,20 @@ class TaskOptions:
     persist_result: bool | None = None
     result_storage: str | None = None
     log_prints: bool | None = None
+    task_run_name: str | Callable[..., str] | None = None
 
     def __post_init__(self) -> None:
         validate_retry_settings(self.retries, self.retry_delay_seconds, self.retry_jitter_factor)
         check_timeout(self.timeout_seconds)
         if self.cache_expiration is not None and not isinstance(self.cache_expiration, timedelta):
             raise TypeError("cache_expiration must be a datetime.timedelta")
+        if self.task_run_name is not None and not (
+            isinstance(self.task_run_name, str) or callable(self.task_run_name)
+        ):
+            raise TypeError(
+                "task_run_name must be a template such as 'load-{table}' or a function "
+                f"returning a name, not {type(self.task_run_name).__name__}"
+            )
         object.__setattr__(self, "tags", tag_set(self.tags))
 
 
@@ -100,6 +108,7 @@ class Task(Generic[P, R]):
     persist_result: bool | None
     result_storage: str | None
     log_prints: bool | None
+    task_run_name: str | Callable[..., str] | None
 
     def __init__(
         self, fn: Callable[P, R], /, options: TaskOptions | None = None, **changes: Any
@@ -126,6 +135,35 @@ class Task(Generic[P, R]):
             if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
         )
         self._result_store: ResultStore | None = None
+
+    def run_name(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The name of the run of ``self(*args, **kwargs)`` from ``task_run_name``: a
+        template formatted with the call's parameters by name (``"load-{table}"``), or a
+        callable's return value. A template naming no parameter of the call, or a
+        callable that fails, is an error that says so (Prefect fails the same way)."""
+        template = self.task_run_name
+        if template is None:
+            return None
+        if callable(template):
+            name = template()
+            if not isinstance(name, str) or not name:
+                raise TypeError(
+                    f"task_run_name of task {self.name!r} returned {name!r}, not a name"
+                )
+            return name
+        try:
+            bound = self._signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            parameters = dict(bound.arguments)
+        except TypeError:  # the call itself is wrong: the body's call will say how
+            parameters = dict(kwargs)
+        try:
+            return template.format(**parameters)
+        except (KeyError, IndexError) as exc:
+            raise ValueError(
+                f"task_run_name {template!r} of task {self.name!r} names {exc}, which is not "
+                f"a parameter of this call (its parameters: {', '.join(parameters) or 'none'})"
+            ) from None
 
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A copy of this task with some options changed (checked as at decoration).
@@ -322,6 +360,7 @@ def task(
     persist_result: bool | None = ...,
     result_storage: str | None = ...,
     log_prints: bool | None = ...,
+    task_run_name: str | Callable[..., str] | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
