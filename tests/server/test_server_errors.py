@@ -253,6 +253,7 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/deployments/{deployment_id}/schedules/{schedule}/resume",
         "/api/work_pools/{pool}/claim",
         "/api/workers/heartbeat",
+        "/api/workers/held_states",
         "/api/flow_runs/{flow_run_id}/crash",
         "/api/work_pools",
         "/api/work_pools/{pool}/concurrency_limit",
