@@ -57,6 +57,7 @@ bench: venv
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/reliability.py
+	$(BIN)/python bench/cancel_latency.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)
