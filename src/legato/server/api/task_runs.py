@@ -31,6 +31,7 @@ def list_task_runs(
         Query(
             description="Task runs called outside any flow (no flow run); the only listing "
             "here: a flow run's task runs are at /flow_runs/{flow_run_id}/task_runs.",
+            json_schema_extra={"enum": [True]},
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
