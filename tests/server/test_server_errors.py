@@ -23,6 +23,7 @@ UNKNOWN_ID = "0192f6c4-8a1e-7d3b-9c2f-4e5a6b7c8d9e"
         (f"/api/flow_runs/{UNKNOWN_ID}/logs", "no flow run with id"),
         (f"/api/task_runs/{UNKNOWN_ID}", "no task run with id"),
         (f"/api/task_runs/{UNKNOWN_ID}/state_history", "no task run with id"),
+        (f"/api/task_runs/{UNKNOWN_ID}/logs", "no task run with id"),
     ],
 )
 def test_unknown_id_is_404_with_message(api: httpx.Client, path: str, message: str) -> None:
@@ -229,8 +230,11 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/flow_runs/{flow_run_id}/state_history",
         "/api/flow_runs/{flow_run_id}/logs",
         "/api/flow_runs/{flow_run_id}/state",
+        "/api/task_runs",
+        "/api/task_runs/resolve_id",
         "/api/task_runs/{task_run_id}",
         "/api/task_runs/{task_run_id}/state_history",
+        "/api/task_runs/{task_run_id}/logs",
         "/api/bulk",
         "/api/orchestrator/flow_runs",
         "/api/orchestrator/flow_runs/{flow_run_id}/state",

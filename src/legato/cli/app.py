@@ -20,6 +20,7 @@ from legato.cli import (
     runs,
     schedule,
     server,
+    task_runs,
     work_pools,
     worker,
 )
@@ -40,6 +41,7 @@ app.add_typer(flows.app, name="flows")
 app.add_typer(deployments.app, name="deployment")
 app.command("deploy")(deployments.deploy)
 app.add_typer(runs.app, name="runs")
+app.add_typer(task_runs.app, name="task-runs")
 app.add_typer(server.app, name="server")
 app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")

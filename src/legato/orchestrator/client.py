@@ -490,3 +490,40 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             "GET", "/api/orchestrator/resolve_flow_run_id", params={"prefix": prefix}
         )
         return str(found["id"])
+
+    def read_standalone_task_run_page(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> TaskRunPage:
+        params: dict[str, Any] = {"standalone": "true", "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = self._api.response("GET", "/api/task_runs", params=params)
+        return TaskRunPage(
+            task_runs=[TaskRunRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+        )
+
+    def read_task_run_log_page(
+        self,
+        task_run_id: str,
+        *,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        params: dict[str, Any] = {"limit": limit}
+        if level is not None:
+            params["level"] = level
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = self._api.response("GET", f"/api/task_runs/{task_run_id}/logs", params=params)
+        return LogPage(
+            logs=[LogRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+        )
+
+    def resolve_task_run_id(self, prefix: str) -> str:
+        if not prefix.strip() or len(prefix) > 500 or "\x00" in prefix:
+            raise ObjectNotFound(f"no task run with id or name {prefix!r}")
+        found = self._api.request("GET", "/api/task_runs/resolve_id", params={"prefix": prefix})
+        return str(found["id"])

@@ -271,3 +271,24 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def resolve_flow_run_id(self, prefix: str) -> str:
         return self.store.resolve_flow_run_id(prefix)
+
+    def read_standalone_task_run_page(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> TaskRunPage:
+        return self.store.read_standalone_task_run_page(limit=limit, cursor=cursor)
+
+    def read_task_run_log_page(
+        self,
+        task_run_id: str,
+        *,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        self.store.read_task_run(task_run_id)  # ObjectNotFound for an unknown task run
+        return self.store.read_task_run_log_page(
+            task_run_id, level=level, limit=limit, cursor=cursor
+        )
+
+    def resolve_task_run_id(self, prefix: str) -> str:
+        return self.store.resolve_task_run_id(prefix)

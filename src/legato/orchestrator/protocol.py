@@ -326,6 +326,31 @@ class ApiClient(FlowRunReader, Protocol):
         """The first ``limit`` lines, or all (implementations inherit ReadsLogs)."""
         ...
 
+    # -- task runs called outside any flow --
+
+    def read_standalone_task_run_page(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> TaskRunPage:
+        """One page of the task runs that have no flow run, newest first."""
+        ...
+
+    def read_task_run_log_page(
+        self,
+        task_run_id: str,
+        *,
+        level: str | int | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """One bounded page of one task run's log lines in the order stored (ObjectNotFound
+        for an unknown task run)."""
+        ...
+
+    def resolve_task_run_id(self, prefix: str) -> str:
+        """A full task-run id from a unique start of it or a standalone task run's name
+        (ObjectNotFound naming the candidates otherwise)."""
+        ...
+
 
 class Orchestrator(EngineBackend, WorkerBackend, ApiClient, Protocol):
     """All of the above: what both implementations offer (see the module)."""

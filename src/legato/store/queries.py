@@ -533,3 +533,103 @@ def decode_log_cursor(cursor: str) -> int:
             f"invalid cursor {cursor!r}: pass the next cursor of an earlier page unchanged"
         )
     return int(cursor)
+
+
+# -- standalone task runs (called outside any flow) --------------------------------------
+
+
+def standalone_task_runs_page(
+    conn: Connection, *, limit: int, cursor: str | None = None
+) -> TaskRunPage:
+    """One page of the task runs that have no flow run, newest first, keyset on
+    (created, id): the index on (flow_run_id, created, id) serves ``IS NULL`` too."""
+    created, run_id = task_runs.c.created, task_runs.c.id
+    query = sa.select(task_runs).where(task_runs.c.flow_run_id.is_(None))
+    if cursor is not None:
+        after_key, after_id = decode_cursor(cursor)
+        # The first condition alone bounds the index range; the second breaks ties.
+        query = query.where(created <= after_key, sa.or_(created < after_key, run_id < after_id))
+    query = query.order_by(created.desc(), run_id.desc()).limit(limit + 1)
+    rows = list(conn.execute(query).mappings())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"])
+    return TaskRunPage(task_runs=_task_run_records(conn, rows), next_cursor=next_cursor)
+
+
+def task_run_ids_with_prefix(conn: Connection, prefix: str) -> list[str]:
+    """Up to six ids of task runs (of flows or not) starting with ``prefix``."""
+    prefix = prefix.strip().lower()
+    query = sa.select(task_runs.c.id).where(task_runs.c.id.startswith(prefix, autoescape=True))
+    return list(conn.execute(query.limit(6)).scalars())
+
+
+def standalone_task_runs_named(conn: Connection, name: str) -> list[Any]:
+    """(id, created) of the standalone task runs called ``name``, newest first (a few).
+
+    Only task runs with no flow run: inside flows, names like ``add-0`` repeat in
+    every run and would never pick one out."""
+    query = (
+        sa.select(task_runs.c.id, task_runs.c.created)
+        .where(task_runs.c.flow_run_id.is_(None), task_runs.c.name == name)
+        .order_by(task_runs.c.created.desc())
+        .limit(6)
+    )
+    return list(conn.execute(query))
+
+
+def task_run_logs_page(
+    conn: Connection,
+    task_run_id: str,
+    *,
+    level: str | int | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> LogPage:
+    """One page of one task run's log lines in the order stored, keyset on the line id
+    (walks the index on (task_run_id, id)); for a task run with or without a flow run.
+    Bounded like :func:`logs_page`."""
+    query = (
+        sa.select(logs, task_runs.c.name.label("task_run_name"))
+        .select_from(logs.outerjoin(task_runs, task_runs.c.id == logs.c.task_run_id))
+        .where(logs.c.task_run_id == task_run_id)
+    )
+    return _log_page(conn, query, level=level, limit=limit, cursor=cursor)
+
+
+def _log_page(
+    conn: Connection, query: Any, *, level: str | int | None, limit: int, cursor: str | None
+) -> LogPage:
+    kept = levels_at_or_above(level)
+    if kept is not None:
+        # A level legato cannot rank (a custom one) is shown rather than hidden.
+        query = query.where(sa.or_(logs.c.level.in_(kept), logs.c.level.not_in(list(LOG_LEVELS))))
+    if cursor is not None:
+        query = query.where(logs.c.id > sa.literal(decode_log_cursor(cursor), sa.BigInteger))
+    query = query.order_by(logs.c.id).limit(limit + 1).execution_options(yield_per=256)
+    lines: list[LogRecord] = []
+    text = 0
+    more = False
+    result = conn.execute(query)
+    try:
+        for row in result:
+            if len(lines) == limit or (lines and text + len(row.message) > LOG_PAGE_TEXT):
+                more = True
+                break
+            text += len(row.message)
+            lines.append(
+                LogRecord(
+                    timestamp=datetime.fromtimestamp(row.timestamp, UTC),
+                    level=row.level,
+                    logger=row.logger,
+                    message=row.message,
+                    flow_run_id=row.flow_run_id,
+                    task_run_id=row.task_run_id,
+                    task_run_name=row.task_run_name,
+                    id=row.id,
+                )
+            )
+    finally:
+        result.close()
+    return LogPage(logs=lines, next_cursor=str(lines[-1].id) if more else None)

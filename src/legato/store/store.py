@@ -446,6 +446,63 @@ class Store(
                 conn, flow_run_id, task_run_id=task_run_id, level=level, limit=limit, cursor=cursor
             )
 
+    def read_standalone_task_run_page(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> TaskRunPage:
+        """Task runs called outside any flow, newest first; ``cursor`` continues."""
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.standalone_task_runs_page(conn, limit=limit, cursor=cursor)
+
+    def read_task_run_log_page(
+        self,
+        task_run_id: str,
+        *,
+        level: str | int | None = None,
+        limit: int = DEFAULT_LOG_PAGE,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """One bounded page of one task run's log lines in the order stored (a
+        standalone task run has no flow run to read them through)."""
+        from legato.store import queries
+
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.task_run_logs_page(
+                conn, task_run_id, level=level, limit=limit, cursor=cursor
+            )
+
+    def resolve_task_run_id(self, wanted: str) -> str:
+        """A full task-run id from a unique start of it, or from the name of a task run
+        called outside any flow (names inside flows repeat run after run)."""
+        from legato.store import queries
+
+        wanted = wanted.strip()
+        with translated(self.url), self.engine.connect() as conn:
+            ids = queries.task_run_ids_with_prefix(conn, wanted) if is_id_prefix(wanted) else []
+            if len(ids) == 1:
+                return str(ids[0])
+            named = [] if ids else queries.standalone_task_runs_named(conn, wanted)
+        if len(named) == 1:
+            return str(named[0].id)
+        if ids:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise ObjectNotFound(
+                f"{wanted!r} is the start of the ids of several task runs ({shown}); "
+                "give more of the id, or the task run's name"
+            )
+        if named:
+            shown = "; ".join(f"{row.id} (made {_utc_text(row.created)})" for row in named[:5])
+            more = " and more" if len(named) > 5 else ""
+            raise ObjectNotFound(
+                f"{len(named) if len(named) <= 5 else 'several'} task runs are named "
+                f"{wanted!r}: {shown}{more}; give the id (or a unique start of it)"
+            )
+        raise ObjectNotFound(
+            f"no task run with id or name {wanted!r}; `legato task-runs ls` lists task runs "
+            "called outside a flow"
+        )
+
     def resolve_flow_run_id(self, wanted: str) -> str:
         """A full flow-run id from a unique prefix of it or from the run's name (ids are
         long to type, and runs made close together share a long prefix)."""

@@ -1,4 +1,5 @@
-"""Log lines of a flow run (and of its task runs), a bounded page at a time."""
+"""Log lines of a flow run (and of its task runs), or of one task run, a bounded page at
+a time."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from legato.schemas.runs import (
     MAX_LOG_PAGE,
 )
 from legato.server.api.flow_runs import PAGED
-from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep
+from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep, TaskRunId
 
 router = APIRouter(tags=["logs"])
 
@@ -66,6 +67,56 @@ def read_logs(
             level=level,
             limit=limit,
             cursor=cursor,
+        )
+    except ValueError as exc:  # a level the pattern let through but no table knows
+        raise RequestValidationError(
+            [{"loc": ("query", "level"), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.logs
+
+
+@router.get(
+    "/task_runs/{task_run_id}/logs",
+    responses=PAGED,
+)
+def read_task_run_logs(
+    store: StoreDep,
+    response: Response,
+    task_run_id: TaskRunId,
+    level: Annotated[
+        str | None,
+        Query(
+            pattern=LOG_LEVEL_PATTERN,
+            description="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a "
+            "number. Lines of levels legato cannot rank (custom ones) are always included.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_LOG_PAGE,
+            description="Most lines in the page; a page also ends after about 4 MB of text.",
+        ),
+    ] = DEFAULT_LOG_PAGE,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=LOG_CURSOR_PATTERN,
+            description=f"The {NEXT_CURSOR_HEADER} header of the previous page, or the id of "
+            "the last line read.",
+        ),
+    ] = None,
+) -> list[LogRecord]:
+    """One task run's log lines in the order stored, whether or not it has a flow run
+    (a task called outside any flow has none): one page, the next one's cursor in a
+    response header."""
+    store.read_task_run(task_run_id.lower())  # 404 for an unknown task run
+    try:
+        page = store.read_task_run_log_page(
+            task_run_id.lower(), level=level, limit=limit, cursor=cursor
         )
     except ValueError as exc:  # a level the pattern let through but no table knows
         raise RequestValidationError(
