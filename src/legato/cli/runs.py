@@ -818,6 +818,7 @@ def cancel_run(
             "--reason",
             help="Why: the message of the Cancelled state the run and its stopped task "
             "runs end in.",
+            metavar="TEXT",
         ),
     ] = None,
     as_json: JsonOption = False,
