@@ -490,41 +490,7 @@ def logs_page(
             logs.c.task_run_id == task_run_id,
             sa.func.coalesce(logs.c.flow_run_id, "") == flow_run_id,
         )
-    kept = levels_at_or_above(level)
-    if kept is not None:
-        # A level legato cannot rank (a custom one) is shown rather than hidden.
-        query = query.where(sa.or_(logs.c.level.in_(kept), logs.c.level.not_in(list(LOG_LEVELS))))
-    if cursor is not None:
-        # Bound as a BIGINT: a cursor past the column's range (int4 on PostgreSQL) then
-        # finds no line instead of failing the query ("integer out of range").
-        query = query.where(logs.c.id > sa.literal(decode_log_cursor(cursor), sa.BigInteger))
-    query = query.order_by(logs.c.id).limit(limit + 1).execution_options(yield_per=256)
-    lines: list[LogRecord] = []
-    text = 0
-    more = False
-    result = conn.execute(query)
-    try:
-        for row in result:
-            if len(lines) == limit or (lines and text + len(row.message) > LOG_PAGE_TEXT):
-                more = True
-                break
-            text += len(row.message)
-            lines.append(
-                LogRecord(
-                    timestamp=datetime.fromtimestamp(row.timestamp, UTC),
-                    level=row.level,
-                    logger=row.logger,
-                    message=row.message,
-                    flow_run_id=row.flow_run_id,
-                    task_run_id=row.task_run_id,
-                    task_run_name=row.task_run_name,
-                    id=row.id,
-                )
-            )
-    finally:
-        result.close()
-    next_cursor = str(lines[-1].id) if more else None
-    return LogPage(logs=lines, next_cursor=next_cursor)
+    return _log_page(conn, query, level=level, limit=limit, cursor=cursor)
 
 
 def decode_log_cursor(cursor: str) -> int:
@@ -606,6 +572,8 @@ def _log_page(
         # A level legato cannot rank (a custom one) is shown rather than hidden.
         query = query.where(sa.or_(logs.c.level.in_(kept), logs.c.level.not_in(list(LOG_LEVELS))))
     if cursor is not None:
+        # Bound as a BIGINT: a cursor past the column's range (int4 on PostgreSQL) then
+        # finds no line instead of failing the query ("integer out of range").
         query = query.where(logs.c.id > sa.literal(decode_log_cursor(cursor), sa.BigInteger))
     query = query.order_by(logs.c.id).limit(limit + 1).execution_options(yield_per=256)
     lines: list[LogRecord] = []
