@@ -115,6 +115,10 @@ def test_a_page_ending_exactly_at_the_last_run_has_no_cursor(http: httpx.Client)
         ({"cursor": "nonsense"}, "cursor"),
         ({"cursor": "1e999_0192f6c4-8a1e-7d3b-9c2f-4e5a6b7c8d9e"}, "cursor"),
         ({"created_after": "yesterday"}, "created_after"),
+        ({"created_after": "196"}, "created_after"),  # a number is not a time here
+        ({"due_after": "196"}, "due_after"),
+        ({"due_before": "-1.5"}, "due_before"),
+        ({"order": "random"}, "order"),
         ({"tag": "x" * 300}, "tag"),
     ],
 )

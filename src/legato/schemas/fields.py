@@ -9,6 +9,7 @@ write or every later read of the run.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -44,3 +45,17 @@ Name = Annotated[str, BeforeValidator(_clean), Field(max_length=255, pattern=NO_
 StateName = Annotated[str, Field(max_length=32, pattern=NO_NUL_PATTERN)]
 Key = Annotated[str, Field(max_length=512, pattern=NO_NUL_PATTERN)]
 """A task key, cache key or result key (the store's 512-character columns)."""
+
+
+def _iso_only(value: Any) -> Any:
+    """A number is not a time here: pydantic would read ``196`` as a Unix timestamp,
+    which the schema (``format: date-time``) does not allow and no one means."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError(f"{value!r} is a number, not an ISO 8601 time such as 2026-12-01T09:00")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A query's time: ISO 8601 text only (no offset: UTC)."""

@@ -231,8 +231,8 @@ class Flow(Generic[P, R]):
             install_print_capture()
         if self.is_async:
             return self._run_async(args, kwargs, return_state)
-        call = _flow_call(self, args, kwargs)
         try:
+            call = _flow_call(self, args, kwargs)  # opens the store: its errors too
             state = run_flow_sync(call)
         except StoreError as exc:
             # One clear message, not a traceback through legato's store internals.
@@ -245,8 +245,8 @@ class Flow(Generic[P, R]):
     async def _run_async(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
     ) -> Any:
-        call = _flow_call(self, args, kwargs)
         try:
+            call = _flow_call(self, args, kwargs)
             state = await run_flow_async(call)
         except StoreError as exc:
             raise StoreError(str(exc)) from None

@@ -16,6 +16,7 @@ entrypoint, by the workers' loader.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from legato.engine.flow_engine import FlowCall
@@ -23,7 +24,7 @@ from legato.errors import LegatoError, TransitionRefused
 from legato.orchestrator import get_orchestrator
 from legato.orchestrator.protocol import EngineBackend, FlowRunReader, RunWriter
 from legato.processes import gone_reason, host_name, process_start_time
-from legato.schemas import FlowRunRecord
+from legato.schemas import FlowRunRecord, StateRecord
 from legato.sdk.flows import run_flow_call
 from legato.sdk.loaded_flows import find_loaded_flow
 from legato.states import FAILURE_TYPES, State, StateType
@@ -87,7 +88,17 @@ def retry_on_pool(orchestrator: RerunBackend, flow_run_id: str) -> FlowRunRecord
     verdict = orchestrator.set_flow_run_state(flow_run_id, state, rerun=True, fields=ended)
     if not verdict.allowed:
         raise TransitionRefused(f"cannot retry flow run {flow_run_id}: {verdict.reason}")
-    return orchestrator.read_flow_run(flow_run_id)
+    after = orchestrator.read_flow_run(flow_run_id)
+    # A waiting worker may have claimed it already: say the state this call set.
+    moment = datetime.fromtimestamp(now, UTC)
+    sent_back = StateRecord(
+        type=state.type,
+        name=state.name,
+        message=state.message,
+        timestamp=moment,
+        scheduled_time=moment,
+    )
+    return after.model_copy(update={"state": sent_back})
 
 
 def _retryable(orch: RerunBackend, flow_run_id: str) -> FlowRunRecord:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -20,6 +19,7 @@ from legato.schemas import (
     TaskRunSummary,
 )
 from legato.schemas.fields import NO_NUL_PATTERN as NO_NUL_PATTERN
+from legato.schemas.fields import IsoTime
 from legato.schemas.runs import DEFAULT_TASK_RUN_PAGE, MAX_TASK_RUN_PAGE
 from legato.server.dependencies import STATE_FILTER_PATTERN, UUID_PATTERN, FlowRunId, StoreDep
 from legato.server.errors import ErrorBody
@@ -65,18 +65,18 @@ def list_flow_runs(
     ] = [],  # noqa: B006 - FastAPI copies defaults; a list is how it declares a repeatable query
     parent_flow_run_id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
     created_after: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="ISO 8601; runs created at or after it (no offset: UTC)."),
     ] = None,
     created_before: Annotated[
-        datetime | None, Query(description="ISO 8601; runs created before it (no offset: UTC).")
+        IsoTime | None, Query(description="ISO 8601; runs created before it (no offset: UTC).")
     ] = None,
     due_before: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="ISO 8601; runs that started, or are due to start, before it."),
     ] = None,
     due_after: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="ISO 8601; runs not started yet and due at or after it."),
     ] = None,
     order: Annotated[
