@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.engine.actions import Action, ReadFlowRun
 from legato.errors import Abort, LegatoError
-from legato.schemas.flow_runs import StoredFlowRun
 from legato.states import StateType
+
+if TYPE_CHECKING:
+    from legato.schemas.flow_runs import StoredFlowRun
 
 DEFAULT_REASON = "cancelled on request"
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from legato.engine.results import ResultStore
 from legato.errors import LegatoError
 from legato.orchestrator.protocol import EngineBackend
-from legato.schemas.task_runs import PreviousTaskRun as PreviousTaskRun
+from legato.schemas.previous import PreviousTaskRun as PreviousTaskRun
 
 if TYPE_CHECKING:
     from legato.engine.protocols import TaskLike

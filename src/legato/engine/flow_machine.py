@@ -25,7 +25,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.engine.actions import (
     Action,
@@ -65,9 +65,11 @@ from legato.ids import new_id
 from legato.names import generate_run_name
 from legato.orchestrator.protocol import EngineBackend
 from legato.processes import this_process
-from legato.schemas.flow_runs import StoredFlowRun
 from legato.states import FAILURE_TYPES, State, StateType, Transition
 from legato.text import check_parameters
+
+if TYPE_CHECKING:
+    from legato.schemas.flow_runs import StoredFlowRun
 
 logger = logging.getLogger("legato.flow_runs")
 

@@ -13,12 +13,13 @@ reads it back (resume, a flow retry).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from legato.schemas.fields import Count, Id, Key, Name, StateName, Text, Time
+from legato.schemas.previous import PREVIOUS_TASK_RUN_FIELDS as PREVIOUS_TASK_RUN_FIELDS
+from legato.schemas.previous import PreviousTaskRun as PreviousTaskRun
 from legato.states import StateType
 
 
@@ -66,44 +67,3 @@ TASK_RUN_CURRENT_FIELDS: tuple[str, ...] = tuple(
 )
 """The columns of a task run that change after it is inserted (its current facts),
 in the order of :class:`TaskRunRow`: the state columns first."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PreviousTaskRun:
-    """A task run of an earlier attempt of the same flow run (resume, flow retries).
-
-    Read back from the store (``read_task_runs_by_key``), or made by the engine from
-    the attempt it just ran, which may hold the value in memory (``has_value``,
-    ``value``: never stored nor sent)."""
-
-    id: str
-    task_key: str
-    dynamic_key: int
-    state_type: str
-    state_name: str
-    run_count: int
-    result_key: str | None
-    created: float
-    start_time: float | None
-    end_time: float | None
-    cache_key: str | None = None
-    cache_expiration: float | None = None
-    subflow_run_id: str | None = None
-    has_value: bool = False
-    value: Any = field(default=None, repr=False, compare=False)
-
-    def stored(self) -> dict[str, Any]:
-        """The columns this record was read from (what the server sends a client)."""
-        return {name: getattr(self, name) for name in PREVIOUS_TASK_RUN_FIELDS}
-
-    @classmethod
-    def from_stored(cls, columns: Any) -> PreviousTaskRun:
-        """The record of a task run's stored columns (a mapping holding at least
-        :data:`PREVIOUS_TASK_RUN_FIELDS`; others are ignored)."""
-        return cls(**{name: columns[name] for name in PREVIOUS_TASK_RUN_FIELDS})
-
-
-PREVIOUS_TASK_RUN_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(PreviousTaskRun) if f.name not in ("has_value", "value")
-)
-"""The stored columns a :class:`PreviousTaskRun` holds (all of them task-run columns)."""

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from legato.engine.flow_engine import FlowCall
 from legato.errors import LegatoError, TransitionRefused
 from legato.orchestrator import get_orchestrator
 from legato.orchestrator.protocol import EngineBackend, FlowRunReader, RunWriter
 from legato.processes import gone_reason, host_name, process_start_time
-from legato.schemas import FlowRunRecord, StateRecord
 from legato.sdk.flows import run_flow_call
 from legato.sdk.loaded_flows import find_loaded_flow
 from legato.states import FAILURE_TYPES, State, StateType
 from legato.workers.entrypoints import load_flow
+
+if TYPE_CHECKING:
+    from legato.schemas import FlowRunRecord
 
 
 def retry_flow_run(flow_run_id: str, *, orchestrator: EngineBackend | None = None) -> State:
@@ -90,6 +92,8 @@ def retry_on_pool(orchestrator: RerunBackend, flow_run_id: str) -> FlowRunRecord
         raise TransitionRefused(f"cannot retry flow run {flow_run_id}: {verdict.reason}")
     after = orchestrator.read_flow_run(flow_run_id)
     # A waiting worker may have claimed it already: say the state this call set.
+    from legato.schemas import StateRecord
+
     moment = datetime.fromtimestamp(now, UTC)
     sent_back = StateRecord(
         type=state.type,
