@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from legato.schemas import NEXT_CURSOR_HEADER, LogRecord
+from legato.schemas import NEXT_CURSOR_HEADER, LogPage, LogRecord
 from legato.schemas.runs import (
     DEFAULT_LOG_PAGE,
     LOG_CURSOR_PATTERN,
@@ -19,6 +19,31 @@ from legato.server.api.flow_runs import PAGED
 from legato.server.dependencies import UUID_PATTERN, FlowRunId, StoreDep, TaskRunId
 
 router = APIRouter(tags=["logs"])
+
+
+LevelQuery = Annotated[
+    str | None,
+    Query(
+        pattern=LOG_LEVEL_PATTERN,
+        description="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a "
+        "number. Lines of levels legato cannot rank (custom ones) are always included.",
+    ),
+]
+LimitQuery = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_LOG_PAGE,
+        description="Most lines in the page; a page also ends after about 4 MB of text.",
+    ),
+]
+
+
+def _page_answer(response: Response, page: LogPage) -> list[LogRecord]:
+    """The page's lines; the next page's cursor in the response header."""
+    if page.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
+    return page.logs
 
 
 @router.get(
@@ -32,22 +57,8 @@ def read_logs(
     task_run_id: Annotated[
         str | None, Query(pattern=UUID_PATTERN, description="Only this task run's lines.")
     ] = None,
-    level: Annotated[
-        str | None,
-        Query(
-            pattern=LOG_LEVEL_PATTERN,
-            description="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a "
-            "number. Lines of levels legato cannot rank (custom ones) are always included.",
-        ),
-    ] = None,
-    limit: Annotated[
-        int,
-        Query(
-            ge=1,
-            le=MAX_LOG_PAGE,
-            description="Most lines in the page; a page also ends after about 4 MB of text.",
-        ),
-    ] = DEFAULT_LOG_PAGE,
+    level: LevelQuery = None,
+    limit: LimitQuery = DEFAULT_LOG_PAGE,
     cursor: Annotated[
         str | None,
         Query(
@@ -72,9 +83,7 @@ def read_logs(
         raise RequestValidationError(
             [{"loc": ("query", "level"), "msg": str(exc), "type": "value_error"}]
         ) from None
-    if page.next_cursor is not None:
-        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
-    return page.logs
+    return _page_answer(response, page)
 
 
 @router.get(
@@ -85,22 +94,8 @@ def read_task_run_logs(
     store: StoreDep,
     response: Response,
     task_run_id: TaskRunId,
-    level: Annotated[
-        str | None,
-        Query(
-            pattern=LOG_LEVEL_PATTERN,
-            description="Minimum level: DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a "
-            "number. Lines of levels legato cannot rank (custom ones) are always included.",
-        ),
-    ] = None,
-    limit: Annotated[
-        int,
-        Query(
-            ge=1,
-            le=MAX_LOG_PAGE,
-            description="Most lines in the page; a page also ends after about 4 MB of text.",
-        ),
-    ] = DEFAULT_LOG_PAGE,
+    level: LevelQuery = None,
+    limit: LimitQuery = DEFAULT_LOG_PAGE,
     cursor: Annotated[
         str | None,
         Query(
@@ -122,6 +117,4 @@ def read_task_run_logs(
         raise RequestValidationError(
             [{"loc": ("query", "level"), "msg": str(exc), "type": "value_error"}]
         ) from None
-    if page.next_cursor is not None:
-        response.headers[NEXT_CURSOR_HEADER] = page.next_cursor
-    return page.logs
+    return _page_answer(response, page)
