@@ -23,6 +23,8 @@ from rich.segment import Segment
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from legato.schemas import LogRecord, StateRecord
 
 P = ParamSpec("P")
@@ -225,3 +227,20 @@ def _source(line: LogRecord) -> str:
     if line.task_run_id is None:
         return "flow"
     return line.task_run_name or line.task_run_id
+
+
+def state_history_table(history: list[StateRecord]) -> Table:
+    """A run's states, oldest first: time, state, message (with when a waiting state is
+    due), as ``runs show`` and ``task-runs show`` print them."""
+    from rich.table import Table
+
+    states = Table(box=None, header_style="bold", pad_edge=False)
+    states.add_column("TIME", no_wrap=True)
+    states.add_column("STATE", no_wrap=True)
+    states.add_column("MESSAGE")
+    for state in history:
+        message = state.message or ""
+        if state.scheduled_time is not None:
+            message = f"{message} (until {format_time(state.scheduled_time)})".strip()
+        states.add_row(format_time(state.timestamp, precise=True), state_text(state), message)
+    return states

@@ -98,6 +98,7 @@ from legato.cli.output import (
     log_line_writer,
     print_json,
     reports_errors,
+    state_history_table,
     state_text,
     stdout_console,
 )
@@ -361,16 +362,7 @@ def show_run(
         )
     console.print()
     console.print(Text("state history", style="bold"))
-    states = Table(box=None, header_style="bold", pad_edge=False)
-    states.add_column("TIME", no_wrap=True)
-    states.add_column("STATE", no_wrap=True)
-    states.add_column("MESSAGE")
-    for state in history:
-        message = state.message or ""
-        if state.scheduled_time is not None:
-            message = f"{message} (until {format_time(state.scheduled_time)})".strip()
-        states.add_row(format_time(state.timestamp, precise=True), state_text(state), message)
-    console.print(states)
+    console.print(state_history_table(history))
 
 
 def _task_run_pages(

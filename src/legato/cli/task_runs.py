@@ -29,6 +29,7 @@ from legato.cli.output import (
     log_line_writer,
     print_json,
     reports_errors,
+    state_history_table,
     state_text,
     stdout_console,
 )
@@ -157,16 +158,7 @@ def show_task_run(task_run_id: IdArgument, as_json: JsonOption = False) -> None:
     console.print(header)
     console.print()
     console.print(Text("state history", style="bold"))
-    states = Table(box=None, header_style="bold", pad_edge=False)
-    states.add_column("TIME", no_wrap=True)
-    states.add_column("STATE", no_wrap=True)
-    states.add_column("MESSAGE")
-    for state in history:
-        message = state.message or ""
-        if state.scheduled_time is not None:
-            message = f"{message} (until {format_time(state.scheduled_time)})".strip()
-        states.add_row(format_time(state.timestamp, precise=True), state_text(state), message)
-    console.print(states)
+    console.print(state_history_table(history))
     console.print()
     console.print(Text("logs", style="bold"))
     if not lines:
