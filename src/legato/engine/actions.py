@@ -27,11 +27,13 @@ Outcomes sent back:
     LoadTagSlots                          the flow run's TagSlots
     AcquireSlots                          None once held, or why the task run waits
     CallTask, CallFlowBody                (True, value) or (False, the exception raised)
+    CallHooks                             None (a hook's error is logged, not raised)
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -194,6 +196,23 @@ class CallFlowBody:
 
 
 @dataclass(frozen=True, slots=True)
+class CallHooks:
+    """Call the user's state hooks of a run that entered ``state``, in order, each as
+    ``hook(definition, run, state)``; what one raises is logged on ``logger`` (see
+    :mod:`legato.engine.hooks`). ``what`` and ``run_name`` name the run in that line."""
+
+    hooks: tuple[Callable[..., Any], ...]
+    kind: str
+    definition: Any
+    run: Any
+    state: State
+    logger: logging.LoggerAdapter[Any]
+    what: str
+    run_name: str
+    blocking: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
 class Sleep:
     seconds: float
     blocking: ClassVar[bool] = False
@@ -223,6 +242,7 @@ Action = (
     | ReleaseSlots
     | CallTask
     | CallFlowBody
+    | CallHooks
     | Sleep
     | WaitFor
 )

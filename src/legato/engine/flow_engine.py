@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from legato.engine.actions import Action, CallFlowBody, Outcome, Sleep
+from legato.engine.actions import Action, CallFlowBody, CallHooks, Outcome, Sleep
 from legato.engine.context import FlowRunContext, flow_run_context
 from legato.engine.flow_machine import FlowCall, flow_machine
+from legato.engine.hooks import call_hooks, call_hooks_async, flow_hooks_action
 from legato.engine.performing import perform_async, performer, propose_flow_run_state
 from legato.engine.task_engine import finish
 from legato.engine.timeouts import call_with_timeout
@@ -71,6 +72,9 @@ def run_flow_sync(call: FlowCall) -> State:
                             _shutdown_runner(ctx, outcome)
                     elif type(action) is Sleep:
                         time.sleep(action.seconds)
+                        outcome = None
+                    elif type(action) is CallHooks:
+                        call_hooks(action)
                         outcome = None
                     else:
                         outcome = performer(action)(action, orch)
@@ -138,6 +142,9 @@ async def run_flow_async(call: FlowCall) -> State:
                         outcome = await _run_body_async(call, action)
                     elif type(action) is Sleep:
                         await asyncio.sleep(action.seconds)
+                        outcome = None
+                    elif type(action) is CallHooks:
+                        await call_hooks_async(action)
                         outcome = None
                     else:
                         outcome = await perform_async(action, orch)
@@ -264,14 +271,33 @@ def _crash_on_escape(call: FlowCall) -> Iterator[None]:
         if call.flow_run_id is not None and not isinstance(exc, RunTakenBack):
             now = time.time()
             reason = "internal error in legato" if isinstance(exc, Exception) else "crashed"
+            crashed = State(
+                StateType.CRASHED,
+                "Crashed",
+                f"{reason}: {describe_error(exc)}",
+                now,
+                run_id=call.flow_run_id,
+            )
             with contextlib.suppress(Exception):
-                propose_flow_run_state(
-                    call.orchestrator,
-                    call.flow_run_id,
-                    State(StateType.CRASHED, "Crashed", f"{reason}: {describe_error(exc)}", now),
-                    fields={"end_time": now},
+                verdict = propose_flow_run_state(
+                    call.orchestrator, call.flow_run_id, crashed, fields={"end_time": now}
                 )
+                if verdict.allowed:
+                    _crashed_hooks(call, crashed)
         raise
+
+
+def _crashed_hooks(call: FlowCall, crashed: State) -> None:
+    """The ``on_crashed`` hooks of a run ended Crashed under its machine (called here,
+    from synchronous code: an async one runs on a loop of its own)."""
+    hooks = call.flow.state_hooks
+    info = call.run_info
+    if hooks is None or not hooks.on_crashed or info is None:
+        return
+    logger = call.flow.logger_for_ids(call.orchestrator, info.flow_run_id, info.flow_run_name)
+    call_hooks(flow_hooks_action(hooks.on_crashed, "on_crashed", call.flow, info, crashed, logger))
+    with contextlib.suppress(Exception):
+        call.orchestrator.flush()
 
 
 def _on_fresh_stack(work: Callable[[], None]) -> None:

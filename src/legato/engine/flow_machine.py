@@ -25,6 +25,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from legato.engine.actions import (
@@ -41,7 +42,14 @@ from legato.engine.actions import (
     WriteResult,
 )
 from legato.engine.cancels import cancel_reason, stopped
-from legato.engine.context import FlowRunContext, PreviousTaskRun, flow_run_context
+from legato.engine.context import (
+    FlowRunContext,
+    FlowRunInfo,
+    PreviousTaskRun,
+    flow_run_context,
+    flow_run_info,
+)
+from legato.engine.hooks import StateHooks, flow_hooks_action
 from legato.engine.protocols import FlowLike
 from legato.engine.results import ResultStore, task_result_key
 from legato.engine.retries import decide_retry
@@ -111,6 +119,9 @@ class FlowCall:
         # by the driver when the machine cannot end them itself (a crash, no stack left).
         self.parent_task_run: TaskRun | None = None
         self.subflow_task: SubflowTask | None = None
+        # The run as its state hooks are told it (set once the run exists, for a flow
+        # with hooks): the driver's when an error ends the run Crashed under the machine.
+        self.run_info: FlowRunInfo | None = None
 
 
 class SubflowTask:
@@ -139,6 +150,7 @@ class _Run:
     flow_run_id: str
     name: str
     run_count: int  # attempts made before this call
+    attempt: int = 0  # the attempt running now, counted as ``run_count`` is (0: none yet)
     scheduled_time: datetime | None = None
     # The stored run's deployment and tags (None: a run this call made, whose tags are
     # the flow's own).
@@ -181,13 +193,19 @@ def flow_machine(call: FlowCall) -> Machine:
         parent_task_run.move_to(State(StateType.RUNNING, "Running", run_id=parent_task_run.id))
         yield parent_task_run.state_op()
 
+    hooks = flow.state_hooks
+    if hooks is not None:  # what the hooks of an end the machine cannot reach are told
+        call.run_info = _run_info(call, run, parameters)
+
     if problem is not None:
         final = State(StateType.FAILED, "Failed", str(problem), exception=problem)
         values: dict[str, Any] = {}
     else:
         final, values = yield from _attempts(call, run, parameters)
 
-    final = yield from _finish(call, run, final, values)
+    final, stored = yield from _finish(call, run, final, values)
+    if hooks is not None and stored:
+        yield from _final_hooks(call, run, parameters, hooks, final)
 
     if call.parent is not None and parent_task_run is not None:
         yield from _end_in_parent(call, call.parent, parent_task_run, final, run.name)
@@ -334,16 +352,14 @@ def _attempts(
     previous = run.previous
     while True:
         attempt += 1
+        run.attempt = attempt
         now = time.time()
         fields: dict[str, Any] = {"run_count": attempt, "end_time": None, **run.owner}
         run.owner = {}
         if attempt == 1:
             fields["start_time"] = now
-        yield from _propose(
-            run.flow_run_id,
-            State(StateType.RUNNING, "Running" if attempt == 1 else "Retrying", timestamp=now),
-            **fields,
-        )
+        running = State(StateType.RUNNING, "Running" if attempt == 1 else "Retrying", timestamp=now)
+        yield from _propose(run.flow_run_id, running, **fields)
         ctx = FlowRunContext(
             flow=flow,
             flow_run_id=run.flow_run_id,
@@ -365,6 +381,18 @@ def _attempts(
             "Beginning flow run %r for flow %r%s",
             (run.name, flow.name, f" (attempt {attempt})" if attempt > 1 else ""),
         )
+        hooks = flow.state_hooks
+        if hooks is not None:
+            call.run_info = flow_run_info(ctx)
+            if hooks.on_running:
+                yield flow_hooks_action(
+                    hooks.on_running,
+                    "on_running",
+                    flow,
+                    call.run_info,
+                    running.with_run_id(run.flow_run_id),
+                    flow.logger_for(ctx),
+                )
         outcome: Outcome = yield CallFlowBody(ctx, parameters)
         final, may_retry = yield from _judge_attempt(ctx, outcome)
         if not may_retry:
@@ -511,8 +539,9 @@ def _previous_from_attempt(ctx: FlowRunContext) -> dict[tuple[str, int], Previou
 
 def _finish(
     call: FlowCall, run: _Run, final: State, values: dict[str, Any]
-) -> Generator[Action, Any, State]:
-    """Make the run's records durable, then propose its final state; that state."""
+) -> Generator[Action, Any, tuple[State, bool]]:
+    """Make the run's records durable, then propose its final state; that state, and
+    whether it was stored (the rules may refuse it: a run cancelled meanwhile)."""
     flow_run_id = run.flow_run_id
     if final.type in FAILURE_TYPES and values:
         yield from _persist_for_rerun(call, flow_run_id, values)
@@ -542,7 +571,41 @@ def _finish(
         raise RunTakenBack(verdict.reason)
     if not verdict.allowed:
         logger.warning("final state of flow run %s refused: %s", flow_run_id, verdict.reason)
-    return final
+    return final, verdict.allowed
+
+
+def _final_hooks(
+    call: FlowCall, run: _Run, parameters: dict[str, Any], hooks: StateHooks, final: State
+) -> Generator[Action, Any, None]:
+    """Call the hooks of the final state the run was stored in, then make what they logged
+    durable (a flow call returns with its run's lines stored)."""
+    kind, called = hooks.for_state(final)
+    if not called:
+        return
+    info = _run_info(call, run, parameters)
+    logger = call.flow.logger_for_ids(call.orchestrator, run.flow_run_id, run.name)
+    yield flow_hooks_action(called, kind, call.flow, info, final, logger)
+    with contextlib.suppress(LegatoError):  # a worker's run: its credential ended with it
+        yield Flush()
+
+
+def _run_info(call: FlowCall, run: _Run, parameters: dict[str, Any]) -> FlowRunInfo:
+    """The run as ``get_run_context()`` tells it inside the flow (also when no attempt ran:
+    its parameters did not fit the flow)."""
+    parent = call.parent
+    return FlowRunInfo(
+        flow_run_id=run.flow_run_id,
+        flow_run_name=run.name,
+        flow_name=call.flow.name,
+        parameters=MappingProxyType(dict(parameters)),
+        run_count=run.attempt,
+        scheduled_time=run.scheduled_time,
+        tags=run.tags if run.tags is not None else tuple(call.flow.tags),
+        deployment_id=run.deployment_id,
+        parent_flow_run=(
+            None if parent is None or parent.flow_run_id is None else flow_run_info(parent)
+        ),
+    )
 
 
 def _persist_for_rerun(

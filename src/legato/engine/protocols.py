@@ -17,6 +17,7 @@ from legato.engine.retries import RetryDelay
 
 if TYPE_CHECKING:
     from legato.engine.context import FlowRunContext
+    from legato.engine.hooks import StateHooks
     from legato.engine.results import ResultStore
     from legato.engine.runner import TaskRunner
     from legato.engine.task_run import TaskRun
@@ -92,6 +93,11 @@ class TaskLike(RecordedTask, Protocol):
     @property
     def log_prints(self) -> bool | None: ...
 
+    @property
+    def state_hooks(self) -> StateHooks | None:
+        """Its state hooks; None when it has none (the engine then checks nothing more)."""
+        ...
+
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied (for cache keys)."""
         ...
@@ -139,6 +145,11 @@ class FlowLike(Protocol):
 
     @property
     def persist_result(self) -> bool | None: ...
+
+    @property
+    def state_hooks(self) -> StateHooks | None:
+        """Its state hooks; None when it has none."""
+        ...
 
     def describe_raw_parameters(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -21,6 +21,7 @@ from typing import Any
 from legato.engine.actions import (
     AcquireSlots,
     Action,
+    CallHooks,
     CallTask,
     LoadTagSlots,
     ReleaseSlots,
@@ -30,6 +31,7 @@ from legato.engine.actions import (
 from legato.engine.concurrency import load_tag_slots
 from legato.engine.context import FlowRunContext, TaskRunContext, task_run_context
 from legato.engine.futures import LegatoFuture
+from legato.engine.hooks import call_hooks, call_hooks_async, with_task_hooks
 from legato.engine.performing import perform, perform_async
 from legato.engine.protocols import RecordedTask, TaskLike
 from legato.engine.task_machine import Machine, task_machine
@@ -67,6 +69,8 @@ def run_task_sync(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> St
     token = task_run_context.set(tctx)
     try:
         machine = task_machine(tctx, task, prepared)
+        if task.state_hooks is not None:
+            machine = with_task_hooks(machine, tctx, task.state_hooks)
         send = machine.send
         enqueue = ctx.orchestrator.enqueue
         outcome: Any
@@ -140,6 +144,8 @@ def _perform_sync(action: Action, tctx: TaskRunContext) -> Any:
         return ctx.tag_slots.acquire(tctx.task_run, list(action.tags), action.wait)
     elif isinstance(action, ReleaseSlots):
         ctx.tag_slots.release(tctx.task_run.id)
+    elif type(action) is CallHooks:
+        call_hooks(action)
     else:
         return perform(action, ctx.orchestrator)
     return None
@@ -150,7 +156,10 @@ async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared
     tctx = _task_context(ctx, task, prepared)
     token = task_run_context.set(tctx)
     try:
-        state = await _drive_async(task_machine(tctx, task, prepared), tctx, task)
+        machine = task_machine(tctx, task, prepared)
+        if task.state_hooks is not None:
+            machine = with_task_hooks(machine, tctx, task.state_hooks)
+        state = await _drive_async(machine, tctx, task)
     except Exception as exc:
         state = _internal_crash(ctx, prepared.task_run, exc)
     finally:
@@ -217,6 +226,8 @@ async def _perform_async(action: Action, tctx: TaskRunContext) -> Any:
         return await ctx.tag_slots.acquire_async(tctx.task_run, list(action.tags), action.wait)
     elif isinstance(action, ReleaseSlots):
         await asyncio.to_thread(ctx.tag_slots.release, tctx.task_run.id)
+    elif type(action) is CallHooks:
+        await call_hooks_async(action)
     else:
         return await perform_async(action, ctx.orchestrator)
     return None

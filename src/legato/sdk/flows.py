@@ -20,13 +20,21 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from legato.engine.context import FlowRunContext, flow_run_context
 from legato.engine.flow_engine import FlowCall, run_flow_async, run_flow_sync
+from legato.engine.hooks import StateHook, StateHooks
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.errors import StoreError, Terminated
 from legato.orchestrator import get_orchestrator
 from legato.sdk.loaded_flows import remember_flow
 from legato.sdk.logging import flow_run_logger, install_print_capture
-from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
+from legato.sdk.options import (
+    HOOK_OPTIONS,
+    changed,
+    check_timeout,
+    hook_list,
+    option_attributes,
+    tag_set,
+)
 from legato.sdk.parameters import ParameterModel, jsonable
 from legato.sdk.runners import ThreadPoolTaskRunner
 from legato.sdk.termination import exit_terminated
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Hook = TypeVar("Hook", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,11 +73,20 @@ class FlowOptions:
     log_prints: bool = False
     persist_result: bool | None = None
     result_storage: str | None = None
+    on_completion: tuple[StateHook, ...] = ()
+    """State hooks (see :mod:`legato.engine.hooks`), each called as
+    ``hook(flow, flow_run, state)``: a list of them, or one alone."""
+    on_failure: tuple[StateHook, ...] = ()
+    on_crashed: tuple[StateHook, ...] = ()
+    on_cancellation: tuple[StateHook, ...] = ()
+    on_running: tuple[StateHook, ...] = ()
 
     def __post_init__(self) -> None:
         validate_retry_settings(self.retries, self.retry_delay_seconds, self.retry_jitter_factor)
         check_timeout(self.timeout_seconds)
         object.__setattr__(self, "tags", tag_set(self.tags))
+        for option in HOOK_OPTIONS:
+            object.__setattr__(self, option, hook_list(option, getattr(self, option)))
 
 
 class Flow(Generic[P, R]):
@@ -92,6 +110,11 @@ class Flow(Generic[P, R]):
     log_prints: bool
     persist_result: bool | None
     result_storage: str | None
+    on_completion_hooks: list[StateHook]
+    on_failure_hooks: list[StateHook]
+    on_crashed_hooks: list[StateHook]
+    on_cancellation_hooks: list[StateHook]
+    on_running_hooks: list[StateHook]
 
     def __init__(
         self, fn: Callable[P, R], /, options: FlowOptions | None = None, **changes: Any
@@ -112,6 +135,7 @@ class Flow(Generic[P, R]):
         self.fn = fn
         self.options = options
         vars(self).update(option_attributes(options))
+        self.state_hooks: StateHooks | None = StateHooks.of(options)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._parameter_model: ParameterModel | None = None
         self._result_store: ResultStore | None = None
@@ -123,6 +147,37 @@ class Flow(Generic[P, R]):
         Raises TypeError for a name that is no flow option.
         """
         return Flow(self.fn, changed(self.options, changes, "flow"))
+
+    # -- state hooks added by decorator, as in Prefect: ``@my_flow.on_failure`` --
+
+    def on_completion(self, hook: Hook) -> Hook:
+        """Add ``hook(flow, flow_run, state)`` to this flow's ``on_completion`` hooks."""
+        return self._add_hook("on_completion", hook)
+
+    def on_failure(self, hook: Hook) -> Hook:
+        """Add ``hook(flow, flow_run, state)`` to this flow's ``on_failure`` hooks."""
+        return self._add_hook("on_failure", hook)
+
+    def on_crashed(self, hook: Hook) -> Hook:
+        """Add ``hook(flow, flow_run, state)`` to this flow's ``on_crashed`` hooks."""
+        return self._add_hook("on_crashed", hook)
+
+    def on_cancellation(self, hook: Hook) -> Hook:
+        """Add ``hook(flow, flow_run, state)`` to this flow's ``on_cancellation`` hooks."""
+        return self._add_hook("on_cancellation", hook)
+
+    def on_running(self, hook: Hook) -> Hook:
+        """Add ``hook(flow, flow_run, state)`` to this flow's ``on_running`` hooks."""
+        return self._add_hook("on_running", hook)
+
+    def _add_hook(self, option: str, hook: Hook) -> Hook:
+        """The one change a definition takes after it is made: a hook appended to its
+        options (copies made from it afterwards have it too; earlier ones do not)."""
+        hooks = (*getattr(self.options, option), hook)
+        self.options = changed(self.options, {option: hooks}, "flow")
+        vars(self).update(option_attributes(self.options))
+        self.state_hooks = StateHooks.of(self.options)
+        return hook
 
     def deploy(self, name: str, **options: Any) -> DeploymentRecord | None:
         """Create or update the deployment ``<flow>/<name>``: see
@@ -330,6 +385,11 @@ def flow(
     log_prints: bool = ...,
     persist_result: bool | None = ...,
     result_storage: str | None = ...,
+    on_completion: Iterable[StateHook] | StateHook | None = ...,
+    on_failure: Iterable[StateHook] | StateHook | None = ...,
+    on_crashed: Iterable[StateHook] | StateHook | None = ...,
+    on_cancellation: Iterable[StateHook] | StateHook | None = ...,
+    on_running: Iterable[StateHook] | StateHook | None = ...,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

@@ -8,7 +8,7 @@ checked exactly as the original was.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -47,10 +47,44 @@ def tag_set(tags: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted(set(tags or ())))
 
 
+HOOK_OPTIONS = ("on_completion", "on_failure", "on_crashed", "on_cancellation", "on_running")
+"""State-hook options: each reads as ``<name>_hooks`` on a definition, as in Prefect,
+where ``flow.on_failure`` is the decorator that adds one."""
+
+
+def hook_list(option: str, value: Any) -> tuple[Callable[..., Any], ...]:
+    """The hooks of a state-hook option as a definition keeps them: a tuple of callables.
+
+    A list (or other iterable) of callables is what Prefect takes; one callable alone is
+    taken too. Raises TypeError naming the option for anything else.
+    """
+    if value is None:
+        return ()
+    if callable(value):
+        return (value,)
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{option} must be a list of functions called as hook(flow_or_task, run, state), "
+            f"got {type(value).__name__} {value!r}"
+        )
+    hooks = tuple(value)
+    for position, hook in enumerate(hooks, start=1):
+        if not callable(hook):
+            raise TypeError(
+                f"{option}: hook {position} is not callable ({type(hook).__name__} {hook!r}); "
+                "give functions called as hook(flow_or_task, run, state)"
+            )
+    return hooks
+
+
 def option_attributes(options: DataclassInstance) -> dict[str, Any]:
-    """Each option by name, as a definition's attributes show them (``tags`` as a list)."""
+    """Each option by name, as a definition's attributes show them (``tags`` as a list,
+    state hooks as ``<name>_hooks`` lists)."""
     attributes = {
         option.name: getattr(options, option.name) for option in dataclasses.fields(options)
     }
     attributes["tags"] = list(attributes["tags"])
+    for name in HOOK_OPTIONS:
+        if name in attributes:
+            attributes[f"{name}_hooks"] = list(attributes.pop(name))
     return attributes

@@ -22,6 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from legato.engine.caching import task_input_hash
 from legato.engine.context import FlowRunContext, current_flow_run
 from legato.engine.futures import FutureList, LegatoFuture, unmapped
+from legato.engine.hooks import StateHook, StateHooks
 from legato.engine.results import ResultStore
 from legato.engine.retries import RetryDelay, validate_retry_settings
 from legato.engine.standalone import (
@@ -38,11 +39,12 @@ from legato.engine.task_engine import (
 from legato.engine.task_run import TaskRun
 from legato.errors import LegatoError
 from legato.sdk.logging import install_print_capture, task_run_logger
-from legato.sdk.options import changed, check_timeout, option_attributes, tag_set
+from legato.sdk.options import changed, check_timeout, hook_list, option_attributes, tag_set
 from legato.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Hook = TypeVar("Hook", bound=Callable[..., Any])
 
 CacheKeyFn = Callable[[Any, dict[str, Any]], "str | None"]
 
@@ -70,6 +72,11 @@ class TaskOptions:
     result_storage: str | None = None
     log_prints: bool | None = None
     task_run_name: str | Callable[..., str] | None = None
+    on_completion: tuple[StateHook, ...] = ()
+    """State hooks (see :mod:`legato.engine.hooks`), each called as
+    ``hook(task, task_run, state)``: a list of them, or one alone."""
+    on_failure: tuple[StateHook, ...] = ()
+    on_running: tuple[StateHook, ...] = ()
 
     def __post_init__(self) -> None:
         validate_retry_settings(self.retries, self.retry_delay_seconds, self.retry_jitter_factor)
@@ -84,6 +91,12 @@ class TaskOptions:
                 f"returning a name, not {type(self.task_run_name).__name__}"
             )
         object.__setattr__(self, "tags", tag_set(self.tags))
+        for option in TASK_HOOK_OPTIONS:
+            object.__setattr__(self, option, hook_list(option, getattr(self, option)))
+
+
+TASK_HOOK_OPTIONS = ("on_completion", "on_failure", "on_running")
+"""Prefect's task hooks: a task run is not Crashed or Cancelled on its own."""
 
 
 class Task(Generic[P, R]):
@@ -109,6 +122,9 @@ class Task(Generic[P, R]):
     result_storage: str | None
     log_prints: bool | None
     task_run_name: str | Callable[..., str] | None
+    on_completion_hooks: list[StateHook]
+    on_failure_hooks: list[StateHook]
+    on_running_hooks: list[StateHook]
 
     def __init__(
         self, fn: Callable[P, R], /, options: TaskOptions | None = None, **changes: Any
@@ -126,6 +142,8 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.options = options
         vars(self).update(option_attributes(options))
+        # None without hooks: the engine checks this once per task run, and no more.
+        self.state_hooks: StateHooks | None = StateHooks.of(options)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.task_key = task_key_of(fn)
         self._signature = inspect.signature(fn)
@@ -171,6 +189,29 @@ class Task(Generic[P, R]):
         Raises TypeError for a name that is no task option.
         """
         return Task(self.fn, changed(self.options, changes, "task"))
+
+    # -- state hooks added by decorator, as in Prefect: ``@my_task.on_failure`` --
+
+    def on_completion(self, hook: Hook) -> Hook:
+        """Add ``hook(task, task_run, state)`` to this task's ``on_completion`` hooks."""
+        return self._add_hook("on_completion", hook)
+
+    def on_failure(self, hook: Hook) -> Hook:
+        """Add ``hook(task, task_run, state)`` to this task's ``on_failure`` hooks."""
+        return self._add_hook("on_failure", hook)
+
+    def on_running(self, hook: Hook) -> Hook:
+        """Add ``hook(task, task_run, state)`` to this task's ``on_running`` hooks."""
+        return self._add_hook("on_running", hook)
+
+    def _add_hook(self, option: str, hook: Hook) -> Hook:
+        """The one change a definition takes after it is made: a hook appended to its
+        options (copies made from it afterwards have it too; earlier ones do not)."""
+        hooks = (*getattr(self.options, option), hook)
+        self.options = changed(self.options, {option: hooks}, "task")
+        vars(self).update(option_attributes(self.options))
+        self.state_hooks = StateHooks.of(self.options)
+        return hook
 
     # -- used by the engine --
 
@@ -361,6 +402,9 @@ def task(
     result_storage: str | None = ...,
     log_prints: bool | None = ...,
     task_run_name: str | Callable[..., str] | None = ...,
+    on_completion: Iterable[StateHook] | StateHook | None = ...,
+    on_failure: Iterable[StateHook] | StateHook | None = ...,
+    on_running: Iterable[StateHook] | StateHook | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
