@@ -47,7 +47,11 @@ def test_options_are_one_frozen_record_per_definition() -> None:
 
 def test_every_option_reads_as_an_attribute_of_its_definition() -> None:
     for definition, record in ((Task, TaskOptions), (Flow, FlowOptions)):
-        assert set(definition.__annotations__) == {f.name for f in dataclasses.fields(record)}
+        names = {f.name for f in dataclasses.fields(record)}
+        # State hooks read as ``<name>_hooks``: ``flow.on_failure`` is the decorator.
+        hooks = {name for name in names if name.startswith("on_")}
+        assert hooks
+        assert set(definition.__annotations__) == (names - hooks) | {f"{h}_hooks" for h in hooks}
 
 
 def test_options_read_as_attributes_when_the_engine_asks() -> None:
@@ -154,3 +158,94 @@ def test_a_definition_needs_a_function() -> None:
         task(42)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="@flow needs a function"):
         flow(42)  # type: ignore[call-overload]
+
+
+def _hook(definition: Any, run: Any, state: Any) -> None:
+    return None
+
+
+def _other_hook(definition: Any, run: Any, state: Any) -> None:
+    return None
+
+
+@pytest.mark.parametrize("option", ["on_completion", "on_failure", "on_running"])
+def test_hooks_are_kept_as_a_tuple_whether_given_as_a_list_or_alone(option: str) -> None:
+    for given in ([_hook, _other_hook], (_hook, _other_hook)):
+        assert getattr(task(**{option: given})(lambda: None).options, option) == (
+            _hook,
+            _other_hook,
+        )
+        assert getattr(flow(**{option: given})(lambda: None).options, option) == (
+            _hook,
+            _other_hook,
+        )
+    alone = extract.with_options(**{option: _hook})
+    assert getattr(alone.options, option) == (_hook,)
+    assert getattr(alone, f"{option}_hooks") == [_hook]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (42, r"on_failure must be a list of functions .*, got int 42"),
+        ("notify", r"on_failure must be a list of functions .*, got str 'notify'"),
+        ([_hook, "notify"], r"on_failure: hook 2 is not callable \(str 'notify'\)"),
+        ([None], r"on_failure: hook 1 is not callable \(NoneType None\)"),
+    ],
+)
+def test_a_hook_that_is_not_callable_is_refused_naming_the_option(given: Any, message: str) -> None:
+    for make in (
+        lambda: task(on_failure=given)(lambda: None),
+        lambda: extract.with_options(on_failure=given),
+        lambda: flow(on_failure=given)(lambda: None),
+        lambda: etl.with_options(on_failure=given),
+    ):
+        with pytest.raises(TypeError, match=message):
+            make()
+
+
+def test_flow_only_hooks_are_unknown_task_options() -> None:
+    with pytest.raises(TypeError, match=r"unknown task option\(s\): on_cancellation, on_crashed"):
+        task(on_crashed=[_hook], on_cancellation=[_hook])(lambda: None)
+    assert flow(on_crashed=[_hook], on_cancellation=[_hook])(lambda: None).on_crashed_hooks == [
+        _hook
+    ]
+
+
+def test_with_options_replaces_hooks_and_leaves_the_original_alone() -> None:
+    first = flow(on_failure=[_hook])(lambda: None)
+    second = first.with_options(on_failure=[_other_hook])
+    assert first.options.on_failure == (_hook,)
+    assert second.options.on_failure == (_other_hook,)
+    assert first.with_options(on_failure=[]).state_hooks is None
+
+
+def test_a_definition_without_hooks_has_no_state_hooks() -> None:
+    assert extract.state_hooks is None
+    assert etl.state_hooks is None
+    assert extract.with_options(on_running=[_hook]).state_hooks is not None
+
+
+def test_decorator_form_adds_a_hook_to_the_definition_and_returns_the_function() -> None:
+    @flow
+    def nightly() -> None:
+        return None
+
+    @task
+    def load() -> None:
+        return None
+
+    assert nightly.on_failure(_hook) is _hook
+    nightly.on_failure(_other_hook)
+    nightly.on_cancellation(_hook)
+    assert load.on_completion(_hook) is _hook
+    load.on_running(_other_hook)
+
+    assert nightly.options.on_failure == (_hook, _other_hook)
+    assert nightly.on_failure_hooks == [_hook, _other_hook]
+    assert nightly.options.on_cancellation == (_hook,)
+    assert load.options.on_completion == (_hook,)
+    assert load.on_running_hooks == [_other_hook]
+    assert nightly.with_options(retries=1).options.on_failure == (_hook, _other_hook)
+    with pytest.raises(TypeError, match=r"on_failure: hook 3 is not callable"):
+        nightly.on_failure("notify")  # type: ignore[type-var]

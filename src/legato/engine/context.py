@@ -167,6 +167,16 @@ class FlowRunInfo:
     parent_flow_run: FlowRunInfo | None
     """The flow run this one is a subflow of; None for a top-level run."""
 
+    @property
+    def id(self) -> str:
+        """``flow_run_id``, under the name a Prefect state hook reads (``flow_run.id``)."""
+        return self.flow_run_id
+
+    @property
+    def name(self) -> str:
+        """``flow_run_name``, under the name a Prefect state hook reads."""
+        return self.flow_run_name
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRunInfo:
@@ -181,6 +191,16 @@ class TaskRunInfo:
     tags: tuple[str, ...]
     flow_run: FlowRunInfo | None
     """The flow run this task run belongs to; None for a task called outside any flow."""
+
+    @property
+    def id(self) -> str:
+        """``task_run_id``, under the name a Prefect state hook reads (``task_run.id``)."""
+        return self.task_run_id
+
+    @property
+    def name(self) -> str:
+        """``task_run_name``, under the name a Prefect state hook reads."""
+        return self.task_run_name
 
 
 def flow_run_info(ctx: FlowRunContext) -> FlowRunInfo:
