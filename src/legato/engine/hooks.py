@@ -89,7 +89,7 @@ def hook_name(hook: StateHook) -> str:
     """How a log line names a hook: its function's name (a partial's function's)."""
     while isinstance(hook, functools.partial):
         hook = hook.func
-    name = getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None)
+    name = getattr(hook, "__name__", None)
     return str(name) if name else type(hook).__name__
 
 
