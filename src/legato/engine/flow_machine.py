@@ -14,7 +14,9 @@ on an event loop. Its phases, in order:
    :mod:`legato.engine.returned`), AwaitingRetry and a sleep while retries are left;
 4. finish (:func:`_finish`): values kept for a rerun, the writer flushed - a flow
    run's final state is proposed only once its task states are durable - the end
-   logged, the final state proposed; a subflow's task run in its parent mirrors it.
+   logged, the final state proposed, then its state hooks called
+   (:mod:`legato.engine.hooks`; ``on_running`` ones are called before each body);
+   a subflow's task run in its parent mirrors it.
 """
 
 from __future__ import annotations

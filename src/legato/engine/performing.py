@@ -1,9 +1,9 @@
 """Doing what a machine asked: the orchestrator's and the result store's part of the
 actions in :mod:`legato.engine.actions`, once for both kinds of driver.
 
-Running a body, sleeping, waiting for futures and tag slots are each driver's own
-(they differ between a thread and an event loop); everything else is one call,
-made here. :func:`perform_async` makes it in a thread when the action is
+Running a body or state hooks, sleeping, waiting for futures and tag slots are each
+driver's own (they differ between a thread and an event loop); everything else is
+one call, made here. :func:`perform_async` makes it in a thread when the action is
 ``blocking`` (HTTP to a server, a database, a file), and inline otherwise: handing
 a record to the batched writer costs less than the hop to a thread would.
 """
