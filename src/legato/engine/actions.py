@@ -198,15 +198,16 @@ class CallFlowBody:
 @dataclass(frozen=True, slots=True)
 class CallHooks:
     """Call the user's state hooks of a run that entered ``state``, in order, each as
-    ``hook(definition, run, state)``; what one raises is logged on ``logger`` (see
-    :mod:`legato.engine.hooks`). ``what`` and ``run_name`` name the run in that line."""
+    ``hook(definition, run, state)``; what one raises is logged on the run's logger,
+    which ``logger()`` makes only then (see :mod:`legato.engine.hooks`). ``what`` and
+    ``run_name`` name the run in that line."""
 
     hooks: tuple[Callable[..., Any], ...]
     kind: str
     definition: Any
     run: Any
     state: State
-    logger: logging.LoggerAdapter[Any]
+    logger: Callable[[], logging.LoggerAdapter[Any]]
     what: str
     run_name: str
     blocking: ClassVar[bool] = False

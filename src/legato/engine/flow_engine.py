@@ -294,7 +294,9 @@ def _crashed_hooks(call: FlowCall, crashed: State) -> None:
     info = call.run_info
     if hooks is None or not hooks.on_crashed or info is None:
         return
-    logger = call.flow.logger_for_ids(call.orchestrator, info.flow_run_id, info.flow_run_name)
+    logger = functools.partial(
+        call.flow.logger_for_ids, call.orchestrator, info.flow_run_id, info.flow_run_name
+    )
     call_hooks(flow_hooks_action(hooks.on_crashed, "on_crashed", call.flow, info, crashed, logger))
     with contextlib.suppress(Exception):
         call.orchestrator.flush()

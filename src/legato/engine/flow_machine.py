@@ -22,6 +22,7 @@ on an event loop. Its phases, in order:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Generator
@@ -393,7 +394,7 @@ def _attempts(
                     flow,
                     call.run_info,
                     running.with_run_id(run.flow_run_id),
-                    flow.logger_for(ctx),
+                    functools.partial(flow.logger_for, ctx),
                 )
         outcome: Outcome = yield CallFlowBody(ctx, parameters)
         final, may_retry = yield from _judge_attempt(ctx, outcome)
@@ -585,7 +586,9 @@ def _final_hooks(
     if not called:
         return
     info = _run_info(call, run, parameters)
-    logger = call.flow.logger_for_ids(call.orchestrator, run.flow_run_id, run.name)
+    logger = functools.partial(
+        call.flow.logger_for_ids, call.orchestrator, run.flow_run_id, run.name
+    )
     yield flow_hooks_action(called, kind, call.flow, info, final, logger)
     with contextlib.suppress(LegatoError):  # a worker's run: its credential ended with it
         yield Flush()

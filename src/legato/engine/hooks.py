@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def _run_to_end(awaitable: Awaitable[Any]) -> None:
 
 
 def _log_failure(action: CallHooks, hook: StateHook, exc: Exception) -> None:
-    action.logger.error(
+    action.logger().error(
         "State hook %r (%s) failed on %s %r: %s; the run stays %s",
         hook_name(hook),
         action.kind,
@@ -209,7 +210,7 @@ def _task_hooks(
         definition=tctx.task,
         run=task_hook_info(tctx),
         state=state,
-        logger=tctx.task.logger_for(tctx.flow_run, task_run),
+        logger=functools.partial(tctx.task.logger_for, tctx.flow_run, task_run),
         what="task run",
         run_name=task_run.name,
     )
@@ -237,7 +238,12 @@ def task_hook_info(tctx: TaskRunContext) -> TaskRunInfo:
 
 
 def flow_hooks_action(
-    hooks: tuple[StateHook, ...], kind: str, flow: Any, run: Any, state: State, logger: Any
+    hooks: tuple[StateHook, ...],
+    kind: str,
+    flow: Any,
+    run: Any,
+    state: State,
+    logger: Callable[[], logging.LoggerAdapter[Any]],
 ) -> CallHooks:
     """The action that calls a flow run's ``kind`` hooks for ``state``."""
     return CallHooks(
