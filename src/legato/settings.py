@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How far ahead the scheduler makes runs (seconds).",
     )
+    events_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Events older than this many days are deleted by the server.",
+    )
     late_after_seconds: float = Field(
         default=15.0,
         ge=0,

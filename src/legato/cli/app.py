@@ -15,6 +15,7 @@ from legato.cli import (
     concurrency,
     config,
     deployments,
+    events,
     flow_runs,
     flows,
     runs,
@@ -49,6 +50,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(worker.app, name="worker")
 app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
+app.add_typer(events.app, name="events")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

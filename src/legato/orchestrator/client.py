@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.states import State
 
 
@@ -309,6 +310,34 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             WorkPoolRecord.model_validate(row)
             for row in self._api.request("GET", "/api/work_pools")
         ]
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        from legato.schemas.events import MAX_BATCH, EventBatchAnswer
+
+        stored = duplicates = 0
+        for start in range(0, len(events), MAX_BATCH):
+            body = [
+                event.model_dump(mode="json", exclude_none=True)
+                for event in events[start : start + MAX_BATCH]
+            ]
+            answer = EventBatchAnswer.model_validate(
+                self._api.request("POST", "/api/events", json=body)
+            )
+            stored += answer.stored
+            duplicates += answer.duplicates
+        return EventBatchAnswer(stored=stored, duplicates=duplicates)
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        from legato.schemas.events import EventPage, EventRecord, event_query
+
+        response = self._api.response(
+            "GET", "/api/events", params=[*event_query(filt), ("limit", str(limit))]
+        )
+        cursor = response.headers.get(NEXT_CURSOR_HEADER)
+        return EventPage(
+            events=[EventRecord.model_validate(row) for row in response.json()],
+            next_cursor=int(cursor) if cursor and cursor.isdigit() else None,
+        )
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         answer = self._api.request(

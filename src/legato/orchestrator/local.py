@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
 
@@ -173,6 +174,19 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def read_work_pools(self) -> list[WorkPoolRecord]:
         return self.store.read_work_pools()
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        from legato.schemas.events import EventBatchAnswer
+
+        stored, duplicates = self.store.events.emit(events)
+        return EventBatchAnswer(stored=stored, duplicates=duplicates)
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        from legato.schemas.events import EventPage
+
+        self.flush()  # this process's states first, so they are made events too
+        found, last_seq, more = self.store.events.read(filt, limit=limit)
+        return EventPage(events=found, next_cursor=last_seq if more else None)
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         return self.store.set_concurrency_limit(tag, limit)

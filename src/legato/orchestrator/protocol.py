@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.flow_runs import StoredFlowRun
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
@@ -352,5 +353,18 @@ class ApiClient(FlowRunReader, Protocol):
         ...
 
 
-class Orchestrator(EngineBackend, WorkerBackend, ApiClient, Protocol):
+class EventClient(Protocol):
+    """Sending and reading events (``legato.emit_event``, ``legato events ...``)."""
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        """Store these events (an id already stored is not stored again)."""
+        ...
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        """One page of the events ``filt`` keeps, in the order stored (newest first if
+        it asks), and the cursor to go on from."""
+        ...
+
+
+class Orchestrator(EngineBackend, WorkerBackend, ApiClient, EventClient, Protocol):
     """All of the above: what both implementations offer (see the module)."""

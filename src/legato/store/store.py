@@ -45,6 +45,7 @@ from legato.store import (
 )
 from legato.store.bulk import row_inserter
 from legato.store.database import Database, translated
+from legato.store.event_log import EventLog
 from legato.store.flows import FlowIds
 from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
 from legato.store.scheduling import Schedulable, SlotRun
@@ -144,6 +145,9 @@ class Store(
         self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
         self.flow_ids = FlowIds()
+        self.events = EventLog(self.db)
+        """Events: stored, read, pruned, and state changes made events
+        (:mod:`legato.store.event_log`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""

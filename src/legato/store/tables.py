@@ -252,3 +252,47 @@ api_keys = sa.Table(
     # server starts, deleted when it stops; listed and revocable like any other.
     sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),
 )
+
+events = sa.Table(
+    "events",
+    metadata,
+    # The order the server stored events in: the cursor of reads and of the live stream.
+    # AUTOINCREMENT on SQLite: a seq is never handed out twice, even after deletes.
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event", sa.String(1024), nullable=False),
+    sa.Column("occurred", sa.Float, nullable=False),
+    sa.Column("received", sa.Float, nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("related", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_events_event_seq", "event", "seq"),
+    sa.Index("ix_events_resource_id_seq", "resource_id", "seq"),
+    sa.Index("ix_events_occurred", "occurred"),
+    sqlite_autoincrement=True,
+)
+"""Events as stored (:mod:`legato.store.events`); ``resource``, ``related`` and
+``payload`` are JSON text, kept as sent."""
+
+event_resources = sa.Table(
+    "event_resources",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("role", sa.String(255), nullable=False),
+    sa.Index("ix_event_resources_resource_id_seq", "resource_id", "seq"),
+    sa.Index("ix_event_resources_seq", "seq"),
+)
+"""The related resources of each event, one row each: 'events related to deployment X'
+is a walk down an index rather than a read of every event's JSON."""
+
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+"""How far a reader that must not skip anything has read (the projection of state
+changes into events: the last ``state_history.id`` made an event)."""
