@@ -166,7 +166,9 @@ class Settings(BaseSettings):
     events_retention_days: float = Field(
         default=7.0,
         gt=0,
-        description="Events older than this many days are deleted by the server.",
+        description="Events sent by clients and webhooks, and deployment and work-pool "
+        "changes, older than this many days are deleted by the server (a run's state "
+        "events live as long as the run).",
     )
     late_after_seconds: float = Field(
         default=15.0,

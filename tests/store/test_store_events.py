@@ -10,11 +10,9 @@ import uuid
 import pytest
 
 from fixtures.store_rows import FlowRunFactory
-from legato.event_rules.state_events import NewEvent
 from legato.schemas.events import EventFilter, EventIn
 from legato.states import State, StateType
 from legato.store import Store
-from legato.store import events as event_queries
 
 
 def _event(name: str, resource_id: str, **more: object) -> EventIn:
@@ -27,11 +25,11 @@ def _read_all(store: Store, filt: EventFilter, page: int = 3) -> list[str]:
     """Every event ``filt`` keeps, a page at a time through the cursor."""
     names: list[str] = []
     while True:
-        found, last_seq, more = store.events.read(filt, limit=page)
+        found, reached, more = store.events.read(filt, limit=page)
         names += [f"{record.event}@{record.resource_id}" for record in found]
         if not more:
             return names
-        update = {"before_seq": last_seq} if filt.newest_first else {"after_seq": last_seq}
+        update = {"before": reached} if filt.newest_first else {"after": reached}
         filt = filt.model_copy(update=update)
 
 
@@ -117,8 +115,6 @@ def test_state_changes_become_events_in_the_order_they_happened(
         store.set_flow_run_state(run, State(StateType.RUNNING, "Running"))
     store.set_flow_run_state(first, State(StateType.FAILED, "Failed", message="boom"))
     store.set_flow_run_state(second, State(StateType.COMPLETED, "Completed"))
-    assert store.events.project() == 6
-    assert store.events.project() == 0  # nothing new: nothing stored twice
     found, _, _ = store.events.read(EventFilter(resources=(f"legato.flow-run.{first}",)), limit=10)
     assert [r.event for r in found] == [
         "legato.flow-run.Pending",
@@ -135,29 +131,69 @@ def test_state_changes_become_events_in_the_order_they_happened(
     assert any(r["legato.resource.role"] == "flow" for r in failed.related)
 
 
-def test_a_projection_pass_repeated_after_a_crash_stores_nothing_twice(
+def test_state_events_and_stored_events_merge_by_time_and_page_without_a_gap(
     store: Store, make_flow_run: FlowRunFactory
 ) -> None:
-    run = make_flow_run()
+    run = make_flow_run(name="merged")
+    store.events.emit([_event("acme.between", "acme.x")])
     store.set_flow_run_state(run, State(StateType.RUNNING, "Running"))
-    with store.db.writing() as conn:
-        states = event_queries.unprojected_states(conn, 0, 100)
-    # As if a pass stored the events and died before it moved the cursor.
-    store.events.emit_new([_as_new(state) for state in states])
-    assert store.events.project() == 0
-    found, _, _ = store.events.read(EventFilter(), limit=10)
-    assert [r.event for r in found] == ["legato.flow-run.Pending", "legato.flow-run.Running"]
-
-
-def _as_new(state: object) -> NewEvent:
-    from legato.event_rules.state_events import state_event
-
-    return state_event(state)  # type: ignore[arg-type]
+    store.events.emit([_event("acme.after", "acme.x")])
+    store.set_flow_run_state(run, State(StateType.COMPLETED, "Completed"))
+    expected = [
+        f"legato.flow-run.Pending@legato.flow-run.{run}",
+        "acme.between@acme.x",
+        f"legato.flow-run.Running@legato.flow-run.{run}",
+        "acme.after@acme.x",
+        f"legato.flow-run.Completed@legato.flow-run.{run}",
+    ]
+    for page in (1, 2, 10):
+        assert _read_all(store, EventFilter(), page=page) == expected
+        assert _read_all(store, EventFilter(newest_first=True), page=page) == expected[::-1]
+    # A related filter the SQL narrows (the flow run's deployment: none here).
+    assert _read_all(store, EventFilter(related=("legato.deployment.nope",))) == []
+    # A name no state event can have reads no state history at all.
+    assert _read_all(store, EventFilter(names=("acme.*",))) == [
+        "acme.between@acme.x",
+        "acme.after@acme.x",
+    ]
 
 
 @pytest.mark.parametrize("limit", [1, 1000])
 def test_reads_answer_a_cursor_only_when_more_may_follow(store: Store, limit: int) -> None:
     store.events.emit([_event("acme.a", "acme.x"), _event("acme.b", "acme.x")])
-    found, last_seq, more = store.events.read(EventFilter(), limit=limit)
+    found, reached, more = store.events.read(EventFilter(), limit=limit)
     assert more is (limit == 1)
-    assert last_seq == found[-1].seq
+    assert reached.text() == found[-1].cursor
+
+
+def test_deployment_and_work_pool_changes_are_events_of_their_resources(store: Store) -> None:
+    from legato.schemas.deployments import DeploymentSpec
+
+    spec = DeploymentSpec(
+        flow_name="etl", name="nightly", entrypoint="flows/etl.py:etl", work_pool="local"
+    )
+    made = store.deploy(spec)
+    store.deploy(spec)
+    store.set_deployment_paused(made.id, True)
+    store.set_deployment_paused(made.id, False)
+    store.delete_deployment(made.id)
+    found, _, _ = store.events.read(EventFilter(names=("legato.deployment.*",)), limit=10)
+    assert [r.event for r in found] == [
+        "legato.deployment.created",
+        "legato.deployment.updated",
+        "legato.deployment.paused",
+        "legato.deployment.resumed",
+        "legato.deployment.deleted",
+    ]
+    assert {r.resource_id for r in found} == {f"legato.deployment.{made.id}"}
+    assert found[0].resource["legato.resource.name"] == "etl/nightly"
+    assert found[0].related[0]["legato.resource.id"] == "legato.work-pool.local"
+    store.create_work_pool("gpu", 2)
+    store.set_work_pool_limit("gpu", 4)
+    store.set_work_pool_paused("gpu", True)
+    pool, _, _ = store.events.read(EventFilter(resources=("legato.work-pool.gpu",)), limit=10)
+    assert [(r.event, r.payload) for r in pool] == [
+        ("legato.work-pool.created", {"concurrency_limit": 2}),
+        ("legato.work-pool.updated", {"concurrency_limit": 4}),
+        ("legato.work-pool.paused", {}),
+    ]

@@ -121,6 +121,8 @@ def list_events(
     as_json: JsonOption = False,
 ) -> None:
     """List the newest events (oldest of them first)."""
+    from legato.schemas.events import EventCursor
+
     filt = _filter(names, resources, related, since, newest_first=True)
     client = _client()
     found: list[EventRecord] = []
@@ -129,7 +131,7 @@ def list_events(
         found += page.events
         if page.next_cursor is None:
             break
-        filt = filt.model_copy(update={"before_seq": page.next_cursor})
+        filt = filt.model_copy(update={"before": EventCursor.parse(page.next_cursor)})
     found.reverse()
     if as_json:
         print_json([record.to_wire() for record in found])
@@ -154,21 +156,23 @@ def tail_events(
 ) -> None:
     """Print events as they happen, until Ctrl-C."""
     client = _client()
+    from legato.schemas.events import EventCursor
+
     newest = client.read_event_page(_filter(None, None, None, newest_first=True), limit=1)
-    cursor = newest.events[0].seq if newest.events else 0
+    cursor = EventCursor.parse(newest.events[0].cursor) if newest.events else EventCursor(0, 0)
     base = _filter(names, resources, related)
     try:
         while True:
-            page = client.read_event_page(base.model_copy(update={"after_seq": cursor}), limit=500)
+            page = client.read_event_page(base.model_copy(update={"after": cursor}), limit=500)
             for record in page.events:
                 if as_json:
                     sys.stdout.write(json.dumps(record.to_wire()) + "\n")
                 else:
                     sys.stdout.write(_line(record) + "\n")
-                cursor = record.seq
             sys.stdout.flush()
+            if page.reached is not None:
+                cursor = EventCursor.parse(page.reached)
             if page.next_cursor is not None:
-                cursor = max(cursor, page.next_cursor)
                 continue
             time.sleep(TAIL_POLL)
     except KeyboardInterrupt:

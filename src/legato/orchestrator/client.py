@@ -328,15 +328,15 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         return EventBatchAnswer(stored=stored, duplicates=duplicates)
 
     def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
-        from legato.schemas.events import EventPage, EventRecord, event_query
+        from legato.schemas.events import REACHED_HEADER, EventPage, EventRecord, event_query
 
         response = self._api.response(
             "GET", "/api/events", params=[*event_query(filt), ("limit", str(limit))]
         )
-        cursor = response.headers.get(NEXT_CURSOR_HEADER)
         return EventPage(
             events=[EventRecord.model_validate(row) for row in response.json()],
-            next_cursor=int(cursor) if cursor and cursor.isdigit() else None,
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+            reached=response.headers.get(REACHED_HEADER),
         )
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:

@@ -184,9 +184,11 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
         from legato.schemas.events import EventPage
 
-        self.flush()  # this process's states first, so they are made events too
-        found, last_seq, more = self.store.events.read(filt, limit=limit)
-        return EventPage(events=found, next_cursor=last_seq if more else None)
+        self.flush()  # this process's states first: they are events too
+        found, reached, more = self.store.events.read(filt, limit=limit)
+        return EventPage(
+            events=found, next_cursor=reached.text() if more else None, reached=reached.text()
+        )
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         return self.store.set_concurrency_limit(tag, limit)

@@ -17,7 +17,7 @@ import json
 import math
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -151,11 +151,39 @@ class EventIn(BaseModel):
         return value
 
 
-class EventRecord(BaseModel):
-    """A stored event. ``seq`` orders events as the server stored them: it is the cursor
-    of ``GET /api/events`` and the ``id:`` of the live stream (``Last-Event-ID``)."""
+CURSOR_PATTERN = r"^[0-9]{1,18}\.[0-9]{1,18}$"
+"""An event cursor: ``SEQ.STATE`` (see :class:`EventCursor`)."""
+
+
+class EventCursor(NamedTuple):
+    """A place in the event feed. The feed merges two sources, each read in its own
+    order: events stored as such (``seq``: sent by clients and webhooks, deployment and
+    work-pool changes) and the runs' state changes (``state``: the id of the state in
+    the run's history), so a place is a pair. Written ``SEQ.STATE``."""
 
     seq: int
+    state: int
+
+    def text(self) -> str:
+        return f"{self.seq}.{self.state}"
+
+    @classmethod
+    def parse(cls, text: str) -> EventCursor:
+        seq, dot, state = text.strip().partition(".")
+        if not dot or not seq.isdigit() or not state.isdigit() or len(text) > 40:
+            raise ValueError(
+                f"{text[:40]!r} is not an event cursor: use the cursor an event or a page "
+                "came with (two whole numbers joined by a dot, e.g. 120.5531)"
+            )
+        return cls(int(seq), int(state))
+
+
+class EventRecord(BaseModel):
+    """An event as read back. ``cursor`` is its place in the feed: what
+    ``GET /api/events`` goes on from, and the ``id:`` of the live stream
+    (``Last-Event-ID``)."""
+
+    cursor: str
     id: uuid.UUID
     event: str
     occurred: datetime
@@ -176,7 +204,13 @@ class EventPage(BaseModel):
     """One page of events and the cursor of the next (None: no more for now)."""
 
     events: list[EventRecord]
-    next_cursor: int | None = None
+    next_cursor: str | None = None
+    """Where the next page starts, if more may follow."""
+    reached: str | None = None
+    """The place this read reached (even with no more for now): where to follow from."""
+
+
+REACHED_HEADER = "X-Events-Reached"
 
 
 class EventBatchAnswer(BaseModel):
@@ -199,8 +233,8 @@ class EventFilter(BaseModel):
     """Related resource ids (wildcards allowed)."""
     since: Time | None = None
     until: Time | None = None
-    after_seq: int | None = None
-    before_seq: int | None = None
+    after: EventCursor | None = None
+    before: EventCursor | None = None
     newest_first: bool = False
 
     @model_validator(mode="after")
@@ -224,10 +258,10 @@ def event_query(filt: EventFilter) -> list[tuple[str, str]]:
         if seconds is not None:
             moment = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
             params.append((key, moment.isoformat()))
-    if filt.after_seq is not None:
-        params.append(("after", str(filt.after_seq)))
-    if filt.before_seq is not None:
-        params.append(("before", str(filt.before_seq)))
+    if filt.after is not None:
+        params.append(("after", filt.after.text()))
+    if filt.before is not None:
+        params.append(("before", filt.before.text()))
     if filt.newest_first:
         params.append(("order", "desc"))
     return params

@@ -1,9 +1,8 @@
 """The store's events as one object: ``store.events``.
 
-Writes and reads go through :mod:`legato.store.events`; what this adds is the state
-a process keeps about them: the gaps the projection is waiting on, and a condition
-the live stream and the event service wait on, woken the moment this process stores
-an event or a state change (other processes' writes are found by polling).
+Writes and reads go through :mod:`legato.store.events`; what this adds is a counter
+that moves the moment this process stores an event or a state change, which the live
+stream watches (other processes' writes are found by polling).
 """
 
 from __future__ import annotations
@@ -15,16 +14,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from legato.event_rules.state_events import NewEvent
-from legato.schemas.events import EventFilter, EventIn, EventRecord
+from legato.schemas.events import EventCursor, EventFilter, EventIn, EventRecord
 from legato.store import events as queries
 
 if TYPE_CHECKING:
     from legato.store.database import Database
     from legato.store.state_door import StateChanges
-
-GAP_WAIT_POSTGRES = 10.0
-"""How long the projection waits on a missing state-change id before passing it (see
-:mod:`legato.event_rules.projection`); SQLite never needs to."""
 
 
 def new_event(event: EventIn, *, now: float) -> NewEvent:
@@ -46,9 +41,6 @@ class EventLog:
 
     def __init__(self, db: Database):
         self.db = db
-        self._gaps: dict[int, float] = {}
-        self._gap_wait = GAP_WAIT_POSTGRES if db.engine.dialect.name == "postgresql" else 0.0
-        self._project_lock = threading.Lock()
         self._changed = threading.Condition()
         self._generation = 0
         db.state_listeners.append(self._on_state_changes)
@@ -95,24 +87,6 @@ class EventLog:
             self.poke()
         return len(seqs)
 
-    def project(self, *, max_steps: int = 1000) -> int:
-        """Make every stored state change not yet an event one; how many were made.
-        One transaction per step of :data:`queries.PROJECTION_BATCH` changes."""
-        made = 0
-        with self._project_lock:
-            with self.db.reading() as conn:
-                if not queries.states_waiting(conn):
-                    return 0
-            for _ in range(max_steps):
-                with self.db.writing() as conn:
-                    stored, more = queries.project_states(conn, self._gaps, gap_wait=self._gap_wait)
-                made += stored
-                if not more:
-                    break
-        if made:
-            self.poke()
-        return made
-
     def prune(self, *, before: float, batch: int = 5000) -> int:
         """Delete events that occurred before ``before``, a batch per transaction."""
         deleted = 0
@@ -125,21 +99,12 @@ class EventLog:
 
     # -- reading -----------------------------------------------------------------
 
-    def read(
-        self, filt: EventFilter, *, limit: int, project: bool = True
-    ) -> tuple[list[EventRecord], int | None, bool]:
-        """A page of events (state changes made events first, so a read right after a
-        run sees its states), the seq of the last row looked at, whether more may follow
-        (see :func:`legato.store.events.read_events`)."""
-        if project:
-            self.project()
+    def read(self, filt: EventFilter, *, limit: int) -> tuple[list[EventRecord], EventCursor, bool]:
+        """A page of events, the place reached, whether more may follow (see
+        :func:`legato.store.events.read_events`)."""
         with self.db.reading() as conn:
             return queries.read_events(conn, filt, limit=limit)
 
-    def read_one(self, event_id: str) -> EventRecord | None:
+    def latest_cursor(self) -> EventCursor:
         with self.db.reading() as conn:
-            return queries.read_event(conn, event_id)
-
-    def latest_seq(self) -> int:
-        with self.db.reading() as conn:
-            return queries.latest_seq(conn)
+            return queries.latest_cursor(conn)

@@ -1,22 +1,27 @@
-"""Storing, reading and pruning events, and projecting state changes into them.
+"""Storing, reading and pruning events.
 
-Events are numbered by ``seq`` in the order they are stored: the cursor of reads and of
-the live stream. A cursor is only safe if no event can appear behind it later, so on
-PostgreSQL every transaction that stores events takes one advisory lock first and holds
-it to its commit: seqs are then committed in the order they were handed out. (SQLite
-has one writer at a time anyway.) Keep event writes at the end of a transaction.
+The event feed has two sources. Events stored as such (sent by clients and webhooks,
+deployment and work-pool changes) are rows of ``events``, numbered by ``seq`` in the
+order stored. A run's state changes are not copied: each ``state_history`` row *is* an
+event (``legato.flow-run.Failed`` and so on, :mod:`legato.event_rules.state_events`),
+made when it is read. Copying them would cost every task three more rows and the JSON
+to fill them - measured, it more than doubled a flow's overhead in client mode - while
+most are never read. A read merges the two sources by time, each in its own order, and
+its cursor is the place reached in both (:class:`~legato.schemas.events.EventCursor`).
 
-State changes are not written as events by the transaction that makes them: that would
-double the rows a flow's task runs cost. ``state_history`` is the outbox; the server's
-event service turns new rows into events (:func:`project_states`) a moment later, and
-any reader that wants them now runs one projection pass first. The pass is idempotent
-(an event's id comes from its state change), so a crash mid-pass loses nothing.
+A cursor is only safe if nothing can appear behind it later, so on PostgreSQL every
+transaction that stores events takes one advisory lock first and holds it to its
+commit: seqs are then committed in the order they were handed out (SQLite has one
+writer at a time anyway). Keep event writes at the end of a transaction. State ids can
+commit out of order on PostgreSQL; readers that must see every one (automations) go by
+:mod:`legato.event_rules.projection`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,14 +29,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from legato.event_rules.patterns import is_literal, literal_prefix, matches_any
-from legato.event_rules.projection import advance
+from legato.event_rules.patterns import is_literal, literal_prefix, matches, matches_any
 from legato.event_rules.state_events import NewEvent, StoredState, state_event
-from legato.schemas.events import RESOURCE_ID, RESOURCE_ROLE, EventFilter, EventRecord
-from legato.store.database import insert_if_absent
+from legato.schemas.events import (
+    RESOURCE_ID,
+    RESOURCE_ROLE,
+    EventCursor,
+    EventFilter,
+    EventRecord,
+)
 from legato.store.tables import (
     deployments,
-    event_cursors,
     event_resources,
     events,
     flow_runs,
@@ -43,8 +51,6 @@ from legato.text import loads_json
 EVENTS_LOCK = 7461627
 """The PostgreSQL advisory lock every event-storing transaction holds to its commit."""
 
-STATES_CURSOR = "state_history"
-PROJECTION_BATCH = 1000
 SCAN_CHUNK = 500
 MAX_SCANNED = 20_000
 """Most rows one filtered read looks at before it answers with what it found and a
@@ -116,9 +122,11 @@ def insert_events(
     return sorted(seqs[event.id] for event in fresh)
 
 
-def latest_seq(conn: Connection) -> int:
-    latest = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar()
-    return int(latest) if latest is not None else 0
+def latest_cursor(conn: Connection) -> EventCursor:
+    """The place after every event stored now (where a live stream from now starts)."""
+    seq = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar()
+    state = conn.execute(sa.select(sa.func.max(state_history.c.id))).scalar()
+    return EventCursor(int(seq or 0), int(state or 0))
 
 
 # -- reading -------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def _pattern_clause(column: sa.ColumnElement[str], patterns: Iterable[str]) -> A
     for pattern in patterns:
         if is_literal(pattern):
             clauses.append(column == pattern)
-        elif literal_prefix(pattern) or pattern.strip("*"):
+        elif pattern.strip("*"):
             clauses.append(column.like(_like(pattern), escape="\\"))
         else:
             clauses.append(sa.true())
@@ -152,9 +160,9 @@ def _resource_matches(filt: EventFilter, record: EventRecord) -> bool:
     for spec in filt.resources:
         label = _label_filter(spec)
         if label is None:
-            if matches_any([spec], record.resource_id):
+            if matches(spec, record.resource_id):
                 return True
-        elif label[0] in record.resource and matches_any([label[1]], record.resource[label[0]]):
+        elif label[0] in record.resource and matches(label[1], record.resource[label[0]]):
             return True
     return False
 
@@ -171,25 +179,73 @@ def _keeps(filt: EventFilter, record: EventRecord) -> bool:
     return True
 
 
-def _record(row: Any) -> EventRecord:
-    return EventRecord(
-        seq=row.seq,
-        id=row.id,
-        event=row.event,
-        occurred=datetime.fromtimestamp(row.occurred, UTC),
-        received=datetime.fromtimestamp(row.received, UTC),
-        resource=loads_json(row.resource),
-        related=loads_json(row.related),
-        payload=loads_json(row.payload),
-    )
+def _could_match(pattern: str, prefix: str) -> bool:
+    """Whether ``pattern`` may match some text starting with ``prefix``."""
+    literal = literal_prefix(pattern)
+    if literal.startswith(prefix):
+        return is_literal(pattern) is False or len(literal) >= len(prefix)
+    return prefix.startswith(literal) and not is_literal(pattern)
 
 
-def read_events(
-    conn: Connection, filt: EventFilter, *, limit: int
-) -> tuple[list[EventRecord], int | None, bool]:
-    """One page of events matching ``filt`` in seq order (newest first if asked): the
-    events, the seq of the last row looked at (the cursor to go on from; None if none
-    was), and whether more may follow it."""
+# The two sources of the feed: what each can hold, the SQL that narrows each by a filter.
+
+_STATE_PREFIXES = {"flow-run": "legato.flow-run.", "task-run": "legato.task-run."}
+
+
+def _state_kinds(filt: EventFilter) -> set[str]:
+    """Which kinds of state events (flow-run, task-run) ``filt`` may keep."""
+    kinds = set(_STATE_PREFIXES)
+    if filt.names:
+        kinds = {k for k in kinds if any(_could_match(n, _STATE_PREFIXES[k]) for n in filt.names)}
+    ids = [spec for spec in filt.resources if _label_filter(spec) is None]
+    if ids and len(ids) == len(filt.resources):
+        kinds = {k for k in kinds if any(_could_match(i, _STATE_PREFIXES[k]) for i in ids)}
+    return kinds
+
+
+def _state_where(filt: EventFilter, kinds: set[str]) -> list[Any]:
+    history = state_history
+    where: list[Any] = []
+    if kinds == {"flow-run"}:
+        where.append(history.c.task_run_id.is_(None))
+    elif kinds == {"task-run"}:
+        where.append(history.c.task_run_id.is_not(None))
+    ids = [spec for spec in filt.resources if _label_filter(spec) is None]
+    if ids and len(ids) == len(filt.resources) and all(is_literal(i) for i in ids):
+        exact = []
+        for resource_id in ids:
+            kind, _, run_id = resource_id.removeprefix("legato.").partition(".")
+            if kind == "flow-run":
+                exact.append(
+                    sa.and_(history.c.flow_run_id == run_id, history.c.task_run_id.is_(None))
+                )
+            elif kind == "task-run":
+                exact.append(history.c.task_run_id == run_id)
+        where.append(sa.or_(*exact) if exact else sa.false())
+    if filt.related and all(is_literal(r) for r in filt.related):
+        related: list[Any] = []
+        for resource_id in filt.related:
+            kind, _, value = resource_id.removeprefix("legato.").partition(".")
+            column = {
+                "flow-run": history.c.flow_run_id,
+                "flow": flow_runs.c.flow_id,
+                "deployment": flow_runs.c.deployment_id,
+                "work-pool": flow_runs.c.work_pool,
+            }.get(kind)
+            if column is None or not resource_id.startswith("legato."):
+                related = []  # a tag, or another system's resource: checked in Python
+                break
+            related.append(column == value)
+        if related:
+            where.append(sa.or_(*related))
+    if filt.since is not None:
+        where.append(history.c.timestamp >= filt.since)
+    if filt.until is not None:
+        where.append(history.c.timestamp < filt.until)
+    return where
+
+
+def _event_where(filt: EventFilter) -> list[Any]:
     where: list[Any] = []
     if filt.names:
         where.append(_pattern_clause(events.c.event, filt.names))
@@ -205,91 +261,105 @@ def read_events(
         where.append(events.c.occurred >= filt.since)
     if filt.until is not None:
         where.append(events.c.occurred < filt.until)
-    order = events.c.seq.desc() if filt.newest_first else events.c.seq.asc()
-    after, before = filt.after_seq, filt.before_seq
+    return where
+
+
+def _stored_record(row: Any) -> tuple[float, int, EventRecord]:
+    return (
+        float(row.occurred),
+        int(row.seq),
+        EventRecord(
+            cursor="",
+            id=row.id,
+            event=row.event,
+            occurred=datetime.fromtimestamp(row.occurred, UTC),
+            received=datetime.fromtimestamp(row.received, UTC),
+            resource=loads_json(row.resource),
+            related=loads_json(row.related),
+            payload=loads_json(row.payload),
+        ),
+    )
+
+
+def _state_record(state: StoredState) -> tuple[float, int, EventRecord]:
+    new = state_event(state)
+    moment = datetime.fromtimestamp(new.occurred, UTC)
+    record = EventRecord(
+        cursor="",
+        id=uuid.UUID(new.id),
+        event=new.event,
+        occurred=moment,
+        received=moment,
+        resource=new.resource,
+        related=new.related,
+        payload=new.payload,
+    )
+    return new.occurred, state.history_id, record
+
+
+def read_events(
+    conn: Connection, filt: EventFilter, *, limit: int
+) -> tuple[list[EventRecord], EventCursor, bool]:
+    """One page of the events ``filt`` keeps, oldest first (newest first if asked): the
+    events (each with its cursor), the place reached (go on from it), and whether more
+    may follow."""
+    newest_first = filt.newest_first
+    start = filt.before if newest_first else filt.after
+    if start is None:
+        # Past the last of each (a state id is a 32-bit integer on PostgreSQL).
+        start = EventCursor(2**62, 2**31 - 1) if newest_first else EventCursor(0, 0)
+    seq, state = start
+    kinds = _state_kinds(filt)
+    event_where = _event_where(filt)
+    state_where = _state_where(filt, kinds) if kinds else []
+    chunk = min(SCAN_CHUNK, max(2 * limit, 20))
     found: list[EventRecord] = []
     scanned = 0
-    last_seq: int | None = None
     while True:
-        bounds = list(where)
-        if after is not None:
-            bounds.append(events.c.seq > after)
-        if before is not None:
-            bounds.append(events.c.seq < before)
-        chunk_size = SCAN_CHUNK if _post_filtered(filt) else min(SCAN_CHUNK, limit - len(found))
-        rows = conn.execute(
-            sa.select(events).where(*bounds).order_by(order).limit(chunk_size)
+        seq_bound = events.c.seq < seq if newest_first else events.c.seq > seq
+        stored_rows = conn.execute(
+            sa.select(events)
+            .where(*event_where, seq_bound)
+            .order_by(events.c.seq.desc() if newest_first else events.c.seq)
+            .limit(chunk)
         ).all()
-        for row in rows:
+        stored = [_stored_record(row) for row in stored_rows]
+        states: list[tuple[float, int, EventRecord]] = []
+        state_rows: Sequence[Any] = []
+        if kinds:
+            bound = state_history.c.id < state if newest_first else state_history.c.id > state
+            state_rows = conn.execute(
+                _state_query([*state_where, bound], newest_first, chunk)
+            ).all()
+            states = [_state_record(one) for one in stored_states(conn, state_rows)]
+            if newest_first:
+                states.reverse()
+        more_stored = len(stored_rows) == chunk
+        more_states = len(state_rows) == chunk
+        i = j = 0
+        while i < len(stored) or j < len(states):
+            if (i == len(stored) and more_stored) or (j == len(states) and more_states):
+                break  # a source's chunk ran out before its rows did: read on from here
+            take_stored = j == len(states) or (
+                i < len(stored)
+                and (stored[i][0] >= states[j][0] if newest_first else stored[i][0] <= states[j][0])
+            )
+            if take_stored:
+                _, seq, record = stored[i]
+                i += 1
+            else:
+                _, state, record = states[j]
+                j += 1
             scanned += 1
-            last_seq = int(row.seq)
-            record = _record(row)
             if _keeps(filt, record):
+                record.cursor = EventCursor(seq, state).text()
                 found.append(record)
                 if len(found) >= limit:
-                    return found, last_seq, True
-        if len(rows) < chunk_size:
-            return found, last_seq, False
+                    return found, EventCursor(seq, state), True
+        if not more_stored and not more_states:
+            return found, EventCursor(seq, state), False
         if scanned >= MAX_SCANNED:
-            return found, last_seq, True
-        if filt.newest_first:
-            before = last_seq
-        else:
-            after = last_seq
-
-
-def _post_filtered(filt: EventFilter) -> bool:
-    """Whether rows the SQL keeps may still be dropped in Python (label filters)."""
-    return any(_label_filter(spec) is not None for spec in filt.resources)
-
-
-def read_event(conn: Connection, event_id: str) -> EventRecord | None:
-    row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
-    return _record(row) if row is not None else None
-
-
-# -- pruning -------------------------------------------------------------------------
-
-
-def delete_events_before(conn: Connection, cutoff: float, *, limit: int = 5000) -> int:
-    """Delete up to ``limit`` events that occurred before ``cutoff`` (and their related
-    rows); how many went. The caller repeats until it gets 0, a transaction each time,
-    so a large backlog never holds the write lock long."""
-    seqs = list(
-        conn.execute(
-            sa.select(events.c.seq).where(events.c.occurred < cutoff).limit(limit)
-        ).scalars()
-    )
-    for start in range(0, len(seqs), 900):
-        chunk = seqs[start : start + 900]
-        conn.execute(event_resources.delete().where(event_resources.c.seq.in_(chunk)))
-        conn.execute(events.delete().where(events.c.seq.in_(chunk)))
-    return len(seqs)
-
-
-# -- the projection of state changes ---------------------------------------------------
-
-
-def read_cursor(conn: Connection, name: str, *, lock: bool = False) -> int:
-    query = sa.select(event_cursors.c.position).where(event_cursors.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    position = conn.execute(query).scalar()
-    return int(position) if position is not None else 0
-
-
-def write_cursor(conn: Connection, name: str, position: int, *, now: float) -> None:
-    updated = conn.execute(
-        event_cursors.update()
-        .where(event_cursors.c.name == name)
-        .values(position=position, updated=now)
-    )
-    if updated.rowcount == 0:
-        row = {"name": name, "position": position, "updated": now}
-        if not insert_if_absent(conn, event_cursors, row, ["name"]):
-            conn.execute(  # made by another server a moment ago
-                event_cursors.update().where(event_cursors.c.name == name).values(row)
-            )
+            return found, EventCursor(seq, state), True
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -300,18 +370,8 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(str(tag) for tag in value)
 
 
-def states_waiting(conn: Connection) -> bool:
-    """Whether any state change is stored after the projection's cursor (a read: the
-    event service asks before it opens a write transaction for nothing)."""
-    cursor = read_cursor(conn, STATES_CURSOR)
-    query = sa.select(state_history.c.id).where(state_history.c.id > cursor).limit(1)
-    return conn.execute(query).first() is not None
-
-
-def unprojected_states(conn: Connection, after_id: int, limit: int) -> list[StoredState]:
-    """The state changes stored after ``after_id`` (in id order), with their runs'
-    names, flow, deployment, work pool, tags and the state each came from."""
-    history = state_history.alias("h")
+def _state_query(where: list[Any], newest_first: bool, limit: int) -> Any:
+    history = state_history
     query = (
         sa.select(
             history,
@@ -330,13 +390,19 @@ def unprojected_states(conn: Connection, after_id: int, limit: int) -> list[Stor
             .outerjoin(flow_runs, flow_runs.c.id == history.c.flow_run_id)
             .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
         )
-        .where(history.c.id > after_id)
-        .order_by(history.c.id)
+        .where(*where)
+        .order_by(history.c.id.desc() if newest_first else history.c.id)
         .limit(limit)
     )
-    rows = conn.execute(query).all()
+    return query
+
+
+def stored_states(conn: Connection, rows: Sequence[Any]) -> list[StoredState]:
+    """History rows (of :func:`_state_query`) with their runs' names, flow, deployment,
+    work pool, tags and the state each came from."""
     if not rows:
         return []
+    rows = sorted(rows, key=lambda row: int(row.id))
     priors = _prior_states(conn, rows)
     found: list[StoredState] = []
     for row in rows:
@@ -397,26 +463,20 @@ def _prior_states(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str]
     return priors
 
 
-def project_states(
-    conn: Connection,
-    gaps: dict[int, float],
-    *,
-    now: float | None = None,
-    gap_wait: float = 0.0,
-    limit: int = PROJECTION_BATCH,
-) -> tuple[int, bool]:
-    """One projection step in the caller's write transaction: up to ``limit`` state
-    changes after the cursor made events, the cursor moved. Returns how many events
-    were stored and whether more changes may be waiting (go on at once)."""
-    now = time.time() if now is None else now
-    cursor = read_cursor(conn, STATES_CURSOR, lock=True)
-    states = unprojected_states(conn, cursor, limit)
-    if not states:
-        return 0, False
-    stored = insert_events(conn, [state_event(state) for state in states], received=now)
-    position = advance(
-        cursor, [state.history_id for state in states], gaps, now=now, gap_wait=gap_wait
+# -- pruning -------------------------------------------------------------------------
+
+
+def delete_events_before(conn: Connection, cutoff: float, *, limit: int = 5000) -> int:
+    """Delete up to ``limit`` events that occurred before ``cutoff`` (and their related
+    rows); how many went. The caller repeats until it gets 0, a transaction each time,
+    so a large backlog never holds the write lock long."""
+    seqs = list(
+        conn.execute(
+            sa.select(events.c.seq).where(events.c.occurred < cutoff).limit(limit)
+        ).scalars()
     )
-    if position != cursor:
-        write_cursor(conn, STATES_CURSOR, position, now=now)
-    return len(stored), len(states) == limit and position != cursor
+    for start in range(0, len(seqs), 900):
+        chunk = seqs[start : start + 900]
+        conn.execute(event_resources.delete().where(event_resources.c.seq.in_(chunk)))
+        conn.execute(events.delete().where(events.c.seq.in_(chunk)))
+    return len(seqs)

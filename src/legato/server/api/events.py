@@ -1,7 +1,7 @@
 """Events: send a batch, read them a page at a time, follow them live.
 
 ``GET /api/events/stream`` is a server-sent event stream: each event's ``id:`` is its
-``seq``, so a client that reconnects with ``Last-Event-ID`` (browsers do it by
+cursor, so a client that reconnects with ``Last-Event-ID`` (browsers do it by
 themselves) gets every event stored after the last one it saw, and no gap. The stream
 polls the store without holding a thread: a route waiting on a condition would take
 one of the server's few worker threads per listener.
@@ -26,10 +26,13 @@ from pydantic import ValidationError
 from legato.event_rules.patterns import PatternError, check_pattern
 from legato.schemas import NEXT_CURSOR_HEADER
 from legato.schemas.events import (
+    CURSOR_PATTERN,
     DEFAULT_EVENT_PAGE,
     MAX_BATCH,
     MAX_EVENT_PAGE,
+    REACHED_HEADER,
     EventBatchAnswer,
+    EventCursor,
     EventFilter,
     EventIn,
     EventRecord,
@@ -60,16 +63,29 @@ def _utc_seconds(moment: datetime | None) -> float | None:
     return moment.timestamp()
 
 
+def _cursor(text: str | None, where: tuple[str, ...]) -> EventCursor | None:
+    if text is None:
+        return None
+    try:
+        return EventCursor.parse(text)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": where, "msg": str(exc), "type": "value_error"}]
+        ) from None
+
+
 def _filter(
     name: list[str] | None,
     resource: list[str] | None,
     related: list[str] | None,
     since: datetime | None,
     until: datetime | None,
-    after: int | None,
-    before: int | None,
+    after: str | None,
+    before: str | None,
     newest_first: bool,
 ) -> EventFilter:
+    after_cursor = _cursor(after, ("query", "after"))
+    before_cursor = _cursor(before, ("query", "before"))
     try:
         for pattern in [*(name or ()), *(resource or ()), *(related or ())]:
             check_pattern(pattern)
@@ -79,8 +95,8 @@ def _filter(
             related=tuple(related or ()),
             since=_utc_seconds(since),
             until=_utc_seconds(until),
-            after_seq=after,
-            before_seq=before,
+            after=after_cursor,
+            before=before_cursor,
             newest_first=newest_first,
         )
     except (PatternError, ValidationError) as exc:
@@ -144,22 +160,27 @@ def read_events(
         IsoTime | None, Query(description="ISO 8601; events that occurred before it (UTC).")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Only events stored after this seq (a cursor).")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="Only events after this cursor."),
     ] = None,
     before: Annotated[
-        int | None, Query(ge=0, description="Only events stored before this seq.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="Only events before this cursor."),
     ] = None,
     order: Annotated[
         Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first.")
     ] = "asc",
     limit: Annotated[int, Query(ge=1, le=MAX_EVENT_PAGE)] = DEFAULT_EVENT_PAGE,
 ) -> list[EventRecord]:
-    """Events in the order stored (or newest first), one page; the next page's cursor
-    (a seq, for ``after`` or, newest first, ``before``) in a response header."""
+    """Events oldest first (or newest first), one page. A run's state changes are events
+    too (``legato.flow-run.Failed``, ...). The next page's cursor (for ``after`` or,
+    newest first, ``before``) is in the X-Next-Cursor header when more may follow; the
+    place reached, to follow new events from, in X-Events-Reached."""
     filt = _filter(name, resource, related, since, until, after, before, order == "desc")
-    found, last_seq, more = store.events.read(filt, limit=limit)
-    if more and last_seq is not None:
-        response.headers[NEXT_CURSOR_HEADER] = str(last_seq)
+    found, reached, more = store.events.read(filt, limit=limit)
+    response.headers[REACHED_HEADER] = reached.text()
+    if more:
+        response.headers[NEXT_CURSOR_HEADER] = reached.text()
     return found
 
 
@@ -170,30 +191,23 @@ async def stream_events(
     resource: PatternsQuery = None,
     related: PatternsQuery = None,
     after: Annotated[
-        int | None,
-        Query(ge=0, description="Start after this seq (default: only events from now on)."),
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="Start after this cursor, 0.0 for the oldest (default: from now on).",
+        ),
     ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Events as they are stored, as server-sent events (``id:`` is the seq, ``data:``
-    the event's JSON). Resumes after ``Last-Event-ID`` (or ``after``) without a gap."""
+    """Events as they happen, as server-sent events (``id:`` is the event's cursor,
+    ``data:`` its JSON). Resumes after ``Last-Event-ID`` (or ``after``) without a gap."""
     store: Store = request.app.state.store
-    start = after
+    start = _cursor(after, ("query", "after"))
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("header", "last-event-id"),
-                        "msg": "Last-Event-ID must be the seq of an event (a whole number)",
-                        "type": "value_error",
-                    }
-                ]
-            )
-        start = int(last_event_id.strip())
+        start = _cursor(last_event_id, ("header", "Last-Event-ID"))
     filt = _filter(name, resource, related, None, None, None, None, False)
     if start is None:
-        start = await anyio.to_thread.run_sync(store.events.latest_seq)
+        start = await anyio.to_thread.run_sync(store.events.latest_cursor)
     return StreamingResponse(
         _stream(request, store, filt, start),
         media_type="text/event-stream",
@@ -202,7 +216,7 @@ async def stream_events(
 
 
 async def _stream(
-    request: Request, store: Store, filt: EventFilter, cursor: int
+    request: Request, store: Store, filt: EventFilter, cursor: EventCursor
 ) -> AsyncIterator[bytes]:
     log = store.events
     seen = -1
@@ -215,16 +229,14 @@ async def _stream(
         if generation != seen or now - last_read >= STREAM_READ_EVERY:
             seen = generation
             last_read = now
-            page_filter = filt.model_copy(update={"after_seq": cursor})
-            found, last_seq, more = await anyio.to_thread.run_sync(
-                functools.partial(log.read, page_filter, limit=STREAM_PAGE, project=False)
+            page_filter = filt.model_copy(update={"after": cursor})
+            found, cursor, more = await anyio.to_thread.run_sync(
+                functools.partial(log.read, page_filter, limit=STREAM_PAGE)
             )
             for record in found:
                 data = json.dumps(record.to_wire(), separators=(",", ":"))
-                yield f"id: {record.seq}\ndata: {data}\n\n".encode()
+                yield f"id: {record.cursor}\ndata: {data}\n\n".encode()
                 last_sent = now
-            if last_seq is not None:
-                cursor = last_seq
             if more:
                 seen = -1  # more is waiting: read again at once
                 continue

@@ -1,13 +1,8 @@
-"""The event service: state changes made events as they happen, old events deleted.
+"""The event service: events older than the retention deleted.
 
-It wakes the moment this server stores a state change (the store's state listeners
-poke the event log) and otherwise every ``poll`` seconds, for changes other processes
-stored: flows run embedded, or another server on the same database. Every pass makes
-every new state change an event (:meth:`legato.store.event_log.EventLog.project`);
-two servers doing it at once store each event once.
-
-Retention: every ``prune_every`` seconds, events that occurred more than ``retention``
-seconds ago are deleted, a batch per transaction.
+Every ``prune_every`` seconds, stored events that occurred more than ``retention``
+seconds ago are deleted, a batch per transaction. (A run's state events are its state
+history, kept as long as the run is: see :mod:`legato.store.events`.)
 """
 
 from __future__ import annotations
@@ -55,29 +50,25 @@ class EventService:
 
     def stop(self) -> None:
         self._stop.set()
-        self.store.events.poke()
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
 
     def run_once(self, now: float | None = None) -> int:
-        """One pass: project, and prune if it is time; how many events were made."""
+        """One pass: prune if it is time; how many events were deleted."""
         now = time.time() if now is None else now
-        made = self.store.events.project()
-        if now - self._last_prune >= self.config.prune_every:
-            self._last_prune = now
-            deleted = self.store.events.prune(before=now - self.config.retention)
-            if deleted:
-                logger.info("events: deleted %d events older than the retention", deleted)
-        return made
+        if now - self._last_prune < self.config.prune_every:
+            return 0
+        self._last_prune = now
+        deleted = self.store.events.prune(before=now - self.config.retention)
+        if deleted:
+            logger.info("events: deleted %d events older than the retention", deleted)
+        return deleted
 
     def _run(self) -> None:
-        log = self.store.events
-        generation = log.generation()
         while not self._stop.is_set():
             try:
                 self.run_once()
             except Exception:
                 logger.exception("events: the pass failed; trying again")
-                self._stop.wait(self.config.poll)
-            generation = log.wait(generation, self.config.poll)
+            self._stop.wait(self.config.poll)
