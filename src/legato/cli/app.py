@@ -12,6 +12,7 @@ import typer
 
 from legato.cli import (
     api_keys,
+    automations,
     concurrency,
     config,
     deployments,
@@ -51,6 +52,7 @@ app.add_typer(worker.app, name="worker")
 app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(events.app, name="events")
+app.add_typer(automations.app, name="automation")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

@@ -53,3 +53,10 @@ def work_pool_event(action: str, name: str, payload: dict[str, Any] | None = Non
     """``legato.work-pool.<action>`` about ``legato.work-pool.<name>``."""
     resource = {RESOURCE_ID: f"legato.work-pool.{name}", RESOURCE_NAME: name}
     return _event(f"legato.work-pool.{action}", resource, [], payload or {})
+
+
+def automation_event(action: str, record: Any) -> NewEvent:
+    """``legato.automation.<action>`` about ``legato.automation.<id>`` (an
+    AutomationRecord)."""
+    resource = {RESOURCE_ID: f"legato.automation.{record.id}", RESOURCE_NAME: record.spec.name}
+    return _event(f"legato.automation.{action}", resource, [], {"enabled": record.spec.enabled})

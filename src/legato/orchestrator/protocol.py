@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
     from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
@@ -366,5 +367,25 @@ class EventClient(Protocol):
         ...
 
 
-class Orchestrator(EngineBackend, WorkerBackend, ApiClient, EventClient, Protocol):
+class AutomationClient(Protocol):
+    """Managing automations (``legato automation ...``, ``Automation(...).create()``)."""
+
+    def save_automation(self, spec: AutomationSpec, *, update: bool = False) -> AutomationRecord:
+        """Store ``spec`` (``update``: the automation of that name is changed in place)."""
+        ...
+
+    def read_automations(self) -> list[AutomationRecord]: ...
+
+    def read_automation(self, reference: str) -> AutomationRecord: ...
+
+    def set_automation_enabled(self, reference: str, enabled: bool) -> AutomationRecord: ...
+
+    def delete_automation(self, reference: str) -> None: ...
+
+    def read_automation_firings(self, reference: str, *, limit: int = 20) -> list[FiringRecord]: ...
+
+
+class Orchestrator(
+    EngineBackend, WorkerBackend, ApiClient, EventClient, AutomationClient, Protocol
+):
     """All of the above: what both implementations offer (see the module)."""

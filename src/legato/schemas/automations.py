@@ -22,7 +22,6 @@ again and again, is refused here with a message that says which and why.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -68,7 +67,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EventTrigger(_Strict):
+def _content_id(model: BaseModel) -> str:
+    """An id made of what a trigger says (its children's ids included): the same trigger
+    written again gets the same id, so re-applying an automation keeps what it counted."""
+    import hashlib
+    import json
+
+    text = json.dumps(model.model_dump(mode="json", exclude={"id"}), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Trigger(_Strict):
+    @model_validator(mode="after")
+    def _identified(self) -> Any:
+        if not getattr(self, "id", ""):
+            object.__setattr__(self, "id", _content_id(self))
+        return self
+
+
+class EventTrigger(_Trigger):
     """Fires on events that match. ``Reactive``: when ``threshold`` matching ``expect``
     events arrive within ``within`` seconds. ``Proactive``: when fewer than
     ``threshold`` arrive within ``within`` seconds of an ``after`` event (or, with no
@@ -76,7 +93,7 @@ class EventTrigger(_Strict):
     each value of those labels on its own (each flow run, each deployment)."""
 
     type: Literal["event"] = "event"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] = ""
     match: LabelPatterns = {}
     match_related: LabelPatterns | list[LabelPatterns] = {}
     after: Annotated[list[str], Field(max_length=MAX_PATTERNS)] = []
@@ -141,12 +158,12 @@ def _narrows(match: LabelPatterns) -> bool:
     return False
 
 
-class CompoundTrigger(_Strict):
+class CompoundTrigger(_Trigger):
     """Fires when ``require`` of its triggers (``any``, ``all`` or a number) have fired
     within ``within`` seconds of each other."""
 
     type: Literal["compound"] = "compound"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] = ""
     triggers: Annotated[list[AnyTrigger], Field(min_length=1, max_length=MAX_TRIGGERS)]
     require: Literal["any", "all"] | Annotated[int, Field(ge=1)] = "all"
     within: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
@@ -161,11 +178,11 @@ class CompoundTrigger(_Strict):
         return self
 
 
-class SequenceTrigger(_Strict):
+class SequenceTrigger(_Trigger):
     """Fires when its triggers fire in the order listed, all within ``within`` seconds."""
 
     type: Literal["sequence"] = "sequence"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] = ""
     triggers: Annotated[list[AnyTrigger], Field(min_length=1, max_length=MAX_TRIGGERS)]
     within: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
 
@@ -296,7 +313,95 @@ class AutomationSpec(_Strict):
                 "an automation needs at least one action (actions: [...]); "
                 "to only watch events, use 'legato events tail'"
             )
+        problem = _loop_problem(self)
+        if problem:
+            raise ValueError(problem)
+        from legato.event_rules.templates import TemplateProblem, check_template
+
+        for number, action in enumerate(
+            (*self.actions, *self.actions_on_trigger, *self.actions_on_resolve), 1
+        ):
+            try:
+                check_template(action.model_dump(exclude={"type"}), f"action {number}")
+            except TemplateProblem as exc:
+                raise ValueError(f"a template does not parse: {exc}") from None
         return self
+
+
+_RUN_STATES = ("Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed", "Cancelled")
+
+
+def _loop_problem(spec: AutomationSpec) -> str | None:
+    """Why ``spec`` could fire itself again and again, if it could: it runs a deployment
+    and reacts to flow-run states of any deployment (each run it starts fires it again)."""
+    from legato.event_rules.patterns import matches
+
+    runs = [
+        a
+        for a in (*spec.actions, *spec.actions_on_trigger, *spec.actions_on_resolve)
+        if isinstance(a, RunDeployment)
+    ]
+    if not runs:
+        return None
+    stack: list[Any] = [spec.trigger]
+    while stack:
+        trigger = stack.pop()
+        if not isinstance(trigger, EventTrigger):
+            stack.extend(trigger.triggers)
+            continue
+        if trigger.posture != "Reactive":
+            continue
+        names = [f"legato.flow-run.{state}" for state in _RUN_STATES]
+        hears_runs = not trigger.expect or any(
+            matches(pattern, name) for pattern in trigger.expect for name in names
+        )
+        related = trigger.match_related
+        narrowed = any(
+            _narrows(one) for one in (related if isinstance(related, list) else [related])
+        )
+        own_runs = any(
+            str(p).startswith("legato.flow-run.") and p.strip("*") != "legato.flow-run."
+            for p in _patterns(trigger.match.get(RESOURCE_ID, []))
+        )
+        if hears_runs and not narrowed and not own_runs:
+            return (
+                "this automation runs a deployment and fires on flow-run states of any "
+                "deployment, so each run it starts would fire it again: narrow the trigger "
+                "to what it watches, e.g. match_related: {legato.resource.role: deployment, "
+                "legato.resource.name: etl/nightly}"
+            )
+    return None
+
+
+def _patterns(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class ActionRecord(BaseModel):
+    """What became of one action of a firing."""
+
+    position: int
+    type: str
+    status: Literal["pending", "running", "done", "failed"]
+    attempts: int
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    finished: datetime | None = None
+
+
+class FiringRecord(BaseModel):
+    """A trigger fired (``triggered``), went back to normal (``resolved``), or fired in
+    its automation's cooldown (``suppressed``: no action; counted in the next firing)."""
+
+    id: str
+    kind: Literal["triggered", "resolved", "suppressed"]
+    at: datetime
+    late: bool = False
+    key: str = ""
+    event_ids: list[str] = []
+    suppressed: int = 0
+    """For a triggered firing: how many were suppressed since the one before."""
+    actions: list[ActionRecord] = []
 
 
 class AutomationRecord(BaseModel):

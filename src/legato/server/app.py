@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from legato.server.api import (
+    automations,
     concurrency,
     crashes,
     deployments,
@@ -33,6 +34,7 @@ from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.guards import RequestGuard
 from legato.server.limits import BodySizeLimit
 from legato.server.services import Service
+from legato.server.services.automations import AutomationService
 from legato.server.services.events import EventService, EventServiceConfig
 from legato.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from legato.store import Store
@@ -70,7 +72,7 @@ def create_app(
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
     The event service (state changes made events, old events pruned) always runs.
     """
-    services = [EventService(store, event_config), *services]
+    services = [EventService(store, event_config), AutomationService(store), *services]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +112,7 @@ def create_app(
         concurrency,
         ingest,
         events,
+        automations,
     )
     for module in routers:
         app.include_router(

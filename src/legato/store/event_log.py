@@ -99,11 +99,13 @@ class EventLog:
 
     # -- reading -----------------------------------------------------------------
 
-    def read(self, filt: EventFilter, *, limit: int) -> tuple[list[EventRecord], EventCursor, bool]:
+    def read(
+        self, filt: EventFilter, *, limit: int, state_horizon: int | None = None
+    ) -> tuple[list[EventRecord], EventCursor, bool]:
         """A page of events, the place reached, whether more may follow (see
         :func:`legato.store.events.read_events`)."""
         with self.db.reading() as conn:
-            return queries.read_events(conn, filt, limit=limit)
+            return queries.read_events(conn, filt, limit=limit, state_horizon=state_horizon)
 
     def latest_cursor(self) -> EventCursor:
         with self.db.reading() as conn:

@@ -298,7 +298,7 @@ def _state_record(state: StoredState) -> tuple[float, int, EventRecord]:
 
 
 def read_events(
-    conn: Connection, filt: EventFilter, *, limit: int
+    conn: Connection, filt: EventFilter, *, limit: int, state_horizon: int | None = None
 ) -> tuple[list[EventRecord], EventCursor, bool]:
     """One page of the events ``filt`` keeps, oldest first (newest first if asked): the
     events (each with its cursor), the place reached (go on from it), and whether more
@@ -312,6 +312,8 @@ def read_events(
     kinds = _state_kinds(filt)
     event_where = _event_where(filt)
     state_where = _state_where(filt, kinds) if kinds else []
+    if state_horizon is not None:
+        state_where.append(state_history.c.id <= state_horizon)
     chunk = min(SCAN_CHUNK, max(2 * limit, 20))
     found: list[EventRecord] = []
     scanned = 0

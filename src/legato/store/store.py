@@ -46,6 +46,7 @@ from legato.store import (
     work_pools,
 )
 from legato.store import events as event_queries
+from legato.store.automations import AutomationStore
 from legato.store.bulk import row_inserter
 from legato.store.database import Database, translated
 from legato.store.event_log import EventLog
@@ -149,6 +150,8 @@ class Store(
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
         self.flow_ids = FlowIds()
         self.events = EventLog(self.db)
+        self.automations = AutomationStore(self.db)
+        """Automations, their firings and actions (:mod:`legato.store.automations`)."""
         """Events: stored, read, pruned, and state changes made events
         (:mod:`legato.store.event_log`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
