@@ -58,6 +58,7 @@ bench: venv
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/reliability.py
 	$(BIN)/python bench/cancel_latency.py
+	$(BIN)/python bench/events.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

@@ -16,6 +16,7 @@ from legato.engine.retries import exponential_backoff
 from legato.engine.tagging import tags
 from legato.sdk.client import get_client
 from legato.sdk.deploying import plug_deployer
+from legato.sdk.events import emit_event
 from legato.sdk.flows import Flow, FlowOptions, flow
 from legato.sdk.logging import get_run_logger
 from legato.sdk.runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
@@ -81,6 +82,7 @@ __all__ = [
     "UpstreamFailed",
     "__version__",
     "allow_failure",
+    "emit_event",
     "exponential_backoff",
     "flow",
     "get_client",

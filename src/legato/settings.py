@@ -163,6 +163,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How far ahead the scheduler makes runs (seconds).",
     )
+    events_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Events sent by clients and webhooks, and deployment and work-pool "
+        "changes, older than this many days are deleted by the server (a run's state "
+        "events live as long as the run).",
+    )
     late_after_seconds: float = Field(
         default=15.0,
         ge=0,

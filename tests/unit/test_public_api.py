@@ -48,6 +48,7 @@ PUBLIC = [
     "UpstreamFailed",
     "__version__",
     "allow_failure",
+    "emit_event",
     "exponential_backoff",
     "flow",
     "get_client",

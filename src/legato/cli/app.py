@@ -12,9 +12,11 @@ import typer
 
 from legato.cli import (
     api_keys,
+    automations,
     concurrency,
     config,
     deployments,
+    events,
     flow_runs,
     flows,
     runs,
@@ -49,6 +51,8 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(worker.app, name="worker")
 app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
+app.add_typer(events.app, name="events")
+app.add_typer(automations.app, name="automation")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

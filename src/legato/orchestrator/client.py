@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.states import State
 
 
@@ -309,6 +311,74 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             WorkPoolRecord.model_validate(row)
             for row in self._api.request("GET", "/api/work_pools")
         ]
+
+    def save_automation(self, spec: AutomationSpec, *, update: bool = False) -> AutomationRecord:
+        from legato.schemas.automations import AutomationRecord
+
+        answer = self._api.request(
+            "POST",
+            "/api/automations",
+            json=spec.model_dump(mode="json"),
+            params={"update": "true"} if update else None,
+        )
+        return AutomationRecord.model_validate(answer)
+
+    def read_automations(self) -> list[AutomationRecord]:
+        from legato.schemas.automations import AutomationRecord
+
+        answer = self._api.request("GET", "/api/automations")
+        return [AutomationRecord.model_validate(row) for row in answer]
+
+    def read_automation(self, reference: str) -> AutomationRecord:
+        from legato.schemas.automations import AutomationRecord
+
+        path = f"/api/automations/{quote(reference, safe='')}"
+        return AutomationRecord.model_validate(self._api.request("GET", path))
+
+    def set_automation_enabled(self, reference: str, enabled: bool) -> AutomationRecord:
+        from legato.schemas.automations import AutomationRecord
+
+        action = "resume" if enabled else "pause"
+        path = f"/api/automations/{quote(reference, safe='')}/{action}"
+        return AutomationRecord.model_validate(self._api.request("POST", path))
+
+    def delete_automation(self, reference: str) -> None:
+        self._api.response("DELETE", f"/api/automations/{quote(reference, safe='')}")
+
+    def read_automation_firings(self, reference: str, *, limit: int = 20) -> list[FiringRecord]:
+        from legato.schemas.automations import FiringRecord
+
+        path = f"/api/automations/{quote(reference, safe='')}/firings"
+        answer = self._api.request("GET", path, params={"limit": limit})
+        return [FiringRecord.model_validate(row) for row in answer]
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        from legato.schemas.events import MAX_BATCH, EventBatchAnswer
+
+        stored = duplicates = 0
+        for start in range(0, len(events), MAX_BATCH):
+            body = [
+                event.model_dump(mode="json", exclude_none=True)
+                for event in events[start : start + MAX_BATCH]
+            ]
+            answer = EventBatchAnswer.model_validate(
+                self._api.request("POST", "/api/events", json=body)
+            )
+            stored += answer.stored
+            duplicates += answer.duplicates
+        return EventBatchAnswer(stored=stored, duplicates=duplicates)
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        from legato.schemas.events import REACHED_HEADER, EventPage, EventRecord, event_query
+
+        response = self._api.response(
+            "GET", "/api/events", params=[*event_query(filt), ("limit", str(limit))]
+        )
+        return EventPage(
+            events=[EventRecord.model_validate(row) for row in response.json()],
+            next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
+            reached=response.headers.get(REACHED_HEADER),
+        )
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         answer = self._api.request(

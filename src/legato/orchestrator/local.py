@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
     from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
 
@@ -173,6 +175,39 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def read_work_pools(self) -> list[WorkPoolRecord]:
         return self.store.read_work_pools()
+
+    def save_automation(self, spec: AutomationSpec, *, update: bool = False) -> AutomationRecord:
+        return self.store.automations.save(spec, replace=update)[0]
+
+    def read_automations(self) -> list[AutomationRecord]:
+        return self.store.automations.read_all()
+
+    def read_automation(self, reference: str) -> AutomationRecord:
+        return self.store.automations.read(reference)
+
+    def set_automation_enabled(self, reference: str, enabled: bool) -> AutomationRecord:
+        return self.store.automations.set_enabled(reference, enabled)
+
+    def delete_automation(self, reference: str) -> None:
+        self.store.automations.delete(reference)
+
+    def read_automation_firings(self, reference: str, *, limit: int = 20) -> list[FiringRecord]:
+        return self.store.automations.firings(reference, limit=limit)
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        from legato.schemas.events import EventBatchAnswer
+
+        stored, duplicates = self.store.events.emit(events)
+        return EventBatchAnswer(stored=stored, duplicates=duplicates)
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        from legato.schemas.events import EventPage
+
+        self.flush()  # this process's states first: they are events too
+        found, reached, more = self.store.events.read(filt, limit=limit)
+        return EventPage(
+            events=found, next_cursor=reached.text() if more else None, reached=reached.text()
+        )
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         return self.store.set_concurrency_limit(tag, limit)

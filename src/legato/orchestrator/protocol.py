@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TaskRunRecord,
         TaskRunSummary,
     )
+    from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
     from legato.schemas.claims import ClaimedFlowRun
     from legato.schemas.concurrency import ConcurrencyLimitRecord, LeaseAnswer, WorkPoolRecord
     from legato.schemas.deployments import (
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         DeploymentRunRequest,
         DeploymentSpec,
     )
+    from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.flow_runs import StoredFlowRun
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.states import State, Transition
@@ -352,5 +354,38 @@ class ApiClient(FlowRunReader, Protocol):
         ...
 
 
-class Orchestrator(EngineBackend, WorkerBackend, ApiClient, Protocol):
+class EventClient(Protocol):
+    """Sending and reading events (``legato.emit_event``, ``legato events ...``)."""
+
+    def emit_events(self, events: list[EventIn]) -> EventBatchAnswer:
+        """Store these events (an id already stored is not stored again)."""
+        ...
+
+    def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
+        """One page of the events ``filt`` keeps, in the order stored (newest first if
+        it asks), and the cursor to go on from."""
+        ...
+
+
+class AutomationClient(Protocol):
+    """Managing automations (``legato automation ...``, ``Automation(...).create()``)."""
+
+    def save_automation(self, spec: AutomationSpec, *, update: bool = False) -> AutomationRecord:
+        """Store ``spec`` (``update``: the automation of that name is changed in place)."""
+        ...
+
+    def read_automations(self) -> list[AutomationRecord]: ...
+
+    def read_automation(self, reference: str) -> AutomationRecord: ...
+
+    def set_automation_enabled(self, reference: str, enabled: bool) -> AutomationRecord: ...
+
+    def delete_automation(self, reference: str) -> None: ...
+
+    def read_automation_firings(self, reference: str, *, limit: int = 20) -> list[FiringRecord]: ...
+
+
+class Orchestrator(
+    EngineBackend, WorkerBackend, ApiClient, EventClient, AutomationClient, Protocol
+):
     """All of the above: what both implementations offer (see the module)."""

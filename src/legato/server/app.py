@@ -16,9 +16,11 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from legato.server.api import (
+    automations,
     concurrency,
     crashes,
     deployments,
+    events,
     flow_runs,
     flows,
     health,
@@ -32,6 +34,8 @@ from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.guards import RequestGuard
 from legato.server.limits import BodySizeLimit
 from legato.server.services import Service
+from legato.server.services.automations import AutomationService
+from legato.server.services.events import EventService, EventServiceConfig
 from legato.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from legato.store import Store
 
@@ -57,6 +61,7 @@ def create_app(
     services: Sequence[Service] = (),
     keys_required: bool = False,
     allowed_hosts: Sequence[str] | None = None,
+    event_config: EventServiceConfig | None = None,
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
@@ -65,7 +70,9 @@ def create_app(
     ``keys_required``: keys are needed even when none is stored (a server bound beyond
     loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
+    The event service (state changes made events, old events pruned) always runs.
     """
+    services = [EventService(store, event_config), AutomationService(store), *services]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +111,8 @@ def create_app(
         crashes,
         concurrency,
         ingest,
+        events,
+        automations,
     )
     for module in routers:
         app.include_router(

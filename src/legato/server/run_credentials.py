@@ -36,6 +36,7 @@ RUN_WRITES = frozenset(
         ("POST", "/orchestrator/flow_runs"),
         ("POST", "/orchestrator/flow_runs/{flow_run_id}/state"),
         ("POST", "/bulk"),
+        ("POST", "/events"),
         ("POST", "/concurrency_limits/leases"),
         ("POST", "/concurrency_limits/leases/renew"),
         ("POST", "/concurrency_limits/leases/release"),

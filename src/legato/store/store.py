@@ -29,6 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from legato.errors import LegatoError, ObjectNotFound, ScheduleError
+from legato.event_rules.resource_events import deployment_event, work_pool_event
+from legato.event_rules.state_events import NewEvent
 from legato.processes import StartTimeLookup, gone_reason
 from legato.schemas import FlowRunFilter, ListsFlowRuns, ReadsLogs
 from legato.schemas.runs import DEFAULT_LOG_PAGE, DEFAULT_TASK_RUN_PAGE
@@ -43,8 +45,11 @@ from legato.store import (
     scheduling,
     work_pools,
 )
+from legato.store import events as event_queries
+from legato.store.automations import AutomationStore
 from legato.store.bulk import row_inserter
 from legato.store.database import Database, translated
+from legato.store.event_log import EventLog
 from legato.store.flows import FlowIds
 from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
 from legato.store.scheduling import Schedulable, SlotRun
@@ -144,6 +149,11 @@ class Store(
         self._bulk = BulkStatements(self.engine.dialect)
         self.writer = BatchWriter(self._write_batch, linger=writer_linger)
         self.flow_ids = FlowIds()
+        self.events = EventLog(self.db)
+        self.automations = AutomationStore(self.db)
+        """Automations, their firings and actions (:mod:`legato.store.automations`)."""
+        """Events: stored, read, pruned, and state changes made events
+        (:mod:`legato.store.event_log`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
@@ -155,6 +165,11 @@ class Store(
 
     def _door(self) -> contextlib.AbstractContextManager[StateDoor]:
         return self.db.door()
+
+    def _record_events(self, conn: Connection, *new: NewEvent) -> None:
+        """Store events of a change in the transaction making it (last: see
+        :mod:`legato.store.events`); the caller pokes the event log after commit."""
+        event_queries.insert_events(conn, list(new))
 
     def close(self) -> None:
         self.writer.close()
@@ -617,18 +632,27 @@ class Store(
         """A new, unpaused pool (WorkPoolExists if one has that name)."""
         with self.db.writing() as conn:
             work_pools.create_work_pool(conn, name, concurrency_limit)
+            payload = {"concurrency_limit": concurrency_limit}
+            self._record_events(conn, work_pool_event("created", name, payload))
+        self.events.poke()
         return self.read_work_pool(name)
 
     def set_work_pool_limit(self, name: str, concurrency_limit: int | None) -> WorkPoolRecord:
         """Most active runs of ``name`` (None: no limit); the active ones may finish."""
         with self.db.writing() as conn:
             work_pools.set_work_pool_limit(conn, name, concurrency_limit)
+            payload = {"concurrency_limit": concurrency_limit}
+            self._record_events(conn, work_pool_event("updated", name, payload))
+        self.events.poke()
         return self.read_work_pool(name)
 
     def set_work_pool_paused(self, name: str, paused: bool) -> WorkPoolRecord:
         """A paused pool's runs are not claimed (they wait, Scheduled or Late)."""
         with self.db.writing() as conn:
             work_pools.set_work_pool_paused(conn, name, paused)
+            action = "paused" if paused else "resumed"
+            self._record_events(conn, work_pool_event(action, name))
+        self.events.poke()
         return self.read_work_pool(name)
 
     def read_work_pools(self) -> list[WorkPoolRecord]:
@@ -857,13 +881,20 @@ class Store(
         """
         with self.db.writing() as conn:
             deployment_id = deployments.deploy(conn, spec, self.flow_ids)
-        return self.read_deployment(deployment_id)
+            record = deployments.read_deployment(conn, deployment_id)
+            action = "created" if record.created == record.updated else "updated"
+            self._record_events(conn, _deployment_event(action, record))
+        self.events.poke()
+        return record
 
     def set_deployment_paused(self, deployment_id: str, paused: bool) -> DeploymentRecord:
         """Pause (no new runs; its schedules' unstarted runs removed) or resume."""
         with self.db.writing() as conn:
             deployments.set_deployment_paused(conn, deployment_id, paused)
-        return self.read_deployment(deployment_id)
+            record = deployments.read_deployment(conn, deployment_id)
+            self._record_events(conn, _deployment_event("paused" if paused else "resumed", record))
+        self.events.poke()
+        return record
 
     def set_schedule_active(
         self, deployment_id: str, schedule: str, active: bool
@@ -874,13 +905,21 @@ class Store(
         deployment = self.read_deployment(deployment_id)
         with self.db.writing() as conn:
             deployments.set_schedule_active(conn, deployment, schedule, active)
-        return self.read_deployment(deployment.id)
+            record = deployments.read_deployment(conn, deployment.id)
+            action = "schedule-resumed" if active else "schedule-paused"
+            self._record_events(conn, _deployment_event(action, record, schedule=schedule))
+        self.events.poke()
+        return record
 
     def delete_deployment(self, deployment_id: str) -> int:
         """Delete a deployment, its schedules and its runs that have not started; how
         many unstarted runs went with it."""
         with self.db.writing() as conn:
-            return deployments.delete_deployment(conn, deployment_id)
+            record = deployments.read_deployment(conn, deployment_id)
+            dropped = deployments.delete_deployment(conn, deployment_id)
+            self._record_events(conn, _deployment_event("deleted", record))
+        self.events.poke()
+        return dropped
 
     def create_deployment_run(
         self,
@@ -983,6 +1022,17 @@ class Store(
                 total += marked
             if looked_at < scheduling.LATE_BATCH:
                 return total
+
+
+def _deployment_event(
+    action: str, record: DeploymentRecord, *, schedule: str | None = None
+) -> NewEvent:
+    payload: dict[str, Any] = {"paused": record.paused}
+    if schedule is not None:
+        payload["schedule"] = schedule
+    return deployment_event(
+        action, record.id, record.full_name, work_pool=record.work_pool, payload=payload
+    )
 
 
 def is_id_prefix(text: str) -> bool:

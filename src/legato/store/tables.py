@@ -252,3 +252,125 @@ api_keys = sa.Table(
     # server starts, deleted when it stops; listed and revocable like any other.
     sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),
 )
+
+events = sa.Table(
+    "events",
+    metadata,
+    # The order the server stored events in: the cursor of reads and of the live stream.
+    # AUTOINCREMENT on SQLite: a seq is never handed out twice, even after deletes.
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event", sa.String(1024), nullable=False),
+    sa.Column("occurred", sa.Float, nullable=False),
+    sa.Column("received", sa.Float, nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("related", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_events_event_seq", "event", "seq"),
+    sa.Index("ix_events_resource_id_seq", "resource_id", "seq"),
+    sa.Index("ix_events_occurred", "occurred"),
+    sqlite_autoincrement=True,
+)
+"""Events as stored (:mod:`legato.store.events`); ``resource``, ``related`` and
+``payload`` are JSON text, kept as sent."""
+
+event_resources = sa.Table(
+    "event_resources",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("role", sa.String(255), nullable=False),
+    sa.Index("ix_event_resources_resource_id_seq", "resource_id", "seq"),
+    sa.Index("ix_event_resources_seq", "seq"),
+)
+"""The related resources of each event, one row each: 'events related to deployment X'
+is a walk down an index rather than a read of every event's JSON."""
+
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+"""How far a reader that must not skip anything has read (the projection of state
+changes into events: the last ``state_history.id`` made an event)."""
+
+automations = sa.Table(
+    "automations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    # The AutomationSpec as JSON text (legato.schemas.automations).
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("last_fired", sa.Float, nullable=True),
+)
+"""Automations (:mod:`legato.store.automations`)."""
+
+automation_buckets = sa.Table(
+    "automation_buckets",
+    metadata,
+    sa.Column("automation_id", sa.String(36), primary_key=True),
+    sa.Column("trigger_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("start", sa.Float, nullable=True),
+    sa.Column("end", sa.Float, nullable=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("triggered", sa.Boolean, nullable=False),
+    sa.Column("event_ids", sa.Text, nullable=False),
+)
+"""What each trigger has counted, per ``for_each`` key (legato.event_rules.triggers):
+written with the evaluator's cursor, so a restart goes on from exactly there."""
+
+automation_firings = sa.Table(
+    "automation_firings",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("automation_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("trigger_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(1024), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("event_ids", sa.Text, nullable=False),
+    # The triggering event (the last one counted), as read: actions render from it.
+    sa.Column("event", sa.Text, nullable=True),
+    sa.Column("suppressed", sa.Integer, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_automation_firings_automation_id_created", "automation_id", "created"),
+)
+
+automation_actions = sa.Table(
+    "automation_actions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("firing_id", sa.String(36), nullable=False),
+    sa.Column("automation_id", sa.String(36), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("finished", sa.Float, nullable=True),
+    sa.Index("ix_automation_actions_status", "status", "lease_until"),
+    sa.Index("ix_automation_actions_firing_id", "firing_id", "position"),
+)
+"""Each action of each firing, written with the firing (an outbox): pending until an
+executor holds it (``lease_until``), then done or failed with its error or result."""
+
+service_leases = sa.Table(
+    "service_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+)
+"""Which server runs a service that must run once per database (the automation
+evaluator), until when: two servers on one database take turns, never both."""

@@ -1,0 +1,230 @@
+"""``legato automation``: automations from YAML or JSON files, and what they did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from legato.cli.output import (
+    JsonOption,
+    fail,
+    format_time,
+    print_json,
+    reports_errors,
+    stdout_console,
+    terminal_safe,
+)
+
+if TYPE_CHECKING:
+    from legato.schemas.automations import AutomationRecord, AutomationSpec
+
+app = typer.Typer(
+    rich_markup_mode=None,
+    name="automation",
+    help=(
+        "Automations: a trigger that watches events (or their absence) and the actions "
+        "it takes - run a deployment, cancel or pause, call a webhook."
+    ),
+    no_args_is_help=True,
+)
+
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The automation's name (or id).")]
+
+
+def _client() -> Any:
+    from legato import get_client
+
+    return get_client()
+
+
+def read_specs(path: Path) -> list[AutomationSpec]:
+    """The automations of a YAML or JSON file: one, a list, or ``automations: [...]``;
+    typer.Exit naming the file, the automation and the field when one is wrong."""
+    import yaml
+    from pydantic import ValidationError
+
+    from legato.schemas.automations import AutomationSpec
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise fail(f"{path} is not valid YAML or JSON: {exc}") from None
+    if isinstance(data, dict) and "automations" in data:
+        data = data["automations"]
+    items = data if isinstance(data, list) else [data]
+    specs = []
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise fail(f"{path}: automation {number} is not a mapping of fields")
+        try:
+            specs.append(AutomationSpec.model_validate(item))
+        except ValidationError as exc:
+            name = item.get("name", f"number {number}")
+            problems = "\n".join(
+                f"  {'.'.join(str(p) for p in error['loc']) or 'automation'}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors()
+            )
+            raise fail(f"{path}: automation {name!r} is not valid:\n{problems}") from None
+    return specs
+
+
+@app.command("create")
+@reports_errors
+def create(
+    file: Annotated[
+        Path,
+        typer.Option(
+            "-f", "--file", metavar="FILE", help="YAML or JSON: one automation or a list."
+        ),
+    ],
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Update automations of the same name (keeping counts)."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create the automations of FILE."""
+    client = _client()
+    records = [client.save_automation(spec, update=update) for spec in read_specs(file)]
+    if as_json:
+        print_json([record.model_dump(mode="json") for record in records])
+        return
+    for record in records:
+        stdout_console().print(
+            f"automation {record.spec.name!r} ({record.id}): {_summary(record.spec)}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _summary(spec: AutomationSpec) -> str:
+    from legato.event_rules.triggers import event_triggers
+
+    triggers = event_triggers(spec.trigger)
+    first = triggers[0]
+    what = ", ".join(first.expect) or "matching events"
+    if first.posture == "Proactive":
+        when = f"fewer than {first.threshold} {what} within {first.within:g} s"
+        if first.after:
+            when += f" after {', '.join(first.after)}"
+    else:
+        when = f"{first.threshold} x {what}" + (
+            f" within {first.within:g} s" if first.within else ""
+        )
+    if len(triggers) > 1:
+        when += f" (and {len(triggers) - 1} more triggers)"
+    actions = [a.type for a in (*spec.actions, *spec.actions_on_trigger)]
+    state = "" if spec.enabled else " [paused]"
+    return f"on {when} -> {', '.join(actions) or 'nothing'}{state}"
+
+
+@app.command("ls")
+@reports_errors
+def list_automations(as_json: JsonOption = False) -> None:
+    """List the automations."""
+    records: list[AutomationRecord] = _client().read_automations()
+    if as_json:
+        print_json([record.model_dump(mode="json") for record in records])
+        return
+    console = stdout_console()
+    if not records:
+        console.print("No automations (legato automation create -f FILE).", highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table("NAME", "ENABLED", "TRIGGER AND ACTIONS", "LAST FIRED", box=None)
+    for record in records:
+        table.add_row(
+            terminal_safe(record.spec.name),
+            "yes" if record.spec.enabled else "paused",
+            terminal_safe(_summary(record.spec)),
+            format_time(record.last_fired) if record.last_fired else "-",
+        )
+    console.print(table)
+
+
+@app.command("show")
+@reports_errors
+def show(name: NameArgument, as_json: JsonOption = False) -> None:
+    """Show an automation as it is stored (the YAML it could be created from)."""
+    record: AutomationRecord = _client().read_automation(name)
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    import yaml
+
+    data = record.spec.model_dump(mode="json", exclude_defaults=True)
+    console = stdout_console()
+    console.print(f"# automation {record.id}", highlight=False, markup=False)
+    console.print(
+        terminal_safe(yaml.safe_dump(data, sort_keys=False)), highlight=False, markup=False
+    )
+
+
+@app.command("pause")
+@reports_errors
+def pause(name: NameArgument) -> None:
+    """Stop evaluating it (what it counted is forgotten)."""
+    record = _client().set_automation_enabled(name, False)
+    stdout_console().print(f"automation {record.spec.name!r} paused", highlight=False)
+
+
+@app.command("resume")
+@reports_errors
+def resume(name: NameArgument) -> None:
+    """Evaluate it again, from the events that arrive from now on."""
+    record = _client().set_automation_enabled(name, True)
+    stdout_console().print(f"automation {record.spec.name!r} resumed", highlight=False)
+
+
+@app.command("delete")
+@reports_errors
+def delete(name: NameArgument) -> None:
+    """Delete it, with its firings."""
+    _client().delete_automation(name)
+    stdout_console().print(f"automation {name!r} deleted", highlight=False, markup=False)
+
+
+@app.command("firings")
+@reports_errors
+def firings(
+    name: NameArgument,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Its newest firings, and for each action its status, attempts and result or error."""
+    found = _client().read_automation_firings(name, limit=limit)
+    if as_json:
+        print_json([firing.model_dump(mode="json") for firing in found])
+        return
+    console = stdout_console()
+    if not found:
+        console.print(f"automation {name!r} has not fired yet.", highlight=False, markup=False)
+        return
+    for firing in found:
+        extra = " (late)" if firing.late else ""
+        if firing.suppressed:
+            extra += f" (+{firing.suppressed} suppressed by the cooldown)"
+        console.print(
+            terminal_safe(f"{format_time(firing.at, precise=True)}  {firing.kind}{extra}"),
+            highlight=False,
+            markup=False,
+        )
+        for action in firing.actions:
+            outcome = action.error or (json.dumps(action.result) if action.result else "")
+            console.print(
+                terminal_safe(
+                    f"    {action.position + 1}. {action.type}: {action.status} "
+                    f"(attempts {action.attempts}) {outcome}"
+                ),
+                highlight=False,
+                markup=False,
+            )

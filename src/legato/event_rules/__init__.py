@@ -1,0 +1,9 @@
+"""The rules of events, pure (room 9 of the design): what a stored state change becomes
+as an event (:mod:`~legato.event_rules.state_events`), what a ``*`` pattern matches
+(:mod:`~legato.event_rules.patterns`), and how the projection of state changes into
+events moves its cursor without skipping one (:mod:`~legato.event_rules.projection`).
+
+Storing and reading events is :mod:`legato.store.events`; the API, the live stream and
+the service that projects and prunes are in :mod:`legato.server`; what user code calls
+is :mod:`legato.events` (``emit_event``).
+"""
