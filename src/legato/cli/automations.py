@@ -162,6 +162,13 @@ def show(name: NameArgument, as_json: JsonOption = False) -> None:
     import yaml
 
     data = record.spec.model_dump(mode="json", exclude_defaults=True)
+    for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        # Each action keeps its type, which says what it is (and makes the YAML valid).
+        if key in data:
+            data[key] = [
+                {"type": action.type, **shown}
+                for action, shown in zip(getattr(record.spec, key), data[key], strict=True)
+            ]
     console = stdout_console()
     console.print(f"# automation {record.id}", highlight=False, markup=False)
     console.print(
@@ -228,3 +235,50 @@ def firings(
                 highlight=False,
                 markup=False,
             )
+
+
+@app.command("test")
+@reports_errors
+def test(
+    name: NameArgument,
+    event: Annotated[
+        Path,
+        typer.Option(
+            "--event", metavar="FILE", help="An event as JSON (as legato events ls --json shows)."
+        ),
+    ],
+) -> None:
+    """Say which parts of the trigger an event matches and what each action would do,
+    without doing anything."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from legato.event_rules.explain import explain
+    from legato.event_rules.triggers import SeenEvent
+    from legato.schemas.events import EventIn
+
+    try:
+        data = json.loads(event.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise fail(f"cannot read the event in {event}: {exc}") from None
+    if not isinstance(data, dict):
+        raise fail(f"{event} must hold one event (a JSON object)")
+    known = {k: v for k, v in data.items() if k in EventIn.model_fields}
+    try:
+        parsed = EventIn.model_validate(known)
+    except ValidationError as exc:
+        raise fail(f"{event} is not an event: {exc.errors()[0]['msg']}") from None
+    occurred = parsed.occurred or datetime.now(UTC)
+    seen = SeenEvent(
+        id=str(parsed.id or "test"),
+        event=parsed.event,
+        occurred=occurred.timestamp(),
+        resource=parsed.resource,
+        related=parsed.related,
+        payload=parsed.payload,
+    )
+    record = _client().read_automation(name)
+    event_json = {**parsed.model_dump(mode="json"), "occurred": occurred.isoformat()}
+    for line in explain(record.spec, seen, event_json):
+        stdout_console().print(terminal_safe(line), highlight=False, markup=False)

@@ -349,6 +349,16 @@ class HeldAction:
     firing_key: str
 
 
+def has_open_actions(conn: Connection) -> bool:
+    """Whether any action is pending or running (a read, before a claim's write)."""
+    query = (
+        sa.select(automation_actions.c.id)
+        .where(automation_actions.c.status.in_(("pending", "running")))
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def claim_actions(
     conn: Connection, *, now: float, lease: float, limit: int = 20
 ) -> list[HeldAction]:

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.event_rules.triggers import Buckets, Firing, SeenEvent, on_clock, on_event
@@ -51,6 +52,8 @@ LEASE_TTL = 10.0
 EVENTS_POSITION = "automations.events"
 STATES_POSITION = "automations.states"
 PASS_EVENTS = 500
+SKIP_EVERY = 2.0
+CLOCK_SKEW = timedelta(seconds=1)
 ACTION_LEASE = 120.0
 STATE_SETTLE = 1.0
 """PostgreSQL: state ids newer than those seen this long ago are left for the next pass
@@ -74,6 +77,8 @@ class AutomationService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leading = False
+        self._lease_until = 0.0
+        self._last_skip = 0.0
         self._buckets: dict[str, Buckets] = {}
         self._specs: dict[str, tuple[float, AutomationRecord]] = {}
         self._last_acted: dict[str, float] = {}
@@ -126,8 +131,11 @@ class AutomationService:
 
     def _lead(self, now: float | None) -> bool:
         now = time.time() if now is None else now
+        if self._leading and now < self._lease_until - LEASE_TTL / 2:
+            return True  # renewed a moment ago: no write for it on every pass
         with self.store.db.writing() as conn:
             leading = queries.take_lease(conn, LEASE_NAME, self.holder, ttl=LEASE_TTL, now=now)
+        self._lease_until = now + LEASE_TTL if leading else 0.0
         if leading and not self._leading:
             with self.store.db.reading() as conn:
                 self._buckets = queries.load_buckets(conn)
@@ -154,15 +162,17 @@ class AutomationService:
         with self.store.db.reading() as conn:
             seq = queries.read_position(conn, EVENTS_POSITION)
             state = queries.read_position(conn, STATES_POSITION)
-        if seq is None or state is None:
-            # The first server ever to evaluate starts from now: earlier events were
-            # not waited for by any automation.
-            start = self.store.events.latest_cursor()
+        return EventCursor(seq or 0, state or 0)
+
+    def _skip_to(self, cursor: EventCursor, place: EventCursor) -> None:
+        """No automation is enabled: nothing before ``place`` needs evaluating (written
+        every few seconds at most, not on every pass)."""
+        now = time.monotonic()
+        if place != cursor and now - self._last_skip >= SKIP_EVERY:
+            self._last_skip = now
             with self.store.db.writing() as conn:
-                queries.write_position(conn, EVENTS_POSITION, start.seq, time.time())
-                queries.write_position(conn, STATES_POSITION, start.state, time.time())
-            return start
-        return EventCursor(seq, state)
+                queries.write_position(conn, EVENTS_POSITION, place.seq, time.time())
+                queries.write_position(conn, STATES_POSITION, place.state, time.time())
 
     def _state_horizon(self) -> int | None:
         """PostgreSQL: the newest state id it is safe to read up to (see STATE_SETTLE)."""
@@ -181,10 +191,14 @@ class AutomationService:
     def evaluate(self, now: float | None = None) -> bool:
         """Evaluate the events since the cursor and the deadlines due; store it all in one
         transaction. Whether more events are waiting."""
+        # Where the feed is before the automations are read: with none enabled, the
+        # cursor may move up to here (one made a moment later still sees what follows).
+        place = self.store.events.latest_cursor()
         records = self._automations()
-        if not records:
-            return False
         cursor = self._cursor()
+        if not records:
+            self._skip_to(cursor, place)
+            return False
         horizon = self._state_horizon()
         found, reached, more = self.store.events.read(
             EventFilter(after=cursor, names=_interest(records)),
@@ -196,6 +210,8 @@ class AutomationService:
         for record in found:
             seen = _seen(record)
             for automation in records:
+                if record.received < automation.created - CLOCK_SKEW:
+                    continue  # it happened before the automation existed
                 for firing in on_event(
                     automation.spec.trigger,
                     seen,
@@ -257,6 +273,9 @@ class AutomationService:
     def act(self) -> bool:
         """Run the pending actions (a batch); whether more may be waiting."""
         now = time.time()
+        with self.store.db.reading() as conn:
+            if not queries.has_open_actions(conn):
+                return False
         with self.store.db.writing() as conn:
             held = queries.claim_actions(conn, now=now, lease=ACTION_LEASE)
         for action in held:
