@@ -232,7 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="legato-bench-automations-") as root:
         folder = Path(root)
-        env = clean_env(LEGATO_HOME=str(folder / "home"), LEGATO_LOG_LEVEL="WARNING")
+        env = clean_env(LEGATO_HOME=str(folder / "home"))
         with legato_server(env, folder / "server.log", "--no-scheduler") as url:
             client_env = dict(env, LEGATO_API_URL=url)
             report = {

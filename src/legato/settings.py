@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How far ahead the scheduler makes runs (seconds).",
     )
+    automation_action_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a server may take over an automation action before another "
+        "may take it again (it was killed while running it).",
+    )
     events_retention_days: float = Field(
         default=7.0,
         gt=0,

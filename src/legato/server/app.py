@@ -34,7 +34,7 @@ from legato.server.errors import ERROR_RESPONSES, install_error_handlers
 from legato.server.guards import RequestGuard
 from legato.server.limits import BodySizeLimit
 from legato.server.services import Service
-from legato.server.services.automations import AutomationService
+from legato.server.services.automations import AutomationService, AutomationServiceConfig
 from legato.server.services.events import EventService, EventServiceConfig
 from legato.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from legato.store import Store
@@ -62,6 +62,7 @@ def create_app(
     keys_required: bool = False,
     allowed_hosts: Sequence[str] | None = None,
     event_config: EventServiceConfig | None = None,
+    automation_config: AutomationServiceConfig | None = None,
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
@@ -72,7 +73,11 @@ def create_app(
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
     The event service (state changes made events, old events pruned) always runs.
     """
-    services = [EventService(store, event_config), AutomationService(store), *services]
+    services = [
+        EventService(store, event_config),
+        AutomationService(store, automation_config),
+        *services,
+    ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -43,6 +43,7 @@ from legato.server.services.automation_actions import (
 from legato.store import automations as queries
 
 if TYPE_CHECKING:
+    from legato.settings import Settings
     from legato.store import Store
 
 logger = logging.getLogger("legato.automations")
@@ -64,6 +65,11 @@ STATE_SETTLE = 1.0
 class AutomationServiceConfig:
     poll: float = 1.0
     evaluate: bool = True
+    action_lease: float = ACTION_LEASE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AutomationServiceConfig:
+        return cls(action_lease=settings.automation_action_lease_seconds)
 
 
 class AutomationService:
@@ -277,7 +283,7 @@ class AutomationService:
             if not queries.has_open_actions(conn):
                 return False
         with self.store.db.writing() as conn:
-            held = queries.claim_actions(conn, now=now, lease=ACTION_LEASE)
+            held = queries.claim_actions(conn, now=now, lease=self.config.action_lease)
         for action in held:
             self._do(action)
         return len(held) == 20
