@@ -197,3 +197,42 @@ def test_bad_automations_are_refused_saying_why(setup: Setup) -> None:
     listed = run_legato("automation", "ls", env=setup.env, check=True)
     assert "refunds-reviewed" in listed.stdout
     assert "loop" not in listed.stdout.split()
+
+
+def test_deployment_triggers_run_it_and_deploying_again_keeps_their_counts(setup: Setup) -> None:
+    triggers = setup.folder / "triggers.yaml"
+    triggers.write_text(
+        "- expect: [acme.upstream.done]\n"
+        "  threshold: 2\n"
+        "  within: 120\n"
+        "  parameters: {amount: '{{ event.payload.n }}', ids: [], note: triggered}\n"
+    )
+
+    def deploy() -> None:
+        run_legato(
+            "deploy", "flows.py:refunds", "--name", "triggered", "--pool", "p",
+            "--trigger-file", str(triggers), env=setup.env, cwd=setup.folder, check=True,
+        )  # fmt: skip
+
+    deploy()
+    setup.emit("acme.upstream.done", "acme.upstream.1", n=1)
+    time.sleep(1.0)
+    deploy()  # the same trigger: its count of one is kept
+    setup.emit("acme.upstream.done", "acme.upstream.2", n=2)
+    name = "refunds/triggered trigger 1"
+    firing = wait_until(
+        lambda: [f for f in setup.firings(name) if f["actions"][0]["status"] == "done"],  # type: ignore[index]
+        "the deployment trigger fired",
+        timeout=30,
+    )[0]
+    run_id = firing["actions"][0]["result"]["flow_run_id"]  # type: ignore[index]
+    assert wait_final(setup.orchestrator, run_id).state.type == "COMPLETED"
+    assert firing["actions"][0]["result"]["parameters"] == {  # type: ignore[index]
+        "amount": 2,
+        "ids": [],
+        "note": "triggered",
+    }
+    triggers.write_text("[]\n")
+    deploy()  # an empty list removes the trigger
+    listed = run_legato("automation", "ls", "--json", env=setup.env, check=True)
+    assert name not in [a["spec"]["name"] for a in json.loads(listed.stdout)]

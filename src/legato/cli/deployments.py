@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from rich.text import Text
 
 from legato.cli.output import (
     JsonOption,
+    fail,
     format_time,
     log_line_writer,
     print_json,
@@ -166,6 +168,15 @@ def deploy(
     catchup: Annotated[
         bool, typer.Option("--catchup", help="After downtime, run every missed slot.")
     ] = False,
+    trigger_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--trigger-file",
+            help="YAML or JSON: triggers (as in automations) that run it; deploying again "
+            "keeps what they counted.",
+            metavar="FILE",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create or update a deployment of a flow (deploying again updates it in place)."""
@@ -173,6 +184,7 @@ def deploy(
     from legato.workers.entrypoints import load_flow
 
     flow = load_flow(entrypoint)
+    triggers = read_triggers(trigger_file) if trigger_file is not None else None
     record = deploy_flow(
         flow,
         name=name,
@@ -188,12 +200,31 @@ def deploy(
         retries=retries,
         catchup=catchup,
         entrypoint=entrypoint,
+        triggers=triggers,
     )
     if as_json:
         print_json(record.model_dump(mode="json"))
         return
     stdout_console().print(f"deployed {record.full_name} ({record.id})")
     _print_deployment(record)
+
+
+def read_triggers(path: Path) -> list[Any]:
+    """The triggers of a YAML or JSON file: one mapping, a list, or ``triggers: [...]``."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise fail(f"{path} is not valid YAML or JSON: {exc}") from None
+    if isinstance(data, dict) and "triggers" in data:
+        data = data["triggers"]
+    items = data if isinstance(data, list) else [data]
+    if not all(isinstance(item, dict) for item in items):
+        raise fail(f"{path}: each trigger must be a mapping of fields (type, expect, ...)")
+    return items
 
 
 # -- legato deployment ... -----------------------------------------------------------

@@ -80,6 +80,7 @@ def deploy_flow(
     retries: int = 0,
     catchup: bool = False,
     entrypoint: str | None = None,
+    triggers: Sequence[Any] | None = None,
     orchestrator: ApiClient | None = None,
 ) -> DeploymentRecord:
     from legato.schemas.deployments import DeploymentSchedule, DeploymentSpec
@@ -128,11 +129,82 @@ def deploy_flow(
             for schedule in chosen
         ],
     )
+    # None: the triggers stored stay as they are; a list (even empty) replaces them.
+    automations = (
+        None if triggers is None else trigger_automations(f"{loaded.name}/{name}", triggers)
+    )
     if orchestrator is None:
         from legato.sdk.client import get_client
 
         orchestrator = get_client()
-    return orchestrator.deploy(spec)
+    record = orchestrator.deploy(spec)
+    if automations is not None:
+        _save_triggers(orchestrator, record.full_name, automations)
+    return record
+
+
+TRIGGER_NAME = "{deployment} trigger {number}"
+"""The automation each deployment trigger becomes (deploying again updates it in place,
+keeping what it counted)."""
+
+
+def trigger_automations(deployment: str, triggers: Sequence[Any]) -> list[Any]:
+    """The automations that run ``deployment`` on its ``triggers``: each a trigger (an
+    ``EventTrigger``... or its mapping), whose mapping may also hold ``name``,
+    ``description``, ``enabled`` and ``parameters`` (templates rendered from the event).
+    Checked before anything is deployed (LegatoError naming the bad trigger)."""
+    from pydantic import BaseModel, ValidationError
+
+    from legato.schemas.automations import AutomationSpec
+
+    specs = []
+    for number, trigger in enumerate(triggers, 1):
+        fields = trigger.model_dump() if isinstance(trigger, BaseModel) else dict(trigger)
+        extra = {
+            key: fields.pop(key) for key in ("name", "description", "enabled") if key in fields
+        }
+        parameters = fields.pop("parameters", {})
+        try:
+            specs.append(
+                AutomationSpec.model_validate(
+                    {
+                        "name": extra.get("name")
+                        or TRIGGER_NAME.format(deployment=deployment, number=number),
+                        "description": extra.get("description", f"runs {deployment}"),
+                        "enabled": extra.get("enabled", True),
+                        "trigger": fields,
+                        "actions": [
+                            {
+                                "type": "run-deployment",
+                                "deployment": deployment,
+                                "parameters": parameters,
+                            }
+                        ],
+                    }
+                )
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'trigger'}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors()
+            )
+            raise LegatoError(
+                f"trigger {number} of {deployment} is not valid: {problems}"
+            ) from None
+    return specs
+
+
+def _save_triggers(orchestrator: Any, deployment: str, automations: list[Any]) -> None:
+    """Store the deployment's trigger automations; delete those of triggers it no longer
+    has."""
+    for automation in automations:
+        orchestrator.save_automation(automation, update=True)
+    kept = {automation.name for automation in automations}
+    prefix = TRIGGER_NAME.format(deployment=deployment, number="")
+    for stored in orchestrator.read_automations():
+        if stored.spec.name.startswith(prefix) and stored.spec.name not in kept:
+            orchestrator.delete_automation(stored.id)
 
 
 class WorkersDeployer:

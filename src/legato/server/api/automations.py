@@ -13,7 +13,12 @@ from legato.store.automations import AutomationExists
 router = APIRouter(tags=["automations"])
 
 Reference = Annotated[
-    str, Path(min_length=1, max_length=255, description="The automation's name or id.")
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        description="The automation's name (which may hold '/') or id.",
+    ),
 ]
 
 
@@ -41,30 +46,7 @@ def read_automations(store: StoreDep) -> list[AutomationRecord]:
     return store.automations.read_all()
 
 
-@router.get("/automations/{reference}")
-def read_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
-    return store.automations.read(reference)
-
-
-@router.post("/automations/{reference}/pause")
-def pause_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
-    """It stops evaluating; what it counted is forgotten (a resume starts afresh)."""
-    return store.automations.set_enabled(reference, False)
-
-
-@router.post("/automations/{reference}/resume")
-def resume_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
-    record = store.automations.set_enabled(reference, True)
-    store.events.poke()
-    return record
-
-
-@router.delete("/automations/{reference}", status_code=204)
-def delete_automation(store: StoreDep, reference: Reference) -> None:
-    store.automations.delete(reference)
-
-
-@router.get("/automations/{reference}/firings")
+@router.get("/automations/{reference:path}/firings")
 def read_firings(
     store: StoreDep,
     reference: Reference,
@@ -73,3 +55,26 @@ def read_firings(
     """The newest firings, each with what its actions did (status, attempts, error,
     result: e.g. the id of the run it made)."""
     return store.automations.firings(reference, limit=limit)
+
+
+@router.get("/automations/{reference:path}")
+def read_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
+    return store.automations.read(reference)
+
+
+@router.post("/automations/{reference:path}/pause")
+def pause_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
+    """It stops evaluating; what it counted is forgotten (a resume starts afresh)."""
+    return store.automations.set_enabled(reference, False)
+
+
+@router.post("/automations/{reference:path}/resume")
+def resume_automation(store: StoreDep, reference: Reference) -> AutomationRecord:
+    record = store.automations.set_enabled(reference, True)
+    store.events.poke()
+    return record
+
+
+@router.delete("/automations/{reference:path}", status_code=204)
+def delete_automation(store: StoreDep, reference: Reference) -> None:
+    store.automations.delete(reference)
