@@ -204,7 +204,9 @@ def delete(name: NameArgument) -> None:
 @reports_errors
 def firings(
     name: NameArgument,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=500, metavar="N", help="Most firings shown.")
+    ] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """Its newest firings, and for each action its status, attempts and result or error."""

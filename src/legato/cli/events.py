@@ -27,8 +27,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     name="events",
     help=(
-        "What happened: every state change of every flow run and task run "
-        "(legato.flow-run.Failed, ...), and the events flows and systems send."
+        "What happened: each state a flow run or task run takes, named like "
+        "legato.flow-run.Failed, and the events your flows and systems send."
     ),
     no_args_is_help=True,
 )
@@ -116,7 +116,10 @@ def list_events(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=10_000, help="Most events shown (newest).")
+        int,
+        typer.Option(
+            "--limit", min=1, max=10_000, metavar="N", help="Most events shown (the newest)."
+        ),
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
