@@ -100,8 +100,8 @@ class EventTrigger(_Trigger):
     expect: Annotated[list[str], Field(max_length=MAX_PATTERNS)] = []
     for_each: Annotated[list[str], Field(max_length=10)] = []
     posture: Literal["Reactive", "Proactive"] = "Reactive"
-    threshold: Annotated[int, Field(ge=1, le=MAX_THRESHOLD)] = 1
-    within: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
+    threshold: Annotated[int, Field(ge=1, le=MAX_THRESHOLD, strict=True)] = 1
+    within: Annotated[float, Field(ge=0, le=MAX_WITHIN, strict=True)] = 0.0
 
     @field_validator("match")
     @classmethod
@@ -166,7 +166,7 @@ class CompoundTrigger(_Trigger):
     id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] = ""
     triggers: Annotated[list[AnyTrigger], Field(min_length=1, max_length=MAX_TRIGGERS)]
     require: Literal["any", "all"] | Annotated[int, Field(ge=1)] = "all"
-    within: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
+    within: Annotated[float, Field(ge=0, le=MAX_WITHIN, strict=True)] = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> CompoundTrigger:
@@ -184,7 +184,7 @@ class SequenceTrigger(_Trigger):
     type: Literal["sequence"] = "sequence"
     id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] = ""
     triggers: Annotated[list[AnyTrigger], Field(min_length=1, max_length=MAX_TRIGGERS)]
-    within: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
+    within: Annotated[float, Field(ge=0, le=MAX_WITHIN, strict=True)] = 0.0
 
 
 def _trigger_type(value: Any) -> str | None:
@@ -302,7 +302,7 @@ class AutomationSpec(_Strict):
     actions: Annotated[list[AnyAction], Field(max_length=MAX_ACTIONS)] = []
     actions_on_trigger: Annotated[list[AnyAction], Field(max_length=MAX_ACTIONS)] = []
     actions_on_resolve: Annotated[list[AnyAction], Field(max_length=MAX_ACTIONS)] = []
-    cooldown: Annotated[float, Field(ge=0, le=MAX_WITHIN)] = 0.0
+    cooldown: Annotated[float, Field(ge=0, le=MAX_WITHIN, strict=True)] = 0.0
     """Seconds after a firing in which the automation does not fire again (the firings
     it skips are counted in the next)."""
 

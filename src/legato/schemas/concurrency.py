@@ -45,7 +45,7 @@ class LeaseRequest(BaseModel):
     task_run_id: RunId
     flow_run_id: RunId
     holder: Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
-    ttl: Annotated[float, Field(gt=0, le=86_400)]
+    ttl: Annotated[float, Field(gt=0, le=86_400, strict=True)]
 
 
 class LeaseAnswer(BaseModel):
@@ -58,7 +58,7 @@ class LeaseRenewal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_run_ids: Annotated[list[RunId], Field(max_length=10_000)]
-    ttl: Annotated[float, Field(gt=0, le=86_400)]
+    ttl: Annotated[float, Field(gt=0, le=86_400, strict=True)]
 
 
 class LeaseRelease(BaseModel):
