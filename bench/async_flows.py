@@ -55,6 +55,9 @@ async def ticker(stop, stalls):
         last = now
 
 
+MARKS = {}
+
+
 async def timed(body):
     stop = asyncio.Event()
     stalls = [0.0]
@@ -62,17 +65,24 @@ async def timed(body):
     await asyncio.sleep(0)
     start = time.perf_counter()
     total, gather_s = await body()
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
     stop.set()
     await tick
     assert total == N * (N - 1) // 2, total
-    return {"seconds": seconds, "gather_s": gather_s, "max_stall_s": max(stalls)}
+    return {
+        "seconds": end - start,
+        "gather_s": gather_s,
+        "before_gather_s": MARKS["gather_start"] - start,
+        "after_gather_s": end - MARKS["gather_end"],
+        "max_stall_s": max(stalls),
+    }
 
 
 async def gather(fn):
-    start = time.perf_counter()
+    MARKS["gather_start"] = start = time.perf_counter()
     total = sum(await asyncio.gather(*(fn(i) for i in range(N))))
-    return total, time.perf_counter() - start
+    MARKS["gather_end"] = end = time.perf_counter()
+    return total, end - start
 
 
 async def bare():
@@ -125,6 +135,8 @@ def _compare(bare: list[dict[str, float]], runs: list[dict[str, float]]) -> dict
         "meets_target": ratio <= TARGET_RATIO,
         "legato_gather_s": round(_median(runs, "gather_s"), 4),
         "gather_ratio": round(_median(runs, "gather_s") / _median(bare, "gather_s"), 2),
+        "legato_before_gather_s": round(_median(runs, "before_gather_s"), 4),
+        "legato_after_gather_s": round(_median(runs, "after_gather_s"), 4),
         "legato_max_loop_stall_ms": round(_median(runs, "max_stall_s") * 1e3, 2),
     }
 

@@ -48,6 +48,8 @@ BODY_LIMIT = 8 * 1024 * 1024
 """Bytes per bulk request at first, under the server's default limit (10 MiB); lowered
 to the server's own limit when it answers 413, and larger batches are split to fit."""
 LINGER = 0.05
+"""Seconds the sender waits after the first record of a batch, for more to join it (a
+flush sends at once)."""
 
 
 @dataclass
