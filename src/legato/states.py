@@ -145,7 +145,6 @@ class State:
         return self.data
 
 
-
 _time = time.time
 _slots = vars(State)  # the slots' member descriptors, by field name
 _set_type = _slots["type"].__set__

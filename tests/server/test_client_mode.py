@@ -291,6 +291,7 @@ def test_records_sent_in_many_small_batches_are_all_stored_in_order(
             history = api.get(f"/api/task_runs/{task_run['id']}/state_history").json()
             assert [s["name"] for s in history] == ["Pending", "Running", "Completed"]
 
+
 def test_bulk_sent_twice_is_stored_once(server: ServerProcess) -> None:
     from legato.ids import new_id
 
