@@ -19,10 +19,10 @@ records still unsent encoded, posted and stored by the server, then the final st
 
 Where the time goes (2 shared cores; the server, the flow process and SQLite share them):
 
-- the gather: about 25 us of the event loop's time per task against 9 us bare (the
+- the gather: about 27 us of the event loop's CPU per task against 10.5 us bare (the
   task run, its three states and records, the run context, the machine's steps). All
   1,000 tasks start in one turn of the loop, so that turn is the longest stall: about
-  17 ms against 5 ms bare. Nothing blocks the loop: proposals, flushes and result
+  20 ms against 9 ms bare on a loaded machine. Nothing blocks the loop: proposals, flushes and result
   writes run in threads, and the client's sender encodes a batch of 4,000 records in
   about 1.5 ms (pydantic-core), not 13 ms (the json module) while holding the GIL.
 - after the gather: the server stores the 4,000 records (1,000 task runs, 3,000
