@@ -239,6 +239,59 @@ def test_flow_in_client_mode_survives_a_server_restart(
         restarted.stop()
 
 
+GATHERED_FLOW = """
+import asyncio
+
+import legato.orchestrator.bulk_sender as sender
+from legato import flow, task
+
+# Tiny batches: the records of one task run travel in several batches, and more than
+# one batch's worth waits at the flow's flush.
+sender.MAX_BATCH_OPS = 7
+
+
+@task
+async def work(i: int) -> int:
+    await asyncio.sleep(0.001)
+    return i
+
+
+@flow
+async def gathered() -> int:
+    return sum(await asyncio.gather(*(work(i) for i in range(60))))
+
+
+if __name__ == "__main__":
+    print("result", asyncio.run(gathered()))
+"""
+
+
+def test_records_sent_in_many_small_batches_are_all_stored_in_order(
+    tmp_path: Path, server: ServerProcess
+) -> None:
+    flow_file = tmp_path / "gathered.py"
+    flow_file.write_text(GATHERED_FLOW)
+    done = subprocess.run(
+        [sys.executable, str(flow_file)],
+        env=_client_env(tmp_path, server.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"result {sum(range(60))}" in done.stdout
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        [run] = api.get("/api/flow_runs", params={"flow_name": "gathered"}).json()
+        assert run["state"]["name"] == "Completed"
+        task_runs = api.get(f"/api/flow_runs/{run['id']}/task_runs").json()
+        assert len(task_runs) == 60
+        for task_run in task_runs:
+            assert task_run["state"]["name"] == "Completed"
+            assert task_run["run_count"] == 1
+            history = api.get(f"/api/task_runs/{task_run['id']}/state_history").json()
+            assert [s["name"] for s in history] == ["Pending", "Running", "Completed"]
+
+
 def test_bulk_sent_twice_is_stored_once(server: ServerProcess) -> None:
     from legato.ids import new_id
 

@@ -6,7 +6,9 @@ import json
 import os
 from typing import Any
 
-from legato.orchestrator.bulk_parts import encode, fit, truncated
+import pytest
+
+from legato.orchestrator.bulk_parts import encode, encode_batch, fit, truncated
 
 
 def _log(message: str) -> dict[str, Any]:
@@ -39,7 +41,36 @@ def test_encode_replaces_lone_surrogates() -> None:
 
 def test_a_body_that_fits_is_one_part_as_it_was() -> None:
     payload = _payload(logs=[_log("hello")])
-    assert fit(payload, 10_000) == [(payload, encode(payload))]
+    assert fit(payload, 10_000) == [(payload, encode_batch(payload))]
+
+
+def test_a_batch_encodes_to_the_same_json_as_the_json_module_writes() -> None:
+    payload = _payload(
+        logs=[_log('caf\u00e9 "quoted" \\ \n\t\x01 \u2028 \U0001f600'), _log("1e16")],
+        states=[{"task_run_id": "t", "timestamp": 1796153149.7317388, "scheduled_time": 1e16}],
+        task_runs=[{"id": "t", "tags": ["a", "b"], "dynamic_key": 2**40, "message": None}],
+    )
+    assert json.loads(encode_batch(payload)) == json.loads(encode(payload)) == payload
+
+
+def test_a_batch_with_a_lone_surrogate_is_cleaned_as_encode_does() -> None:
+    payload = _payload(logs=[_log(os.fsdecode(b"caf\xe9"))])
+    assert encode_batch(payload) == encode(payload)
+    assert json.loads(encode_batch(payload))["logs"][0]["message"] == "caf\ufffd"
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_batch_with_a_number_json_cannot_hold_is_refused_as_encode_refuses(
+    number: float,
+) -> None:
+    payload = _payload(states=[{"task_run_id": "t", "timestamp": number}])
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encode_batch(payload)
+
+
+def test_text_that_reads_nan_is_sent_as_it_is() -> None:
+    payload = _payload(logs=[_log("NaN and Infinity")])
+    assert json.loads(encode_batch(payload)) == payload
 
 
 def test_many_lines_are_split_in_order_under_the_limit() -> None:

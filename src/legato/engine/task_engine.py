@@ -34,7 +34,7 @@ from legato.engine.futures import LegatoFuture
 from legato.engine.hooks import call_hooks, call_hooks_async, with_task_hooks
 from legato.engine.performing import perform, perform_async
 from legato.engine.protocols import RecordedTask, TaskLike
-from legato.engine.task_machine import Machine, task_machine
+from legato.engine.task_machine import task_machine
 from legato.engine.task_prepare import Prepared, prepare_task_run
 from legato.engine.task_run import TaskRun
 from legato.engine.timeouts import call_with_timeout
@@ -152,14 +152,45 @@ def _perform_sync(action: Action, tctx: TaskRunContext) -> Any:
 
 
 async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared) -> State:
-    """Drive a task run to its final state on the running event loop."""
+    """Drive a task run to its final state on the running event loop.
+
+    As in :func:`run_task_sync`, the loop is written out in this one coroutine: an
+    async flow gathers its task runs on one event loop, and each coroutine frame less
+    (and each call to its body made here rather than in a helper) is time the loop
+    spends on the user's work instead.
+    """
     tctx = _task_context(ctx, task, prepared)
     token = task_run_context.set(tctx)
     try:
         machine = task_machine(tctx, task, prepared)
         if task.state_hooks is not None:
             machine = with_task_hooks(machine, tctx, task.state_hooks)
-        state = await _drive_async(machine, tctx, task)
+        send = machine.send
+        enqueue = ctx.orchestrator.enqueue
+        outcome: Any
+        try:
+            action: Action = next(machine)
+            while True:
+                try:
+                    if type(action) is RecordState:
+                        enqueue(action)
+                        outcome = None
+                    elif type(action) is CallTask:
+                        if task.is_async and task.timeout_seconds is None:
+                            try:
+                                outcome = (True, await task.fn(*action.args, **action.kwargs))
+                            except BaseException as exc:
+                                outcome = (False, exc)
+                        else:
+                            outcome = await _call_async(tctx, task, action)
+                    else:
+                        outcome = await _perform_async(action, tctx)
+                except BaseException as exc:
+                    action = machine.throw(exc)
+                    continue
+                action = send(outcome)
+        except StopIteration as stop:
+            state: State = stop.value
     except Exception as exc:
         state = _internal_crash(ctx, prepared.task_run, exc)
     finally:
@@ -167,35 +198,11 @@ async def run_task_async(ctx: FlowRunContext, task: TaskLike, prepared: Prepared
     return _conclude(ctx, task, prepared, state)
 
 
-async def _drive_async(machine: Machine, tctx: TaskRunContext, task: TaskLike) -> State:
-    ctx = tctx.flow_run
-    enqueue = ctx.orchestrator.enqueue
-    send = machine.send
-    outcome: Any
-    try:
-        action: Action = next(machine)
-        while True:
-            try:
-                if type(action) is RecordState:
-                    enqueue(action)
-                    outcome = None
-                elif type(action) is CallTask:
-                    outcome = await _call_async(tctx, task, action)
-                else:
-                    outcome = await _perform_async(action, tctx)
-            except BaseException as exc:
-                action = machine.throw(exc)
-                continue
-            action = send(outcome)
-    except StopIteration as stop:
-        state: State = stop.value
-        return state
-
-
 async def _call_async(tctx: TaskRunContext, task: TaskLike, action: CallTask) -> tuple[bool, Any]:
+    """The body of a task with a timeout, or of a sync task run from an async driver."""
     fn, timeout = task.fn, task.timeout_seconds
     try:
-        if not asyncio.iscoroutinefunction(fn):
+        if not task.is_async:
             value = fn(*action.args, **action.kwargs)
         elif timeout is None:
             value = await fn(*action.args, **action.kwargs)

@@ -17,6 +17,8 @@ import json
 import re
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
+
 from legato.ids import new_id
 from legato.text import clean_text
 
@@ -39,12 +41,32 @@ def encode(payload: Payload) -> bytes:
         return clean_text(text).encode()
 
 
+def encode_batch(payload: Payload) -> bytes:
+    """:func:`encode` for a batch the engine built (strings, numbers, None, lists and
+    dicts of them), written by pydantic-core's serializer: about eight times quicker
+    than the json module for a batch of a thousand task runs, and the sender holds the
+    interpreter lock meanwhile (the json module's C encoder does not let it go either:
+    13 ms for such a batch, during which an async flow's event loop stood still).
+
+    What the json module would refuse or must clean goes through :func:`encode`, which
+    does exactly that: a text that is not valid Unicode (pydantic-core raises), and a
+    NaN or infinite number (pydantic-core writes them; the text ``NaN`` or
+    ``Infinity`` anywhere in the body sends it down that path)."""
+    try:
+        body = to_json(payload)
+    except PydanticSerializationError:
+        return encode(payload)
+    if b"NaN" in body or b"Infinity" in body:
+        return encode(payload)
+    return body
+
+
 def fit(payload: Payload, limit: int, body: bytes | None = None) -> list[Part]:
     """``payload`` as bodies of at most ``limit`` bytes, in order (one, if it fits).
 
     Each part is a batch of its own (a new batch id) holding whole task runs: a
     state travels with its task run's row, as the server requires."""
-    body = encode(payload) if body is None else body
+    body = encode_batch(payload) if body is None else body
     if len(body) <= limit:
         return [(payload, body)]
     halves = split(payload)
@@ -133,7 +155,7 @@ def _shortened(payload: Payload, limit: int, body: bytes) -> Part:
         # text, such as the same message in the task run's row and its state, may
         # hold the rest).
         holder[key] = truncated(holder[key], kept - excess if kept > excess else kept // 2)
-        body = encode(payload)
+        body = encode_batch(payload)
     return payload, body
 
 

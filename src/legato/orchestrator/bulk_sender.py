@@ -28,7 +28,7 @@ from typing import Any
 from legato.errors import ObjectNotFound, StoreError
 from legato.ids import new_id
 from legato.ops import MARKERS, FlushMarker, Op, SortedBatch, StopMarker, sort_ops
-from legato.orchestrator.bulk_parts import Part, Payload, describe, encode, fit, split
+from legato.orchestrator.bulk_parts import Part, Payload, describe, encode, encode_batch, fit, split
 from legato.orchestrator.http import (
     BULK_PATH,
     JSON_HEADERS,
@@ -48,6 +48,8 @@ BODY_LIMIT = 8 * 1024 * 1024
 """Bytes per bulk request at first, under the server's default limit (10 MiB); lowered
 to the server's own limit when it answers 413, and larger batches are split to fit."""
 LINGER = 0.05
+"""Seconds the sender waits after the first record of a batch, for more to join it (a
+flush sends at once)."""
 
 
 @dataclass
@@ -166,9 +168,10 @@ class BulkSender:
 
     def _run(self, outbox: queue.Queue[_Outgoing]) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
+        backlog = False  # the last batch was full: more is waiting, lingering only delays it
         while True:
             first = get()
-            if type(first) not in MARKERS:
+            if type(first) not in MARKERS and not backlog:
                 self._wake.wait(LINGER)
             self._wake.clear()
             batch = [first]
@@ -177,6 +180,7 @@ class BulkSender:
                     batch.append(get_nowait())
             except queue.Empty:
                 pass
+            backlog = len(batch) >= MAX_BATCH_OPS
             try:
                 sorted_batch = sort_ops(batch)
                 parts = (
@@ -220,7 +224,7 @@ class BulkSender:
                         self._dropped(payload, exc)
                         dropped += 1
                         continue
-                    parts.extend(reversed([(half, encode(half)) for half in halves]))
+                    parts.extend(reversed([(half, encode_batch(half)) for half in halves]))
             if dropped > 1 and not posted:  # not one record taken: not a bad record, a
                 # server that takes nothing from this client (another version?): say so
                 self._error = StoreError(
