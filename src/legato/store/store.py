@@ -57,6 +57,7 @@ from legato.store.tables import (
     ingested_batches,
     task_runs,
 )
+from legato.store.webhooks import Webhooks
 from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
@@ -148,6 +149,8 @@ class Store(
         self.events = EventLog(self.db)
         """Events: stored, read, pruned, and state changes made events
         (:mod:`legato.store.event_log`)."""
+        self.webhooks = Webhooks(self.db)
+        """Webhooks: made, changed, rotated, found by slug (:mod:`legato.store.webhooks`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
