@@ -340,3 +340,24 @@ def test_keys_on_a_server_that_requires_them(tmp_path: Path) -> None:
         client = legato_env(tmp_path / "c", server.url, LEGATO_API_KEY=write_key)
         shown = run_legato("webhook", "ls", "--json", env=client, check=True)
         assert [w["name"] for w in json.loads(shown.stdout)] == ["keyed", "open"]
+
+
+def test_updating_the_template_keeps_the_url(
+    api: httpx.Client, env: dict[str, str], tmp_path: Path
+) -> None:
+    name, url = _create(
+        env, tmp_path, '{"event": "acme.v1", "resource": {"legato.resource.id": "acme.v"}}'
+    )
+    second = tmp_path / "v2.j2"
+    second.write_text('{"event": "acme.v2", "resource": {"legato.resource.id": "acme.v"}}')
+    run_legato("webhook", "update", name, "--template", str(second), env=env, check=True)
+    assert httpx.post(url, timeout=30).json()["event"] == "acme.v2"
+    shown = run_legato("webhook", "show", name, env=env, check=True).stdout
+    assert '"event": "acme.v2"' in shown and "not required" in shown
+    bad = tmp_path / "bad.j2"
+    bad.write_text("{% for %}")
+    refused = run_legato("webhook", "update", name, "--template", str(bad), env=env)
+    assert refused.returncode == 1 and "line 1" in refused.stderr
+    assert httpx.post(url, timeout=30).json()["event"] == "acme.v2"
+    nothing = run_legato("webhook", "update", name, env=env)
+    assert nothing.returncode == 1 and "nothing to change" in nothing.stderr

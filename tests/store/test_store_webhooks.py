@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from legato.errors import ObjectNotFound
+from legato.schemas.events import EventFilter
 from legato.schemas.webhooks import HOOKS_PREFIX, WebhookSpec, WebhookUpdate
 from legato.store import Store
 from legato.store.tables import webhooks
@@ -91,3 +92,31 @@ def test_deleting_forgets_the_slug(store: Store) -> None:
     store.webhooks.delete("ping")
     assert store.webhooks.find(_slug(made.path)) is None
     assert store.webhooks.list_all() == []
+
+
+def test_each_change_is_an_event_in_its_own_transaction_and_never_the_slug(
+    store: Store,
+) -> None:
+    made = store.webhooks.create(WebhookSpec(name="ping", template=TEMPLATE, require_key=True))
+    store.webhooks.update("ping", WebhookUpdate(enabled=False, description="off"))
+    rotated = store.webhooks.rotate("ping")
+    store.webhooks.delete("ping")
+    with pytest.raises(WebhookExists):  # refused: no event either
+        store.webhooks.create(WebhookSpec(name="x", template=TEMPLATE))
+        store.webhooks.create(WebhookSpec(name="x", template=TEMPLATE))
+    resource = f"legato.webhook.{made.webhook.id}"
+    found, _, _ = store.events.read(EventFilter(resources=(resource,)), limit=100)
+    assert [(e.event, e.payload) for e in found] == [
+        ("legato.webhook.created", {"require_key": True, "description": ""}),
+        ("legato.webhook.updated", {"changed": ["description", "enabled"], "enabled": False}),
+        ("legato.webhook.rotated", {}),
+        ("legato.webhook.deleted", {}),
+    ]
+    assert all(
+        e.resource == {"legato.resource.id": resource, "legato.resource.name": "ping"}
+        for e in found
+    )
+    everything, _, _ = store.events.read(EventFilter(names=("legato.webhook.*",)), limit=100)
+    assert len(everything) == 5  # and one 'created' for 'x'
+    for path in (made.path, rotated.path):
+        assert _slug(path) not in repr([e.model_dump() for e in everything])

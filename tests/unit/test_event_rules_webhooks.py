@@ -4,6 +4,7 @@ way it can refuse one (with the reason a sender is answered)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,33 @@ def test_a_quoted_value_keeps_the_json_valid() -> None:
 def test_related_must_stay_a_list() -> None:
     with pytest.raises(WebhookError, match="related"):
         event_from_text('{"event": "a", ' + BASE + ', "related": {"x": 1}}', HOOK)
+
+
+def test_the_github_push_template_of_the_docs_makes_its_event() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "webhooks.md"
+    template = docs.read_text().split("```jinja\n", 1)[1].split("```", 1)[0]
+    delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    push = {
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "acme/etl"},
+        "pusher": {"name": "kim"},
+        "commits": [{"id": "a1"}, {"id": "b2"}],
+        "head_commit": None,
+    }
+    request = WebhookRequest(
+        body=json.dumps(push).encode(),
+        content_type="application/json",
+        headers=(("X-GitHub-Event", "push"), ("X-GitHub-Delivery", delivery)),
+    )
+    event = render_event(template, request, HOOK)
+    assert str(event.id) == delivery
+    assert event.event == "github.push"
+    assert event.resource == {
+        "legato.resource.id": "github.repo.acme/etl",
+        "github.ref": "refs/heads/main",
+    }
+    assert event.related[0] == {
+        "legato.resource.id": "github.user.kim",
+        "legato.resource.role": "pusher",
+    }
+    assert event.payload == {"commits": 2, "head": None}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import codecs
 import functools
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,9 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from legato.event_rules.state_events import NewEvent
 from legato.schemas.events import (
+    MAX_LABEL_VALUE,
     RESOURCE_ID,
     RESOURCE_NAME,
     RESOURCE_ROLE,
@@ -344,3 +347,24 @@ def render_event(template_text: str, request: WebhookRequest, webhook: WebhookId
     template = check_template(template_text)
     context = request_context(request, webhook)
     return event_from_text(render_text(template, context), webhook)
+
+
+# -- events about webhooks themselves ------------------------------------------------------
+
+
+def webhook_change_event(
+    change: str, webhook_id: str, name: str, *, now: float, payload: dict[str, Any] | None = None
+) -> NewEvent:
+    """``legato.webhook.<change>`` (created, updated, rotated, deleted): who changed a
+    webhook's URL or template can be traced in the events. Never the slug."""
+    return NewEvent(
+        id=str(uuid.uuid4()),
+        event=f"legato.webhook.{change}",
+        occurred=now,
+        resource={
+            RESOURCE_ID: f"legato.webhook.{webhook_id}",
+            RESOURCE_NAME: name[:MAX_LABEL_VALUE],
+        },
+        related=[],
+        payload=payload or {},
+    )

@@ -149,7 +149,7 @@ class Store(
         self.events = EventLog(self.db)
         """Events: stored, read, pruned, and state changes made events
         (:mod:`legato.store.event_log`)."""
-        self.webhooks = Webhooks(self.db)
+        self.webhooks = Webhooks(self.db, changed=self.events.poke)
         """Webhooks: made, changed, rotated, found by slug (:mod:`legato.store.webhooks`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see

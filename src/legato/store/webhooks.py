@@ -24,12 +24,16 @@ from sqlalchemy.engine import Connection
 
 from legato.attempts import hash_token
 from legato.errors import LegatoError, ObjectNotFound
+from legato.event_rules.webhooks import webhook_change_event
 from legato.ids import new_id
 from legato.schemas.webhooks import HOOKS_PREFIX, WebhookRecord, WebhookWithUrl
+from legato.store import events as event_queries
 from legato.store.database import insert_if_absent
 from legato.store.tables import webhooks
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from legato.schemas.webhooks import WebhookSpec, WebhookUpdate
     from legato.store.database import Database
 
@@ -72,8 +76,9 @@ def insert_webhook(conn: Connection, spec: WebhookSpec) -> tuple[WebhookRecord, 
     """A new webhook and its slug (WebhookExists if the name is taken)."""
     slug = new_slug()
     now = time.time()
+    webhook_id = new_id()
     row = {
-        "id": new_id(),
+        "id": webhook_id,
         "name": spec.name,
         "description": spec.description,
         "template": spec.template,
@@ -89,6 +94,14 @@ def insert_webhook(conn: Connection, spec: WebhookSpec) -> tuple[WebhookRecord, 
             f"a webhook named {spec.name!r} already exists; change it with "
             f"`legato webhook update {spec.name} --template FILE`, or pick another name"
         )
+    _record_change(
+        conn,
+        "created",
+        webhook_id,
+        spec.name,
+        now,
+        {"require_key": spec.require_key, "description": spec.description[:200]},
+    )
     return webhook_record(row), slug
 
 
@@ -115,42 +128,69 @@ def find_by_slug(conn: Connection, slug: str) -> WebhookRecord | None:
 
 def update_webhook(conn: Connection, name: str, update: WebhookUpdate) -> WebhookRecord:
     values = update.model_dump(exclude_none=True)
-    values["updated"] = time.time()
+    changed = sorted(values)
+    values["updated"] = now = time.time()
     found = conn.execute(
         webhooks.update().where(webhooks.c.name == name).values(**values).returning(webhooks.c.id)
     ).first()
     if found is None:
         raise _not_found(name)
-    return read_webhook(conn, name)
+    record = read_webhook(conn, name)
+    payload: dict[str, Any] = {"changed": changed}
+    payload.update({key: values[key] for key in ("enabled", "require_key") if key in values})
+    _record_change(conn, "updated", record.id, name, now, payload)
+    return record
 
 
 def rotate_slug(conn: Connection, name: str) -> tuple[WebhookRecord, str]:
     """A new slug for ``name``: its old URL stops working at once."""
     slug = new_slug()
-    values = {"slug_hash": hash_slug(slug), "slug_hint": slug[:HINT_CHARS], "updated": time.time()}
+    now = time.time()
+    values = {"slug_hash": hash_slug(slug), "slug_hint": slug[:HINT_CHARS], "updated": now}
     found = conn.execute(
         webhooks.update().where(webhooks.c.name == name).values(**values).returning(webhooks.c.id)
     ).first()
     if found is None:
         raise _not_found(name)
+    _record_change(conn, "rotated", found.id, name, now)
     return read_webhook(conn, name), slug
 
 
 def delete_webhook(conn: Connection, name: str) -> None:
-    if not conn.execute(webhooks.delete().where(webhooks.c.name == name)).rowcount:
+    found = conn.execute(
+        webhooks.delete().where(webhooks.c.name == name).returning(webhooks.c.id)
+    ).first()
+    if found is None:
         raise _not_found(name)
+    _record_change(conn, "deleted", found.id, name, time.time())
+
+
+def _record_change(
+    conn: Connection,
+    change: str,
+    webhook_id: str,
+    name: str,
+    now: float,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """The event of a change, in the change's own transaction (both or neither)."""
+    event = webhook_change_event(change, webhook_id, name, now=now, payload=payload)
+    event_queries.insert_events(conn, [event], received=now)
 
 
 class Webhooks:
     """The webhooks of one database: ``store.webhooks``. Each method is one
-    transaction."""
+    transaction; a change stores its ``legato.webhook.*`` event in it, then calls
+    ``changed`` (the event log's wake-up, for live streams)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, changed: Callable[[], None] | None = None):
         self.db = db
+        self._changed = changed or (lambda: None)
 
     def create(self, spec: WebhookSpec) -> WebhookWithUrl:
         with self.db.writing() as conn:
             record, slug = insert_webhook(conn, spec)
+        self._changed()
         return WebhookWithUrl(webhook=record, path=HOOKS_PREFIX + slug)
 
     def list_all(self) -> list[WebhookRecord]:
@@ -167,13 +207,17 @@ class Webhooks:
 
     def update(self, name: str, update: WebhookUpdate) -> WebhookRecord:
         with self.db.writing() as conn:
-            return update_webhook(conn, name, update)
+            record = update_webhook(conn, name, update)
+        self._changed()
+        return record
 
     def rotate(self, name: str) -> WebhookWithUrl:
         with self.db.writing() as conn:
             record, slug = rotate_slug(conn, name)
+        self._changed()
         return WebhookWithUrl(webhook=record, path=HOOKS_PREFIX + slug)
 
     def delete(self, name: str) -> None:
         with self.db.writing() as conn:
             delete_webhook(conn, name)
+        self._changed()

@@ -75,7 +75,12 @@ def _make_event(webhook: WebhookRecord, request: WebhookRequest) -> EventIn:
 
 
 @router.api_route(
-    "/hooks/{slug}", methods=["POST", "PUT"], responses=HOOK_RESPONSES, response_model=HookAnswer
+    "/hooks/{slug}",
+    methods=["POST", "PUT"],
+    responses=HOOK_RESPONSES,
+    response_model=HookAnswer,
+    # A key is optional: only a webhook made with --require-key asks for one.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
 )
 async def receive(slug: str, request: Request) -> HookAnswer:
     """Make the request an event through the webhook's template, and store it."""
