@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.commands import legato_env, run_legato
 from fixtures.servers import ServerProcess, running_server
+from fixtures.waiting import wait_until
 
 PUSH = """{
   "event": "github.{{ headers['x-github-event'] }}",
@@ -117,6 +118,9 @@ def test_a_json_post_becomes_the_event_the_template_renders(
     slug = url.rsplit("/", 1)[1]
     assert f"/hooks/{slug[:4]}..." in line and slug not in listed.stdout
     assert "GitHub pushes" in line
+    # The server's access log shows what ls shows, never a URL that works.
+    wait_until(lambda: f'"POST /hooks/{slug[:4]}...' in server.log(), "the access line")
+    assert slug not in server.log()
 
 
 def test_a_form_post_without_any_header_of_ours_is_an_event(
@@ -178,7 +182,15 @@ def test_a_request_no_event_can_be_made_of_gets_400_saying_why(
     )
     assert response.status_code == 400, response.text
     assert named in response.json()["detail"]
-    assert _about(api, _webhook_id(env, name)) == []
+    webhook_id = _webhook_id(env, name)
+    assert _about(api, webhook_id) == []
+    # The webhook's owner can read why the sender was refused.
+    [failed] = _events(api, name="legato.webhook.failed", resource=f"legato.webhook.{webhook_id}")
+    assert failed["payload"] == {
+        "reason": response.json()["detail"],
+        "content_type": content_type,
+        "body_bytes": len(content),
+    }
 
 
 @pytest.mark.parametrize(
@@ -217,6 +229,11 @@ def test_a_template_with_a_syntax_error_is_refused_at_create_naming_the_line(
     assert "line 3" in made.stderr and "unexpected '}'" in made.stderr
     assert str(bad) in made.stderr
     assert "broken" not in run_legato("webhook", "ls", env=env, check=True).stdout
+    good = tmp_path / "good.j2"
+    good.write_text('{"event": "acme.x", "resource": {"legato.resource.id": "x"}}')
+    slashed = run_legato("webhook", "create", "a/b", "--template", str(good), env=env)
+    assert slashed.returncode == 1
+    assert slashed.stderr.startswith("error: NAME: a webhook name is 1 to 255 characters")
     # The API checks it too, for clients other than the CLI.
     refused = api.post("/api/webhooks", json={"name": "broken", "template": bad.read_text()})
     assert refused.status_code == 422

@@ -51,6 +51,29 @@ def _client() -> Any:
     return get_client()
 
 
+WHAT = {
+    "name": "NAME",
+    "description": "--description",
+    "template": "the template",
+}
+NAME_RULE = "a webhook name is 1 to 255 characters, without '/' or NUL, and not '.' or '..'"
+
+
+def _checked(model: type[Any], **fields: Any) -> Any:
+    """``model(**fields)``, or one line naming the bad option and what is allowed."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = NAME_RULE if field == "name" else str(error["msg"])
+            problems.append(f"{WHAT.get(field, field)}: {message.removeprefix('Value error, ')}")
+        raise fail("; ".join(problems)) from None
+
+
 def _read_template(path: Path) -> str:
     """The template in ``path``, compiled here first: a syntax error names the file and
     the line, and nothing is sent."""
@@ -114,7 +137,8 @@ def create(
     """Create a webhook and print its URL (once)."""
     from legato.schemas.webhooks import WebhookSpec
 
-    spec = WebhookSpec(
+    spec = _checked(
+        WebhookSpec,
         name=name,
         template=_read_template(template),
         description=description or "",
@@ -189,7 +213,7 @@ def show(name: NameArgument, as_json: JsonOption = False) -> None:
 def _update(name: str, **changes: Any) -> WebhookRecord:
     from legato.schemas.webhooks import WebhookUpdate
 
-    record: WebhookRecord = _client().update_webhook(name, WebhookUpdate(**changes))
+    record: WebhookRecord = _client().update_webhook(name, _checked(WebhookUpdate, **changes))
     return record
 
 

@@ -355,8 +355,9 @@ def render_event(template_text: str, request: WebhookRequest, webhook: WebhookId
 def webhook_change_event(
     change: str, webhook_id: str, name: str, *, now: float, payload: dict[str, Any] | None = None
 ) -> NewEvent:
-    """``legato.webhook.<change>`` (created, updated, rotated, deleted): who changed a
-    webhook's URL or template can be traced in the events. Never the slug."""
+    """``legato.webhook.<change>``: created, updated, rotated, deleted (when a webhook's
+    URL or template changed can be traced in the events), or failed (a request it could
+    make no event of, and why: see :func:`failure_payload`). Never the slug."""
     return NewEvent(
         id=str(uuid.uuid4()),
         event=f"legato.webhook.{change}",
@@ -368,3 +369,16 @@ def webhook_change_event(
         related=[],
         payload=payload or {},
     )
+
+
+MAX_REASON_CHARS = 2000
+
+
+def failure_payload(request: WebhookRequest, reason: str) -> dict[str, Any]:
+    """What ``legato.webhook.failed`` says of a refused request: why, and its shape (not
+    its body, which the sender has and which may be large)."""
+    return {
+        "reason": reason[:MAX_REASON_CHARS],
+        "content_type": (request.content_type or "")[:200],
+        "body_bytes": len(request.body),
+    }

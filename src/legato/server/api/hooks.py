@@ -11,7 +11,7 @@ requests lets any content type through here, but still refuses pages of other si
 Answers: 200 with the event's id once it is stored; 400 saying why no event could be
 made (a body that is not UTF-8 or not the JSON its content type says, a template that
 fails on this request, an event that is not valid or is named ``legato.*``), and then
-nothing is stored; 404 for a slug that names no webhook (unknown, rotated, deleted);
+only ``legato.webhook.failed`` is stored, saying why, for the webhook's owner to read; 404 for a slug that names no webhook (unknown, rotated, deleted);
 403 for a disabled webhook. GET is not answered (405): link previews and crawlers
 fetch URLs, and must not make events.
 """
@@ -19,6 +19,8 @@ fetch URLs, and must not make events.
 from __future__ import annotations
 
 import functools
+import logging
+import time
 import uuid
 
 import anyio.to_thread
@@ -29,7 +31,9 @@ from legato.event_rules.webhooks import (
     WebhookError,
     WebhookIdentity,
     WebhookRequest,
+    failure_payload,
     render_event,
+    webhook_change_event,
 )
 from legato.schemas.events import EventIn
 from legato.schemas.webhooks import WebhookRecord
@@ -38,6 +42,7 @@ from legato.server.errors import ErrorBody
 from legato.store import Store
 
 router = APIRouter(tags=["webhooks"])
+logger = logging.getLogger("legato.server")
 
 NO_SUCH_WEBHOOK = (
     "no such webhook: this URL is unknown, or its webhook was deleted or given a new "
@@ -67,6 +72,20 @@ HOOK_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def _record_failure(
+    store: Store, webhook: WebhookRecord, sent: WebhookRequest, reason: str
+) -> None:
+    """``legato.webhook.failed``, so the webhook's owner sees why a sender was refused
+    (bookkeeping: a store that fails here does not change the sender's answer)."""
+    event = webhook_change_event(
+        "failed", webhook.id, webhook.name, now=time.time(), payload=failure_payload(sent, reason)
+    )
+    try:
+        store.events.emit_new([event])
+    except Exception as exc:  # never hide the 400's reason behind a 5xx
+        logger.warning("could not record a failed request to webhook %r: %s", webhook.name, exc)
+
+
 def _make_event(webhook: WebhookRecord, request: WebhookRequest) -> EventIn:
     event = render_event(webhook.template, request, WebhookIdentity(webhook.id, webhook.name))
     if event.id is None:
@@ -88,13 +107,13 @@ async def receive(slug: str, request: Request) -> HookAnswer:
     webhook = await anyio.to_thread.run_sync(store.webhooks.find, slug)
     if webhook is None:
         raise HTTPException(404, NO_SUCH_WEBHOOK)
+    if webhook.require_key:
+        await require_write_key(request)
     if not webhook.enabled:
         raise HTTPException(
             403,
             "this webhook is disabled ('legato webhook enable' turns it back on); nothing was stored",
         )
-    if webhook.require_key:
-        await require_write_key(request)
     sent = WebhookRequest(
         body=await request.body(),
         content_type=request.headers.get("content-type"),
@@ -106,6 +125,7 @@ async def receive(slug: str, request: Request) -> HookAnswer:
     try:
         event = await anyio.to_thread.run_sync(_make_event, webhook, sent)
     except WebhookError as exc:
+        await anyio.to_thread.run_sync(_record_failure, store, webhook, sent, str(exc))
         raise HTTPException(400, str(exc)) from None
     stored, _ = await anyio.to_thread.run_sync(functools.partial(store.events.emit, [event]))
     assert event.id is not None
