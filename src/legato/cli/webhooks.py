@@ -41,7 +41,7 @@ TemplateOption = Annotated[
     ),
 ]
 DescriptionOption = Annotated[
-    str | None, typer.Option("--description", help="What the webhook is for.")
+    str | None, typer.Option("--description", metavar="TEXT", help="What the webhook is for.")
 ]
 
 
