@@ -129,6 +129,8 @@ def find_by_slug(conn: Connection, slug: str) -> WebhookRecord | None:
 def update_webhook(conn: Connection, name: str, update: WebhookUpdate) -> WebhookRecord:
     values = update.model_dump(exclude_none=True)
     changed = sorted(values)
+    if not changed:
+        return read_webhook(conn, name)
     values["updated"] = now = time.time()
     found = conn.execute(
         webhooks.update().where(webhooks.c.name == name).values(**values).returning(webhooks.c.id)
