@@ -130,14 +130,19 @@ def test_a_form_post_without_any_header_of_ours_is_an_event(
         '{"event": "acme.form.{{ body.action }}", '
         '"resource": {"legato.resource.id": "acme.ticket.{{ body.ticket }}"}, '
         '"payload": {"fields": {{ body | tojson }}, "raw": {{ raw_body | tojson }}, '
-        '"agent": {{ headers["user-agent"] | tojson }}}}'
+        '"agent": {{ headers["user-agent"] | tojson }}, '
+        '"note": {{ headers["x-note"] | tojson }}}}'
     )
     name, url = _create(env, tmp_path, template)
     # What `curl -d action=closed -d ticket=7` sends: a form, no Authorization, no JSON.
     response = httpx.post(
         url,
         content=b"action=closed&ticket=7&note=a+b%21",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "curl/8"},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": "curl/8",
+            "X-Note": "café".encode(),
+        },
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -148,6 +153,7 @@ def test_a_form_post_without_any_header_of_ours_is_an_event(
         "fields": {"action": "closed", "ticket": "7", "note": "a b!"},
         "raw": "action=closed&ticket=7&note=a+b%21",
         "agent": "curl/8",
+        "note": "café",
     }
     text = httpx.put(url, content=b"plain words", headers={"Content-Type": "text/plain"})
     assert text.status_code == 400  # the body is text: body.action is undefined

@@ -86,6 +86,15 @@ def _record_failure(
         logger.warning("could not record a failed request to webhook %r: %s", webhook.name, exc)
 
 
+def _header_text(value: bytes) -> str:
+    """A header's value as its sender most likely meant it: UTF-8 (what services send
+    beyond ASCII today), else Latin-1 (what HTTP/1.1 defined)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def _make_event(webhook: WebhookRecord, request: WebhookRequest) -> EventIn:
     event = render_event(webhook.template, request, WebhookIdentity(webhook.id, webhook.name))
     if event.id is None:
@@ -118,7 +127,7 @@ async def receive(slug: str, request: Request) -> HookAnswer:
         body=await request.body(),
         content_type=request.headers.get("content-type"),
         headers=tuple(
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+            (name.decode("latin-1"), _header_text(value)) for name, value in request.headers.raw
         ),
         query=tuple(request.query_params.multi_items()),
     )
