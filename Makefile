@@ -57,6 +57,7 @@ bench: venv
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/reliability.py
+	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/cancel_latency.py
 	$(BIN)/python bench/events.py
 

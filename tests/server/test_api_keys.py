@@ -244,6 +244,9 @@ def test_openapi_documents_401_and_403(keyed: Keyed) -> None:
         for operation in operations.values():
             if path == "/api/health":
                 assert "401" not in operation["responses"]
+            elif path.startswith("/hooks/"):  # a key only if the webhook wants one
+                assert {"401", "403"} <= set(operation["responses"]), path
+                assert operation["security"] == [{}, {"HTTPBearer": []}]
             else:
                 assert {"401", "403"} <= set(operation["responses"]), path
                 assert operation["security"] == [{"HTTPBearer": []}]

@@ -44,10 +44,15 @@ CHECKED_BEYOND_THE_SCHEMA = {
     "PUT /api/deployments",
     "POST /api/deployments/{deployment_id}/runs",
     "POST /api/deployments/{deployment_id}/backfill",
+    "POST /api/webhooks",
+    "PATCH /api/webhooks/{name}",
+    "POST /hooks/{slug}",
+    "PUT /hooks/{slug}",
 }
 """Bodies whose content legato checks past their JSON Schema (a cron expression's fields,
 a time zone's name, parameters against the flow's signature, an event's labels and
-reserved names, a filter's wildcards, a trigger that would match everything): a
+reserved names, a filter's wildcards, a trigger that would match everything, a
+webhook's template; a webhook's URL is a secret no generated slug finds): a
 schema-valid body may rightly get 422, so "valid data is accepted" is not checked there;
 every other check is."""
 

@@ -244,3 +244,26 @@ def test_allowed_hosts_are_normalized_when_configured_with_ports_and_brackets() 
         "[::1]",
         "*",
     )
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"host": "127.0.0.1:4200"}, None),
+        ({"host": "127.0.0.1:4200", "content-type": "application/x-www-form-urlencoded"}, None),
+        ({"host": "127.0.0.1:4200", "content-type": "text/plain"}, None),
+        ({"host": "127.0.0.1:4200", "origin": "http://evil.example"}, 403),
+        ({"host": "127.0.0.1:4200", "sec-fetch-site": "cross-site"}, 403),
+        ({"host": "evil.example"}, 400),
+    ],
+)
+def test_webhook_paths_take_any_content_type_but_not_pages_of_other_sites(
+    headers: dict[str, str], status: int | None
+) -> None:
+    allowed = normalize_allowed_hosts(["localhost", "127.0.0.1", "[::1]"])
+
+    refusal = check_request("POST", headers, allowed_hosts=allowed, from_services=True)
+
+    assert (refusal.status if refusal else None) == status
+    if refusal is not None and "origin" in headers:
+        assert "webhooks take requests from services" in refusal.detail

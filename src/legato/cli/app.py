@@ -23,6 +23,7 @@ from legato.cli import (
     schedule,
     server,
     task_runs,
+    webhooks,
     work_pools,
     worker,
 )
@@ -53,6 +54,7 @@ app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(events.app, name="events")
 app.add_typer(automations.app, name="automation")
+app.add_typer(webhooks.app, name="webhook")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

@@ -94,7 +94,7 @@ def start(
     import uvicorn
 
     from legato.server import create_app
-    from legato.server.access_log import quiet_polls_unless_debug
+    from legato.server.access_log import hide_webhook_slugs, quiet_polls_unless_debug
     from legato.settings import get_settings
     from legato.store import Store
 
@@ -151,6 +151,7 @@ def start(
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
         server = uvicorn.Server(config)
         quiet_polls_unless_debug(log_level)
+        hide_webhook_slugs()
         sys.setswitchinterval(SWITCH_INTERVAL)
         _stop_first(server, worker)
         try:

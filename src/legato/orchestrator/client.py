@@ -61,6 +61,12 @@ if TYPE_CHECKING:
 
     from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
+    from legato.schemas.webhooks import (
+        WebhookRecord,
+        WebhookSpec,
+        WebhookUpdate,
+        WebhookWithUrl,
+    )
     from legato.states import State
 
 
@@ -379,6 +385,44 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
             next_cursor=response.headers.get(NEXT_CURSOR_HEADER),
             reached=response.headers.get(REACHED_HEADER),
         )
+
+    def create_webhook(self, spec: WebhookSpec) -> WebhookWithUrl:
+        from legato.schemas.webhooks import WebhookWithUrl
+
+        answer = self._api.request("POST", "/api/webhooks", json=spec.model_dump(mode="json"))
+        return WebhookWithUrl.model_validate(answer)
+
+    def read_webhooks(self) -> list[WebhookRecord]:
+        from legato.schemas.webhooks import WebhookRecord
+
+        return [
+            WebhookRecord.model_validate(row) for row in self._api.request("GET", "/api/webhooks")
+        ]
+
+    def read_webhook(self, name: str) -> WebhookRecord:
+        from legato.schemas.webhooks import WebhookRecord
+
+        answer = self._api.request("GET", f"/api/webhooks/{quote(name, safe='')}")
+        return WebhookRecord.model_validate(answer)
+
+    def update_webhook(self, name: str, update: WebhookUpdate) -> WebhookRecord:
+        from legato.schemas.webhooks import WebhookRecord
+
+        answer = self._api.request(
+            "PATCH",
+            f"/api/webhooks/{quote(name, safe='')}",
+            json=update.model_dump(mode="json", exclude_none=True),
+        )
+        return WebhookRecord.model_validate(answer)
+
+    def rotate_webhook(self, name: str) -> WebhookWithUrl:
+        from legato.schemas.webhooks import WebhookWithUrl
+
+        answer = self._api.request("POST", f"/api/webhooks/{quote(name, safe='')}/rotate")
+        return WebhookWithUrl.model_validate(answer)
+
+    def delete_webhook(self, name: str) -> None:
+        self._api.response("DELETE", f"/api/webhooks/{quote(name, safe='')}")
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         answer = self._api.request(

@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     )
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.task_runs import PreviousTaskRun
+    from legato.schemas.webhooks import (
+        WebhookRecord,
+        WebhookSpec,
+        WebhookUpdate,
+        WebhookWithUrl,
+    )
     from legato.states import State, Transition
 
 
@@ -199,6 +205,24 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
 
         stored, duplicates = self.store.events.emit(events)
         return EventBatchAnswer(stored=stored, duplicates=duplicates)
+
+    def create_webhook(self, spec: WebhookSpec) -> WebhookWithUrl:
+        return self.store.webhooks.create(spec)
+
+    def read_webhooks(self) -> list[WebhookRecord]:
+        return self.store.webhooks.list_all()
+
+    def read_webhook(self, name: str) -> WebhookRecord:
+        return self.store.webhooks.read(name)
+
+    def update_webhook(self, name: str, update: WebhookUpdate) -> WebhookRecord:
+        return self.store.webhooks.update(name, update)
+
+    def rotate_webhook(self, name: str) -> WebhookWithUrl:
+        return self.store.webhooks.rotate(name)
+
+    def delete_webhook(self, name: str) -> None:
+        self.store.webhooks.delete(name)
 
     def read_event_page(self, filt: EventFilter, *, limit: int = 100) -> EventPage:
         from legato.schemas.events import EventPage

@@ -49,6 +49,12 @@ if TYPE_CHECKING:
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.flow_runs import StoredFlowRun
     from legato.schemas.task_runs import PreviousTaskRun
+    from legato.schemas.webhooks import (
+        WebhookRecord,
+        WebhookSpec,
+        WebhookUpdate,
+        WebhookWithUrl,
+    )
     from legato.states import State, Transition
 
 
@@ -385,7 +391,37 @@ class AutomationClient(Protocol):
     def read_automation_firings(self, reference: str, *, limit: int = 20) -> list[FiringRecord]: ...
 
 
+class WebhookClient(Protocol):
+    """Managing webhooks (``legato webhook ...``). A webhook's path (``/hooks/<slug>``)
+    is answered by ``create_webhook`` and ``rotate_webhook`` only: the store keeps its
+    hash."""
+
+    def create_webhook(self, spec: WebhookSpec) -> WebhookWithUrl:
+        """A new webhook (LegatoError if its name is taken)."""
+        ...
+
+    def read_webhooks(self) -> list[WebhookRecord]: ...
+
+    def read_webhook(self, name: str) -> WebhookRecord:
+        """ObjectNotFound if no webhook has this name."""
+        ...
+
+    def update_webhook(self, name: str, update: WebhookUpdate) -> WebhookRecord: ...
+
+    def rotate_webhook(self, name: str) -> WebhookWithUrl:
+        """A new path: the old one stops working at once."""
+        ...
+
+    def delete_webhook(self, name: str) -> None: ...
+
+
 class Orchestrator(
-    EngineBackend, WorkerBackend, ApiClient, EventClient, AutomationClient, Protocol
+    EngineBackend,
+    WorkerBackend,
+    ApiClient,
+    EventClient,
+    AutomationClient,
+    WebhookClient,
+    Protocol,
 ):
     """All of the above: what both implementations offer (see the module)."""

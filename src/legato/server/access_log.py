@@ -33,3 +33,31 @@ def quiet_polls_unless_debug(log_level: str) -> None:
         logger.removeFilter(existing)
     if log_level.lower() not in ("debug", "trace"):
         logger.addFilter(QuietPolls())
+
+
+HOOK_PATH = re.compile(r"^/hooks/([^/?]{0,4})[^/?]*")
+"""A webhook's URL: its slug is its secret (see :mod:`legato.schemas.webhooks`)."""
+
+
+def hide_slug(path: str) -> str:
+    """``/hooks/9Xo2...`` for ``/hooks/<slug>``: logs keep what ``legato webhook ls`` shows,
+    never a URL that works."""
+    return HOOK_PATH.sub(r"/hooks/\1...", path)
+
+
+class HiddenSlugs(logging.Filter):
+    """Shortens webhook slugs in uvicorn's access lines (see :func:`hide_slug`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) >= 3 else None
+        if isinstance(args, tuple) and isinstance(path, str) and path.startswith("/hooks/"):
+            record.args = (*args[:2], hide_slug(path), *args[3:])
+        return True
+
+
+def hide_webhook_slugs() -> None:
+    """Install :class:`HiddenSlugs` on uvicorn's access logger (at every level)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HiddenSlugs) for f in logger.filters):
+        logger.addFilter(HiddenSlugs())

@@ -24,9 +24,11 @@ from legato.server.api import (
     flow_runs,
     flows,
     health,
+    hooks,
     ingest,
     logs,
     task_runs,
+    webhooks,
     work_pools,
 )
 from legato.server.auth import AUTH_RESPONSES, ApiKeyGate, require_api_key
@@ -67,7 +69,8 @@ def create_app(
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
     Once the store holds an API key, every route but health needs one (see
-    :mod:`legato.server.auth`). ``services`` (the scheduler, ...) run while the app does.
+    :mod:`legato.server.auth`); webhooks (``/hooks/<slug>``) need one only if they
+    were made to. ``services`` (the scheduler, ...) run while the app does.
     ``keys_required``: keys are needed even when none is stored (a server bound beyond
     loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
@@ -106,6 +109,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, max_other_bytes=max_request_bytes)
     app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)  # outermost: before the body
     app.include_router(health.router, prefix="/api")
+    # Webhooks' own URLs: their slug is their credential (see legato.server.api.hooks).
+    app.include_router(hooks.router)
     routers = (
         flows,
         flow_runs,
@@ -118,6 +123,7 @@ def create_app(
         ingest,
         events,
         automations,
+        webhooks,
     )
     for module in routers:
         app.include_router(

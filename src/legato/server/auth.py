@@ -183,3 +183,42 @@ async def require_api_key(
             detail=f"the API key {record.name!r} is read-only: it cannot "
             f"{request.method} {request.url.path}",
         )
+
+
+async def require_write_key(request: Request) -> None:
+    """A valid API key that can write, whether or not the server requires keys for its
+    API: what a webhook made with ``--require-key`` asks of its callers. 401 without one
+    (or with a flow run's credential, which is for its run only), 403 for a read-only
+    key."""
+    gate: ApiKeyGate = request.app.state.api_keys
+    credentials = await bearer(request)
+    if credentials is None:
+        raise HTTPException(
+            401,
+            detail="this webhook requires an API key: send one that can write as "
+            "'Authorization: Bearer KEY' (made by 'legato api-key create NAME')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = credentials.credentials
+    if is_run_token(key):
+        raise HTTPException(
+            401,
+            detail="a flow run's credential cannot call a webhook; send an API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    known, record = gate.cached_key(key)
+    if not known:
+        record = await anyio.to_thread.run_sync(gate.lookup, key)
+    if record is None:
+        raise HTTPException(
+            401,
+            detail="the API key is not valid on this server (unknown or deleted; "
+            "legato api-key ls lists the keys)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if record.read_only:
+        raise HTTPException(
+            403,
+            detail=f"the API key {record.name!r} is read-only: it cannot send events "
+            "through a webhook",
+        )

@@ -19,6 +19,14 @@ Two attacks need no key on a keyless loopback server (the default):
   ``[::1]``, any port) unless ``LEGATO_SERVER_ALLOWED_HOSTS`` names others; other
   ``Host`` values are answered 400.
 
+Webhooks (``/hooks/<slug>``) are called by other systems (GitHub, Stripe, ``curl -d``),
+which send forms and plain text without an ``Authorization`` header: the content-type
+rule does not apply to them (their slug is their credential). Everything else does:
+a request whose ``Origin`` or ``Sec-Fetch-Site`` says a page of another site sent it
+is refused 403 there too. A webhook is for services, not for pages: a page calling
+one would publish its secret URL, and on a loopback server the only way a remote
+site reaches a hook at all is through the browser of someone on that machine.
+
 The decisions are pure functions of the request's method and headers; the middleware
 only reads them and writes the JSON refusal.
 """
@@ -35,6 +43,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 """The names a loopback-bound server answers to by default (any port)."""
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SERVICE_PATHS = ("/hooks/",)
+"""Paths that take any content type without an Authorization header (webhooks)."""
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -114,8 +124,10 @@ def check_request(
     *,
     scheme: str = "http",
     allowed_hosts: Collection[str] | None,
+    from_services: bool = False,
 ) -> Refusal | None:
-    """Why this request must be refused (see the module docstring), or None."""
+    """Why this request must be refused (see the module docstring), or None.
+    ``from_services``: a webhook's path, which any content type may reach."""
     host = headers.get("host")
     if not host_allowed(host, allowed_hosts):
         return Refusal(
@@ -134,8 +146,12 @@ def check_request(
         return Refusal(
             403,
             f"cross-site request refused: {method.upper()} from the page at {origin!r}, "
-            "which is not this server; legato's API takes changes from its own pages and "
-            "from API clients only",
+            "which is not this server; "
+            + (
+                "webhooks take requests from services (no Origin header), not from web pages"
+                if from_services
+                else "legato's API takes changes from its own pages and from API clients only"
+            ),
         )
     fetch_site = headers.get("sec-fetch-site", "").lower()
     if fetch_site in ("cross-site", "same-site"):
@@ -144,7 +160,7 @@ def check_request(
             f"cross-site request refused: {method.upper()} sent by a browser from another "
             f"site (Sec-Fetch-Site: {fetch_site})",
         )
-    if is_json(headers.get("content-type")) or "authorization" in headers:
+    if from_services or is_json(headers.get("content-type")) or "authorization" in headers:
         return None
     return Refusal(
         403,
@@ -177,6 +193,7 @@ class RequestGuard:
             headers,
             scheme=scope.get("scheme", "http"),
             allowed_hosts=self.allowed_hosts,
+            from_services=str(scope.get("path", "")).startswith(SERVICE_PATHS),
         )
         if refusal is None:
             await self.app(scope, receive, send)

@@ -61,6 +61,7 @@ from legato.store.tables import (
     ingested_batches,
     task_runs,
 )
+from legato.store.webhooks import Webhooks
 from legato.store.writer import BatchWriter
 from legato.text import check_parameters, clean_text, is_clean
 
@@ -154,6 +155,8 @@ class Store(
         """Automations, their firings and actions (:mod:`legato.store.automations`)."""
         """Events: stored, read, pruned, and state changes made events
         (:mod:`legato.store.event_log`)."""
+        self.webhooks = Webhooks(self.db, changed=self.events.poke)
+        """Webhooks: made, changed, rotated, found by slug (:mod:`legato.store.webhooks`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""

@@ -374,3 +374,21 @@ service_leases = sa.Table(
 )
 """Which server runs a service that must run once per database (the automation
 evaluator), until when: two servers on one database take turns, never both."""
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    # sha256 of the URL's slug (the secret), as API keys are kept; the hint is its
+    # first characters, shown so a user can tell which URL a sender holds.
+    sa.Column("slug_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("slug_hint", sa.String(16), nullable=False),
+    sa.Column("require_key", sa.Boolean, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+"""Webhooks (:mod:`legato.store.webhooks`): a template that turns a request to
+``/hooks/<slug>`` into an event."""
