@@ -50,6 +50,7 @@ from legato.store.bulk import row_inserter
 from legato.store.database import Database, translated
 from legato.store.event_log import EventLog
 from legato.store.flows import FlowIds
+from legato.store.notifications import NotificationStore
 from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
 from legato.store.scheduling import Schedulable, SlotRun
 from legato.store.state_door import StateChanges, StateDoor, TaskRunStatements, clean_rows
@@ -151,6 +152,9 @@ class Store(
         self.events = EventLog(self.db)
         """Events: stored, read, pruned, and state changes made events
         (:mod:`legato.store.event_log`)."""
+        self.notifications = NotificationStore(self.db)
+        """Notification channels (secrets encrypted) and deliveries
+        (:mod:`legato.store.notifications`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""
