@@ -18,6 +18,7 @@ from legato.cli import (
     events,
     flow_runs,
     flows,
+    notifications,
     runs,
     schedule,
     server,
@@ -51,6 +52,7 @@ app.add_typer(worker.app, name="worker")
 app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(events.app, name="events")
+app.add_typer(notifications.app, name="notification")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

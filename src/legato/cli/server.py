@@ -112,6 +112,7 @@ def start(
                 "API key: create one with 'legato api-key create NAME' (clients send it as "
                 "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
             )
+        from legato.notifications import Notifications
         from legato.server.services.events import EventServiceConfig
         from legato.server.services.local_worker import LocalWorker
         from legato.server.services.reaper import Reaper, ReaperConfig
@@ -143,6 +144,7 @@ def start(
             keys_required=not is_loopback(host) and not insecure,
             allowed_hosts=allowed_hosts(host, settings.server_allowed_hosts),
             event_config=EventServiceConfig.from_settings(settings),
+            notifier=Notifications.from_settings(store, settings),
         )
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")

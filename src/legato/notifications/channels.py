@@ -3,7 +3,7 @@ and put back together to send.
 
 The secret fields of each kind (:data:`legato.schemas.notifications.SECRET_FIELDS`) are
 taken out of the config, written as one JSON object and encrypted with the secret box;
-the rest is stored as it is. Reading a channel for sending decrypts them and validates
+the rest is stored as it is, beside the secret fields masked (for listings). Reading a channel for sending decrypts them and validates
 the whole config again.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from legato.errors import SecretKeyError
-from legato.schemas.notifications import SECRET_FIELDS, ChannelConfig
+from legato.schemas.notifications import SECRET_FIELDS, ChannelConfig, masked
 from legato.secrets_box import SecretBox
 from legato.store.notifications import StoredChannel
 
@@ -26,9 +26,10 @@ def split_config(config: ChannelConfig, box: SecretBox) -> tuple[dict[str, Any],
     """(public fields, encrypted secret fields) of ``config``."""
     values = config.model_dump(mode="json")
     secret_names = SECRET_FIELDS[config.kind]
-    public = {k: v for k, v in values.items() if k not in secret_names}
     secrets = {k: v for k, v in values.items() if k in secret_names}
-    return public, box.encrypt(json.dumps(secrets, separators=(",", ":")))
+    # The clear part keeps each secret field masked (a URL's host, a header's name), so
+    # a listing tells channels apart without the key.
+    return masked(config.kind, values), box.encrypt(json.dumps(secrets, separators=(",", ":")))
 
 
 def open_channel(channel: StoredChannel, box: SecretBox) -> ChannelConfig:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
+from legato.notifications import Notifications
 from legato.server.api import (
     concurrency,
     crashes,
@@ -25,6 +26,7 @@ from legato.server.api import (
     health,
     ingest,
     logs,
+    notifications,
     task_runs,
     work_pools,
 )
@@ -60,6 +62,7 @@ def create_app(
     keys_required: bool = False,
     allowed_hosts: Sequence[str] | None = None,
     event_config: EventServiceConfig | None = None,
+    notifier: Notifications | None = None,
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
@@ -69,6 +72,8 @@ def create_app(
     loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
     The event service (state changes made events, old events pruned) always runs.
+    ``notifier``: the notification channels with the server's encryption key and public
+    URL (None: built from the settings on first use).
     """
     services = [EventService(store, event_config), *services]
 
@@ -94,6 +99,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
+    app.state.notifications = notifier
     app.state.api_keys = ApiKeyGate(store, keys_required=keys_required)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, max_other_bytes=max_request_bytes)
@@ -110,6 +116,7 @@ def create_app(
         concurrency,
         ingest,
         events,
+        notifications,
     )
     for module in routers:
         app.include_router(
