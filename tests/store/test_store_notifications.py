@@ -77,7 +77,7 @@ def test_secrets_are_stored_encrypted_and_read_back_masked(
 def test_another_key_cannot_read_the_secrets(notifications: Notifications, store: Store) -> None:
     notifications.create_channel(ChannelSpec(name="ops", config=SlackConfig(url=SLACK_URL)))
     other = box_from_key("kGVMPXbm6S6yWm9Gcbr5lG3wOKqwrD1CoDG8JdMxdN8=")
-    with pytest.raises(SecretKeyError, match="LEGATO_ENCRYPTION_KEY.*another key"):
+    with pytest.raises(SecretKeyError, match=r"LEGATO_ENCRYPTION_KEY.*another key"):
         open_channel(store.notifications.read_channel("ops"), other)
 
 

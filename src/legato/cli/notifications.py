@@ -294,9 +294,11 @@ def show(name: NameArgument, as_json: JsonOption = False) -> None:
 def test(
     name: NameArgument,
     subject: Annotated[
-        str | None, typer.Option("--subject", help="Subject of the test message.")
+        str | None, typer.Option("--subject", metavar="TEXT", help="Subject of the test message.")
     ] = None,
-    body: Annotated[str | None, typer.Option("--body", help="Body of the test message.")] = None,
+    body: Annotated[
+        str | None, typer.Option("--body", metavar="TEXT", help="Body of the test message.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send a test message to NAME now (retried like any notification) and print each
@@ -341,7 +343,7 @@ def delete(name: NameArgument) -> None:
 def deliveries(
     name: NameArgument,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=1000, help="How many, newest first.")
+        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="How many, newest first.")
     ] = 20,
     as_json: JsonOption = False,
 ) -> None:
