@@ -3,6 +3,8 @@ of timeouts, 5xx and refused connections, a 4xx not retried, every attempt store
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from fixtures.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
@@ -262,3 +264,15 @@ def test_apprise_channel_without_apprise_says_how_to_install(
     assert delivery.status == "failed"
     assert len(delivery.attempts) == 1
     assert "pip install 'legato[apprise]'" in (delivery.last_error or "")
+
+
+def test_logs_never_show_the_url(
+    notifications: Notifications, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for receiver in http_receiver([500, 404]):
+        notifications.create_channel(ChannelSpec(name="ops", config=SlackConfig(url=receiver.url)))
+        notifications.deliver("ops", FAILED_RUN)
+    assert "HTTP Request: POST http://127.0.0.1" in caplog.text  # httpx logged each try
+    assert "failed after 2 attempt(s): HTTP 404" in caplog.text
+    assert "SECRET-PATH-42" not in caplog.text

@@ -8,6 +8,8 @@ channel's URL or password (a URL is its credential): the URL is replaced by its 
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import smtplib
 import ssl
 import time
@@ -40,6 +42,24 @@ ANSWER_SHOWN = 300
 """Characters of a receiver's error answer kept in the attempt's error."""
 
 
+_sending = contextvars.ContextVar("legato_notification_sending", default=False)
+
+
+class _MaskSentUrls(logging.Filter):
+    """httpx logs each request's URL at INFO ("HTTP Request: POST https://..."); while a
+    notification is sent, that URL is the channel's secret: it is logged masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _sending.get() and isinstance(record.args, tuple):
+            record.args = tuple(
+                masked_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskSentUrls())
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One try: ``sent``, or not and whether another try may do better."""
@@ -60,6 +80,7 @@ def _scrub(text: str, *secrets: str | None) -> str:
 def post_json(
     url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float
 ) -> Outcome:
+    sending = _sending.set(True)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             response = client.post(url, json=payload, headers=headers)
@@ -69,6 +90,8 @@ def post_json(
         )
     except httpx.TransportError as exc:
         return Outcome(False, True, error=_scrub(f"could not connect: {exc}", url))
+    finally:
+        _sending.reset(sending)
     status = response.status_code
     if 200 <= status < 300:
         return Outcome(True, status_code=status)
