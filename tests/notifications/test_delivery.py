@@ -54,18 +54,23 @@ def test_slack_channel_gets_text_and_blocks(
     assert f"*Link*\n<{FAILED_RUN.link}|open>" in fields
 
 
-def test_teams_channel_gets_a_message_card(
+def test_teams_channel_gets_an_adaptive_card(
     notifications: Notifications, receiver: HttpReceiver
 ) -> None:
     notifications.create_channel(ChannelSpec(name="team", config=TeamsConfig(url=receiver.url)))
 
     assert notifications.deliver("team", FAILED_RUN).status == "sent"
 
-    card = receiver.received[0].body
-    assert card["@type"] == "MessageCard"
-    assert card["title"] == "etl/nightly-fox: Failed"
-    assert card["themeColor"] == "D93F0B"
-    facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
+    sent = receiver.received[0].body
+    assert sent["type"] == "message"
+    (attachment,) = sent["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    title, text, fact_set = card["body"]
+    assert (title["text"], title["color"]) == ("etl/nightly-fox: Failed", "Attention")
+    assert text["text"] == "The flow run etl/nightly-fox is Failed."
+    facts = {f["title"]: f["value"] for f in fact_set["facts"]}
     assert facts == {
         "Flow": "etl",
         "Run": "nightly-fox",
@@ -73,7 +78,9 @@ def test_teams_channel_gets_a_message_card(
         "Message": "ValueError: bad row 17",
         "Duration": "2m 05s",
     }
-    assert card["potentialAction"][0]["targets"][0]["uri"] == FAILED_RUN.link
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Open the run", "url": FAILED_RUN.link}
+    ]
 
 
 def test_webhook_channel_gets_the_fields_and_its_headers(

@@ -122,7 +122,7 @@ def test_cli_in_client_mode_goes_through_the_server(
     assert "/********" in shown.stdout
     tested = run_legato("notification", "test", "team", env=env, check=True)
     assert "attempt 1: sent (200)" in tested.stdout
-    assert receiver.received[0].body["@type"] == "MessageCard"
+    assert receiver.received[0].body["attachments"][0]["content"]["type"] == "AdaptiveCard"
     listed = run_legato("notification", "deliveries", "team", "--json", env=env, check=True)
     [delivery] = json.loads(listed.stdout)
     assert delivery["status"] == "sent"

@@ -146,8 +146,8 @@ def test_slack_text_is_escaped() -> None:
 
 
 def test_teams_card_of_a_completed_run_is_green_and_has_no_empty_parts() -> None:
-    card = teams_payload(Message(subject="done", state="Completed"))
-    assert card["themeColor"] == "2EA44F"
-    assert card["sections"] == [{"facts": [{"name": "State", "value": "Completed"}]}]
-    assert "potentialAction" not in card
-    assert "text" not in card
+    card = teams_payload(Message(subject="done", state="Completed"))["attachments"][0]["content"]
+    title, facts = card["body"]
+    assert (title["text"], title["color"]) == ("done", "Good")
+    assert facts == {"type": "FactSet", "facts": [{"title": "State", "value": "Completed"}]}
+    assert "actions" not in card

@@ -1,8 +1,7 @@
 """What each kind of channel is sent for one message (pure: values in, bodies out).
 
 Slack gets ``text`` (what notifications and old clients show) and Block Kit blocks;
-Teams a MessageCard (what its incoming webhooks, and the Power Automate workflows that
-replace them, accept); a generic webhook the message's fields as JSON; email a plain
+Teams an Adaptive Card; a generic webhook the message's fields as JSON; email a plain
 text message.
 """
 
@@ -43,36 +42,54 @@ def slack_payload(message: Message) -> dict[str, Any]:
     return {"text": _cut(message.subject, 3000), "blocks": blocks}
 
 
-def theme_color(state: str | None) -> str:
+def subject_color(state: str | None) -> str:
+    """The Adaptive Card color of a subject line: red for a run that went wrong."""
     if state in BAD_STATES:
-        return "D93F0B"
+        return "Attention"
     if state in GOOD_STATES:
-        return "2EA44F"
-    return "6A737D"
+        return "Good"
+    return "Default"
 
 
 def teams_payload(message: Message) -> dict[str, Any]:
-    card: dict[str, Any] = {
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": _cut(message.subject, 250),
-        "themeColor": theme_color(message.state),
-        "title": message.subject,
-    }
+    """A message with one Adaptive Card: what Teams incoming webhooks and the Power
+    Automate workflows that replace them both take (the older MessageCard only the first)."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": message.subject,
+            "weight": "Bolder",
+            "size": "Medium",
+            "color": subject_color(message.state),
+            "wrap": True,
+        }
+    ]
     if message.body:
-        card["text"] = message.body
-    facts = [{"name": label, "value": value} for label, value in message.facts() if label != "Link"]
+        body.append({"type": "TextBlock", "text": message.body, "wrap": True})
+    facts = [
+        {"title": label, "value": value} for label, value in message.facts() if label != "Link"
+    ]
     if facts:
-        card["sections"] = [{"facts": facts}]
+        body.append({"type": "FactSet", "facts": facts})
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
     if message.link:
-        card["potentialAction"] = [
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the run", "url": message.link}]
+    return {
+        "type": "message",
+        "summary": _cut(message.subject, 250),
+        "attachments": [
             {
-                "@type": "OpenUri",
-                "name": "Open the run",
-                "targets": [{"os": "default", "uri": message.link}],
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
             }
-        ]
-    return card
+        ],
+    }
 
 
 def webhook_payload(message: Message) -> dict[str, Any]:

@@ -68,8 +68,8 @@ class SlackConfig(_Strict):
 
 
 class TeamsConfig(_Strict):
-    """A Microsoft Teams incoming webhook (or a Power Automate workflow URL that takes
-    the same MessageCard)."""
+    """A Microsoft Teams incoming webhook, or the URL of a Power Automate workflow that
+    posts the Adaptive Card it is sent to a channel."""
 
     kind: Literal["teams"] = "teams"
     url: Annotated[str, Field(max_length=2048)]
