@@ -269,6 +269,12 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/concurrency_limits/leases/renew",
         "/api/concurrency_limits/leases/release",
         "/api/concurrency_limits/{tag}",
+        "/api/events",
+        "/api/events/stream",
+        "/api/notifications",
+        "/api/notifications/{name}",
+        "/api/notifications/{name}/test",
+        "/api/notifications/{name}/deliveries",
     }
     post = spec["paths"]["/api/flow_runs/{flow_run_id}/state"]["post"]
     assert {"200", "404", "409", "413", "422"} <= set(post["responses"])
