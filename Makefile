@@ -60,6 +60,7 @@ bench: venv
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/cancel_latency.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/notifications.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

@@ -16,6 +16,10 @@
     |   +-- FlowTimeout          the flow body itself ran past its ``timeout_seconds``
     +-- ResultNotAvailable       a persisted result is missing or cannot be read
     +-- SerializationError       a value cannot be written to the result store
+    +-- SecretKeyError           the encryption key of stored secrets is missing, malformed or
+    |                            not the one they were encrypted with (the message names the
+    |                            setting or key file)
+    +-- ChannelExists            a notification channel of that name is stored already
 
 Exceptions raised by user code are never wrapped: a failing task re-raises the
 user's own exception where its result is asked for.
@@ -99,3 +103,13 @@ def describe_error(exc: BaseException) -> str:
 
     text = clean_text(str(exc))  # e.g. a FileNotFoundError naming a file that is not UTF-8
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class SecretKeyError(LegatoError):
+    """Stored secrets cannot be encrypted or read with the key at hand: the key
+    (``LEGATO_ENCRYPTION_KEY`` or ``$LEGATO_HOME/encryption.key``) is malformed,
+    unreadable, or not the one they were encrypted with."""
+
+
+class ChannelExists(LegatoError):
+    """A notification channel of this name is stored already."""

@@ -189,6 +189,18 @@ class Settings(BaseSettings):
             "while the task runs, so a dead process's slots free themselves after this)."
         ),
     )
+    encryption_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Fernet key (32 url-safe base64 bytes) that encrypts stored secrets such "
+        "as notification webhook URLs and SMTP passwords; unset: the key file "
+        "encryption.key under home, made on first use.",
+    )
+    server_public_url: str | None = Field(
+        default=None,
+        description="The server's URL as people reach it (e.g. https://legato.example.com): "
+        "notifications link to runs under it. Unset: messages carry no link.",
+    )
     concurrency_poll_max: float = Field(
         default=2.0,
         gt=0,

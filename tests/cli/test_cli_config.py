@@ -271,3 +271,15 @@ def test_server_takes_body_limit_from_config_file(server_from_config: str) -> No
         json={"type": "RUNNING", "name": "Running"},
     )
     assert small.status_code == 404
+
+
+def test_encryption_key_is_masked_unless_asked(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "kGVMPXbm6S6yWm9Gcbr5lG3wOKqwrD1CoDG8JdMxdN8="
+    monkeypatch.setenv("LEGATO_ENCRYPTION_KEY", key)
+    shown = run_legato("config", "view")
+    assert key not in shown.stdout
+    assert _row(shown.stdout, "encryption_key")[1:3] == ["********", "env"]
+    secrets = run_legato("config", "view", "--json", "--show-secrets")
+    assert json.loads(secrets.stdout)["settings"]["encryption_key"]["value"] == key

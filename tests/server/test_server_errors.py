@@ -275,6 +275,10 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/webhooks/{name}",
         "/api/webhooks/{name}/rotate",
         "/hooks/{slug}",
+        "/api/notifications",
+        "/api/notifications/{name}",
+        "/api/notifications/{name}/test",
+        "/api/notifications/{name}/deliveries",
     }
     post = spec["paths"]["/api/flow_runs/{flow_run_id}/state"]["post"]
     assert {"200", "404", "409", "413", "422"} <= set(post["responses"])

@@ -19,6 +19,7 @@ from legato.cli import (
     events,
     flow_runs,
     flows,
+    notifications,
     runs,
     schedule,
     server,
@@ -55,6 +56,7 @@ app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(events.app, name="events")
 app.add_typer(automations.app, name="automation")
 app.add_typer(webhooks.app, name="webhook")
+app.add_typer(notifications.app, name="notification")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)
 
 

@@ -37,7 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-SECRET_KEYS = frozenset({"api_key"})
+SECRET_KEYS = frozenset({"api_key", "encryption_key"})
 MASK = "********"
 
 
@@ -46,7 +46,10 @@ MASK = "********"
 def view(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     show_secrets: Annotated[
-        bool, typer.Option("--show-secrets", help="Show the API key instead of ********.")
+        bool,
+        typer.Option(
+            "--show-secrets", help="Show the API key and encryption key instead of ********."
+        ),
     ] = False,
 ) -> None:
     """Every setting, its value and where it comes from (env, file or default)."""

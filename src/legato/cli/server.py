@@ -112,6 +112,7 @@ def start(
                 "API key: create one with 'legato api-key create NAME' (clients send it as "
                 "LEGATO_API_KEY), or pass --insecure to serve it open to anyone who can reach it"
             )
+        from legato.notifications import Notifications
         from legato.server.services.automations import AutomationServiceConfig
         from legato.server.services.events import EventServiceConfig
         from legato.server.services.local_worker import LocalWorker
@@ -145,6 +146,7 @@ def start(
             allowed_hosts=allowed_hosts(host, settings.server_allowed_hosts),
             event_config=EventServiceConfig.from_settings(settings),
             automation_config=AutomationServiceConfig.from_settings(settings),
+            notifier=Notifications.from_settings(store, settings),
         )
         shown_host = f"[{host}]" if ":" in host else host
         typer.echo(f"legato server: serving http://{shown_host}:{port} (API docs at /api/docs)")

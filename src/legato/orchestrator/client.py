@@ -52,8 +52,13 @@ from legato.schemas.deployments import (
     DeploymentSpec,
 )
 from legato.schemas.flow_runs import StoredFlowRun
+from legato.schemas.notifications import ChannelRecord, DeliveryRecord
 from legato.schemas.task_runs import PreviousTaskRun
 from legato.states import Transition
+
+NOTIFICATIONS = "/api/notifications"
+TEST_SEND_SECONDS = 120.0
+"""Longest a client waits for a test message's delivery (the server's tries and waits)."""
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
 
     from legato.schemas.automations import AutomationRecord, AutomationSpec, FiringRecord
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
+    from legato.schemas.notifications import ChannelSpec, TrialMessage
     from legato.schemas.webhooks import (
         WebhookRecord,
         WebhookSpec,
@@ -423,6 +429,49 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
 
     def delete_webhook(self, name: str) -> None:
         self._api.response("DELETE", f"/api/webhooks/{quote(name, safe='')}")
+
+    # -- notification channels -------------------------------------------------------
+
+    def create_notification_channel(self, spec: ChannelSpec) -> ChannelRecord:
+        answer = self._api.request("POST", NOTIFICATIONS, json=spec.model_dump(mode="json"))
+        return ChannelRecord.model_validate(answer)
+
+    def read_notification_channels(self) -> list[ChannelRecord]:
+        return [
+            ChannelRecord.model_validate(row) for row in self._api.request("GET", NOTIFICATIONS)
+        ]
+
+    def read_notification_channel(self, name: str) -> ChannelRecord:
+        answer = self._api.request("GET", f"{NOTIFICATIONS}/{quote(name, safe='')}")
+        return ChannelRecord.model_validate(answer)
+
+    def delete_notification_channel(self, name: str) -> None:
+        self._api.response("DELETE", f"{NOTIFICATIONS}/{quote(name, safe='')}")
+
+    def test_notification_channel(
+        self, name: str, trial: TrialMessage | None = None
+    ) -> DeliveryRecord:
+        # A delivery retries for up to a minute on the server: wait that long for its
+        # answer, rather than give up (and send the test again) after the usual timeout.
+        usual = self._api.http.timeout
+        timeout = httpx.Timeout(
+            connect=usual.connect, read=TEST_SEND_SECONDS, write=usual.write, pool=usual.pool
+        )
+        answer = self._api.request(
+            "POST",
+            f"{NOTIFICATIONS}/{quote(name, safe='')}/test",
+            json={} if trial is None else trial.model_dump(mode="json"),
+            timeout=timeout,
+        )
+        return DeliveryRecord.model_validate(answer)
+
+    def read_notification_deliveries(self, name: str, *, limit: int = 20) -> list[DeliveryRecord]:
+        rows = self._api.request(
+            "GET",
+            f"{NOTIFICATIONS}/{quote(name, safe='')}/deliveries",
+            params={"limit": str(limit)},
+        )
+        return [DeliveryRecord.model_validate(row) for row in rows]
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         answer = self._api.request(

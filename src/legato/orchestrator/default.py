@@ -48,7 +48,7 @@ def build_orchestrator(settings: Settings) -> LocalOrchestrator | ClientOrchestr
         lock_timeout=settings.store_lock_timeout,
         writer_linger=settings.writer_linger,
     )
-    return LocalOrchestrator(store, token=token)
+    return LocalOrchestrator(store, token=token, settings=settings)
 
 
 def get_orchestrator() -> Orchestrator:

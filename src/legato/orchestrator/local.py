@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from legato.notifications import Notifications
     from legato.schemas import (
         FlowRecord,
         FlowRunFilter,
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
         DeploymentSpec,
     )
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
+    from legato.schemas.notifications import (
+        ChannelRecord,
+        ChannelSpec,
+        DeliveryRecord,
+        TrialMessage,
+    )
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.schemas.webhooks import (
         WebhookRecord,
@@ -49,6 +56,7 @@ if TYPE_CHECKING:
         WebhookUpdate,
         WebhookWithUrl,
     )
+    from legato.settings import Settings
     from legato.states import State, Transition
 
 
@@ -58,8 +66,12 @@ logger = logging.getLogger("legato.orchestrator")
 class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     """Orchestrator backed by a :class:`Store` in this process."""
 
-    def __init__(self, store: Store, *, token: str | None = None):
+    def __init__(self, store: Store, *, token: str | None = None, settings: Settings | None = None):
         self.store = store
+        self._settings = settings
+        """Where the key of notification channels' secrets and the public URL come from
+        (None: the process's settings, read when a channel is first used)."""
+        self._notifications: Notifications | None = None
         store.writer.start()
         self.enqueue = store.writer.put
         self.token = token
@@ -232,6 +244,38 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
         return EventPage(
             events=found, next_cursor=reached.text() if more else None, reached=reached.text()
         )
+
+    # -- notification channels -------------------------------------------------------
+
+    def notifications(self) -> Notifications:
+        """This store's channels, with the key of the settings (:mod:`legato.secrets_box`)."""
+        if self._notifications is None:
+            from legato.notifications import Notifications
+            from legato.settings import get_settings
+
+            settings = self._settings or get_settings()
+            self._notifications = Notifications.from_settings(self.store, settings)
+        return self._notifications
+
+    def create_notification_channel(self, spec: ChannelSpec) -> ChannelRecord:
+        return self.notifications().create_channel(spec)
+
+    def read_notification_channels(self) -> list[ChannelRecord]:
+        return self.notifications().read_channels()
+
+    def read_notification_channel(self, name: str) -> ChannelRecord:
+        return self.notifications().read_channel(name)
+
+    def delete_notification_channel(self, name: str) -> None:
+        self.notifications().delete_channel(name)
+
+    def test_notification_channel(
+        self, name: str, trial: TrialMessage | None = None
+    ) -> DeliveryRecord:
+        return self.notifications().test_channel(name, trial)
+
+    def read_notification_deliveries(self, name: str, *, limit: int = 20) -> list[DeliveryRecord]:
+        return self.notifications().read_deliveries(name, limit=limit)
 
     def set_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimitRecord:
         return self.store.set_concurrency_limit(tag, limit)

@@ -48,6 +48,12 @@ if TYPE_CHECKING:
     )
     from legato.schemas.events import EventBatchAnswer, EventFilter, EventIn, EventPage
     from legato.schemas.flow_runs import StoredFlowRun
+    from legato.schemas.notifications import (
+        ChannelRecord,
+        ChannelSpec,
+        DeliveryRecord,
+        TrialMessage,
+    )
     from legato.schemas.task_runs import PreviousTaskRun
     from legato.schemas.webhooks import (
         WebhookRecord,
@@ -415,6 +421,36 @@ class WebhookClient(Protocol):
     def delete_webhook(self, name: str) -> None: ...
 
 
+class NotificationClient(Protocol):
+    """Notification channels (``legato notification ...``). Secrets go in with
+    ``create_notification_channel`` and never come back: records show them masked."""
+
+    def create_notification_channel(self, spec: ChannelSpec) -> ChannelRecord:
+        """Store a new channel (ChannelExists if the name is taken; SecretKeyError if the
+        encryption key cannot be used)."""
+        ...
+
+    def read_notification_channels(self) -> list[ChannelRecord]: ...
+
+    def read_notification_channel(self, name: str) -> ChannelRecord:
+        """The channel (ObjectNotFound if none has that name)."""
+        ...
+
+    def delete_notification_channel(self, name: str) -> None:
+        """Delete the channel and its deliveries (ObjectNotFound if none has that name)."""
+        ...
+
+    def test_notification_channel(
+        self, name: str, trial: TrialMessage | None = None
+    ) -> DeliveryRecord:
+        """Send a test message now, with retries; the delivery, sent or failed."""
+        ...
+
+    def read_notification_deliveries(self, name: str, *, limit: int = 20) -> list[DeliveryRecord]:
+        """The channel's newest deliveries first."""
+        ...
+
+
 class Orchestrator(
     EngineBackend,
     WorkerBackend,
@@ -422,6 +458,7 @@ class Orchestrator(
     EventClient,
     AutomationClient,
     WebhookClient,
+    NotificationClient,
     Protocol,
 ):
     """All of the above: what both implementations offer (see the module)."""

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
+from legato.notifications import Notifications
 from legato.server.api import (
     automations,
     concurrency,
@@ -27,6 +28,7 @@ from legato.server.api import (
     hooks,
     ingest,
     logs,
+    notifications,
     task_runs,
     webhooks,
     work_pools,
@@ -65,6 +67,7 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     event_config: EventServiceConfig | None = None,
     automation_config: AutomationServiceConfig | None = None,
+    notifier: Notifications | None = None,
 ) -> FastAPI:
     """The REST API over ``store``, under ``/api`` (OpenAPI at ``/api/openapi.json``).
 
@@ -75,6 +78,8 @@ def create_app(
     loopback). ``allowed_hosts``: the ``Host`` names answered (None: any); mutating
     requests from other sites are refused either way (see :mod:`legato.server.guards`).
     The event service (state changes made events, old events pruned) always runs.
+    ``notifier``: the notification channels with the server's encryption key and public
+    URL (None: built from the settings on first use).
     """
     services = [
         EventService(store, event_config),
@@ -104,6 +109,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
+    app.state.notifications = notifier
     app.state.api_keys = ApiKeyGate(store, keys_required=keys_required)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, max_other_bytes=max_request_bytes)
@@ -124,6 +130,7 @@ def create_app(
         events,
         automations,
         webhooks,
+        notifications,
     )
     for module in routers:
         app.include_router(

@@ -51,6 +51,7 @@ from legato.store.bulk import row_inserter
 from legato.store.database import Database, translated
 from legato.store.event_log import EventLog
 from legato.store.flows import FlowIds
+from legato.store.notifications import NotificationStore
 from legato.store.reaping import REAP_BATCH, CrashOutcome, StaleRun
 from legato.store.scheduling import Schedulable, SlotRun
 from legato.store.state_door import StateChanges, StateDoor, TaskRunStatements, clean_rows
@@ -157,6 +158,9 @@ class Store(
         (:mod:`legato.store.event_log`)."""
         self.webhooks = Webhooks(self.db, changed=self.events.poke)
         """Webhooks: made, changed, rotated, found by slug (:mod:`legato.store.webhooks`)."""
+        self.notifications = NotificationStore(self.db)
+        """Notification channels (secrets encrypted) and deliveries
+        (:mod:`legato.store.notifications`)."""
         self.state_listeners: list[StateListener] = self.db.state_listeners
         """Called with the state changes of each committed transaction (see
         :mod:`legato.store.state_door`), in the thread that committed: keep it quick."""

@@ -392,3 +392,39 @@ webhooks = sa.Table(
 )
 """Webhooks (:mod:`legato.store.webhooks`): a template that turns a request to
 ``/hooks/<slug>`` into an event."""
+notification_channels = sa.Table(
+    "notification_channels",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # The config's public fields as JSON text; its secret fields (legato.schemas.
+    # notifications.SECRET_FIELDS) are one Fernet token of their JSON in ``secrets``.
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("secrets", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+"""Where notifications go (:mod:`legato.store.notifications`)."""
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("channel_id", sa.String(36), nullable=False),
+    sa.Column("channel_name", sa.String(255), nullable=False),
+    sa.Column("automation_id", sa.String(36), nullable=True),
+    sa.Column("firing_id", sa.String(36), nullable=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_preview", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Every try, as a JSON list of {at, outcome, status_code, error, duration}.
+    sa.Column("attempts", sa.Text, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("finished", sa.Float, nullable=True),
+    sa.Index("ix_notification_deliveries_channel_created", "channel_id", "created"),
+    sa.Index("ix_notification_deliveries_firing", "firing_id"),
+)
+"""Each message sent to a channel, written before the first try and after each one, so
+a delivery cut short by a crash still shows what was tried."""
