@@ -28,6 +28,7 @@ from legato.cli import (
     work_pools,
     worker,
 )
+from legato.cli.output import reports_errors
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -55,6 +56,7 @@ app.add_typer(work_pools.app, name="work-pool")
 app.add_typer(concurrency.app, name="concurrency-limit")
 app.add_typer(events.app, name="events")
 app.add_typer(automations.app, name="automation")
+app.command("notify")(reports_errors(automations.notify))
 app.add_typer(webhooks.app, name="webhook")
 app.add_typer(notifications.app, name="notification")
 app.add_typer(flow_runs.app, name="flow-run", hidden=True)

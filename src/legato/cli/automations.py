@@ -284,3 +284,88 @@ def test(
     event_json = {**parsed.model_dump(mode="json"), "occurred": occurred.isoformat()}
     for line in explain(record.spec, seen, event_json):
         stdout_console().print(terminal_safe(line), highlight=False, markup=False)
+
+
+def notify(
+    channel: Annotated[
+        str, typer.Argument(metavar="CHANNEL", help="A channel (legato notification create).")
+    ],
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on",
+            metavar="STATES",
+            help="Flow-run state names, comma-separated: Failed,Crashed,TimedOut.",
+        ),
+    ] = "Failed,Crashed,TimedOut",
+    flow: Annotated[
+        str | None, typer.Option("--flow", metavar="NAME", help="Only runs of this flow.")
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option("--deployment", metavar="FLOW/NAME", help="Only runs of this deployment."),
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", metavar="TAG", help="Only runs carrying this tag.")
+    ] = None,
+    cooldown: Annotated[
+        float,
+        typer.Option(
+            "--cooldown",
+            metavar="SECONDS",
+            min=0,
+            help="At most one message per this many seconds (the rest counted in the next).",
+        ),
+    ] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a message to CHANNEL when a flow run ends in one of the states: makes (or
+    updates) the automation that does it."""
+    from pydantic import ValidationError
+
+    from legato.schemas.automations import AutomationSpec
+
+    states = [state.strip() for state in on.split(",") if state.strip()]
+    if not states or any(not state.replace("-", "").isalnum() for state in states):
+        raise fail(f"--on {on!r} is not a list of state names such as Failed,Crashed,TimedOut")
+    related: list[dict[str, str]] = []
+    scope = []
+    if flow:
+        related.append({"legato.resource.role": "flow", "legato.resource.name": flow})
+        scope.append(f"flow {flow}")
+    if deployment:
+        related.append({"legato.resource.role": "deployment", "legato.resource.name": deployment})
+        scope.append(f"deployment {deployment}")
+    if tag:
+        related.append({"legato.resource.role": "tag", "legato.resource.id": f"legato.tag.{tag}"})
+        scope.append(f"tag {tag}")
+    name = f"notify {channel} on {','.join(states)}" + (f" ({', '.join(scope)})" if scope else "")
+    try:
+        spec = AutomationSpec.model_validate(
+            {
+                "name": name[:255],
+                "description": f"a message to {channel} when a flow run ends {' or '.join(states)}",
+                "trigger": {
+                    "expect": [f"legato.flow-run.{state}" for state in states],
+                    "match": {"legato.resource.id": "legato.flow-run.*"},
+                    "match_related": related,
+                },
+                "actions": [{"type": "send-notification", "channel": channel}],
+                "cooldown": cooldown,
+            }
+        )
+    except ValidationError as exc:
+        raise fail(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    client = _client()
+    client.read_notification_channel(channel)  # an unknown channel is named now, not at 2 am
+    record = client.save_automation(spec, update=True)
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    stdout_console().print(
+        f"automation {record.spec.name!r}: flow runs ending {' or '.join(states)}"
+        + (f" ({', '.join(scope)})" if scope else "")
+        + f" send a message to {channel}",
+        highlight=False,
+        markup=False,
+    )

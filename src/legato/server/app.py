@@ -83,7 +83,7 @@ def create_app(
     """
     services = [
         EventService(store, event_config),
-        AutomationService(store, automation_config),
+        AutomationService(store, automation_config, notifier),
         *services,
     ]
 

@@ -347,6 +347,7 @@ class HeldAction:
     firing_at: float
     firing_kind: str
     firing_key: str
+    firing_suppressed: int
 
 
 def has_open_actions(conn: Connection) -> bool:
@@ -405,6 +406,7 @@ def claim_actions(
             automation_firings.c.at.label("firing_at"),
             automation_firings.c.kind.label("firing_kind"),
             automation_firings.c.key.label("firing_key"),
+            automation_firings.c.suppressed.label("firing_suppressed"),
         )
         .select_from(
             automation_actions.join(
@@ -426,6 +428,7 @@ def claim_actions(
             firing_at=row.firing_at,
             firing_kind=row.firing_kind,
             firing_key=row.firing_key,
+            firing_suppressed=row.firing_suppressed,
         )
         for row in rows
     ]

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.errors import LegatoError
 from legato.event_rules.templates import TemplateProblem, render
 from legato.schemas.events import RESOURCE_ID, RESOURCE_ROLE
 from legato.states import TERMINAL_TYPES, State, StateType
 from legato.store import Store
+
+if TYPE_CHECKING:
+    from legato.notifications import Notifications
 
 MAX_ATTEMPTS = 5
 
@@ -63,10 +66,18 @@ def _target(value: Any, context: dict[str, Any], kind: str, what: str) -> str:
     return found
 
 
-def run_action(store: Store, action: Mapping[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def run_action(
+    store: Store,
+    action: Mapping[str, Any],
+    context: dict[str, Any],
+    notifier: Notifications | None = None,
+) -> dict[str, Any]:
     """Do ``action``; its result. ``context``: ``event`` (the triggering event as read, or
-    None), ``automation`` (id, name), ``firing`` (id, kind, at, key, position)."""
+    None), ``automation`` (id, name), ``firing`` (id, kind, at, key, position,
+    suppressed). ``notifier`` sends notifications (None: a server without channels)."""
     try:
+        if action.get("type") == "send-notification":
+            return _notify(store, action, context, notifier)
         return _run(store, action, context)
     except TemplateProblem as exc:
         raise ActionFailed(f"a template failed: {exc}") from None
@@ -120,12 +131,55 @@ def _run(store: Store, action: Mapping[str, Any], context: dict[str, Any]) -> di
         return {"automation_id": automation.id, "enabled": automation.spec.enabled}
     if kind == "call-webhook":
         return _call_webhook(action, context)
-    if kind == "send-notification":
-        raise ActionFailed(
-            "notification channels are not available on this server yet "
-            "(legato notification create arrives with them)"
-        )
     raise ActionFailed(f"unknown action type {kind!r}")
+
+
+def _notify(
+    store: Store,
+    action: Mapping[str, Any],
+    context: dict[str, Any],
+    notifier: Notifications | None,
+) -> dict[str, Any]:
+    """Send the message: the event's (flow, run, state, message, duration, link) unless
+    the action writes its own subject or body; the firings the cooldown held back are
+    counted in it."""
+    from legato.notifications import event_message
+    from legato.schemas.events import EventRecord
+    from legato.schemas.notifications import Message
+
+    if notifier is None:
+        raise ActionFailed("this server sends no notifications (it has no notifier)")
+    event = context.get("event")
+    automation = context["automation"]["name"]
+    firing = context["firing"]
+    if event:
+        message = event_message(store, EventRecord.model_validate(event), notifier.public_url)
+    else:  # a proactive trigger: what was awaited did not come
+        message = Message(
+            subject=f"automation {automation!r} fired",
+            body=f"The events it waits for did not come in time ({firing['key'] or 'all'}).",
+        )
+    updates: dict[str, Any] = {}
+    for field in ("subject", "body"):
+        if action.get(field):
+            updates[field] = str(render(action[field], context, field))
+    held_back = int(firing.get("suppressed") or 0)
+    if held_back:
+        body = updates.get("body", message.body)
+        updates["body"] = f"{body}\n\n(and {held_back} more since the last message)".strip()
+    if updates:
+        message = message.model_copy(update=updates)
+    delivery = notifier.deliver(
+        str(action["channel"]),
+        message,
+        automation_id=context["automation"]["id"],
+        firing_id=firing["id"],
+    )
+    if delivery.status != "sent":
+        raise ActionFailed(
+            f"the message to {action['channel']!r} was not delivered: {delivery.last_error}"
+        )
+    return {"delivery_id": delivery.id, "status": delivery.status}
 
 
 def _run_deployment(

@@ -43,6 +43,7 @@ from legato.server.services.automation_actions import (
 from legato.store import automations as queries
 
 if TYPE_CHECKING:
+    from legato.notifications import Notifications
     from legato.settings import Settings
     from legato.store import Store
 
@@ -75,8 +76,14 @@ class AutomationServiceConfig:
 class AutomationService:
     """Evaluates automations (when it holds the lease) and runs their actions."""
 
-    def __init__(self, store: Store, config: AutomationServiceConfig | None = None):
+    def __init__(
+        self,
+        store: Store,
+        config: AutomationServiceConfig | None = None,
+        notifier: Notifications | None = None,
+    ):
         self.store = store
+        self.notifier = notifier
         self.config = config or AutomationServiceConfig()
         self.holder = f"{uuid.uuid4()}"
         self.started = time.time()
@@ -301,11 +308,12 @@ class AutomationService:
                 "at": held.firing_at,
                 "key": held.firing_key,
                 "position": held.position,
+                "suppressed": held.firing_suppressed,
             },
         }
         now = time.time()
         try:
-            result = run_action(self.store, held.action, context)
+            result = run_action(self.store, held.action, context, self.notifier)
         except TryLater as exc:
             if held.attempts >= MAX_ATTEMPTS:
                 self._finish(held, "failed", error=f"{exc} (gave up after {held.attempts} tries)")
