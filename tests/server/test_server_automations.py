@@ -236,3 +236,10 @@ def test_deployment_triggers_run_it_and_deploying_again_keeps_their_counts(setup
     deploy()  # an empty list removes the trigger
     listed = run_legato("automation", "ls", "--json", env=setup.env, check=True)
     assert name not in [a["spec"]["name"] for a in json.loads(listed.stdout)]
+
+
+def test_a_worker_starting_is_an_event_of_its_own(setup: Setup) -> None:
+    found = setup.api.get("/api/events", params={"name": "legato.worker.*"}).json()
+    [started] = [e for e in found if e["resource"]["legato.resource.id"] == "legato.worker.w1"]
+    assert started["event"] == "legato.worker.started"
+    assert started["related"][0]["legato.resource.id"] == "legato.work-pool.p"

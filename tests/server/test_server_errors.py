@@ -258,6 +258,7 @@ def test_openapi_lists_every_path(api: httpx.Client) -> None:
         "/api/work_pools/{pool}/claim",
         "/api/workers/heartbeat",
         "/api/workers/held_states",
+        "/api/workers/announce",
         "/api/flow_runs/{flow_run_id}/crash",
         "/api/work_pools",
         "/api/work_pools/{pool}/concurrency_limit",

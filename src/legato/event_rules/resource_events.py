@@ -55,6 +55,20 @@ def work_pool_event(action: str, name: str, payload: dict[str, Any] | None = Non
     return _event(f"legato.work-pool.{action}", resource, [], payload or {})
 
 
+def worker_event(status: str, name: str, pool: str) -> NewEvent:
+    """``legato.worker.<status>`` (started, stopped) about ``legato.worker.<name>``,
+    related to its work pool."""
+    resource = {RESOURCE_ID: f"legato.worker.{name}", RESOURCE_NAME: name}
+    related = [
+        {
+            RESOURCE_ID: f"legato.work-pool.{pool}",
+            "legato.resource.role": "work-pool",
+            RESOURCE_NAME: pool,
+        }
+    ]
+    return _event(f"legato.worker.{status}", resource, related, {})
+
+
 def automation_event(action: str, record: Any) -> NewEvent:
     """``legato.automation.<action>`` about ``legato.automation.<id>`` (an
     AutomationRecord)."""

@@ -280,6 +280,13 @@ class ClientOrchestrator(ListsFlowRuns, ReadsLogs):
         )
         return {str(key): str(value) for key, value in answer["states"].items()}
 
+    def announce_worker(self, worker_name: str, pool: str, status: str) -> None:
+        self._api.response(
+            "POST",
+            "/api/workers/announce",
+            json={"worker_name": worker_name, "pool": pool, "status": status},
+        )
+
     def held_states(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         answer = self._api.request(
             "POST",

@@ -178,6 +178,11 @@ class LocalOrchestrator(ListsFlowRuns, ReadsLogs):
     def held_states(self, flow_run_ids: list[str], worker_name: str) -> dict[str, str]:
         return self.store.held_states(flow_run_ids, worker_name)
 
+    def announce_worker(self, worker_name: str, pool: str, status: str) -> None:
+        from legato.event_rules.resource_events import worker_event
+
+        self.store.events.emit_new([worker_event(status, worker_name, pool)])
+
     def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
         outcome = self.store.crash_flow_run(flow_run_id, message, worker_name=worker_name)
         return None if outcome is None else outcome.state_name

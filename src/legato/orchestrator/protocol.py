@@ -169,6 +169,10 @@ class WorkerBackend(RunWriter, FlowRunReader, Protocol):
         cheap enough to ask twice a second, so that a cancel is carried out at once."""
         ...
 
+    def announce_worker(self, worker_name: str, pool: str, status: str) -> None:
+        """Record that the worker ``started`` or ``stopped`` (an event of its own)."""
+        ...
+
     def crash_flow_run(self, flow_run_id: str, message: str, worker_name: str) -> str | None:
         """End a run held by ``worker_name`` whose process died: the state it got
         (Crashed, AwaitingRetry when its deployment retries it, or Cancelled), or None

@@ -133,6 +133,7 @@ class Worker:
             f"run(s) at once, {waking} every {options.poll_interval:g}s at most, "
             f"{self.launcher_name} launcher"
         )
+        self._announce("started")
         claimer = threading.Thread(target=self._claim_loop, name="legato-claimer", daemon=True)
         claimer.start()
         next_beat = time.monotonic() + options.heartbeat_interval
@@ -162,7 +163,16 @@ class Worker:
             self._give_back(claimer)
         finally:
             self.launcher.close()
+        self._announce("stopped")
         self.say(f"Worker {options.name!r} stopped")
+
+    def _announce(self, status: str) -> None:
+        """The worker's start or stop as an event; a server that cannot take it does not
+        stop the worker."""
+        try:
+            self.orch.announce_worker(self.options.name, self.options.pool, status)
+        except LegatoError as exc:
+            self.say(f"Worker {self.options.name!r}: could not record that it {status}: {exc}")
 
     # -- one tick ------------------------------------------------------------------
 

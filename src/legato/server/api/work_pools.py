@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,6 +115,21 @@ async def _sleep_unless_gone(poked: asyncio.Event, seconds: float, http: Request
 def heartbeat(store: StoreDep, request: HeartbeatRequest) -> HeartbeatAnswer:
     ids = [run_id.lower() for run_id in request.flow_run_ids]
     return HeartbeatAnswer(states=store.heartbeat(ids, request.worker_name))
+
+
+class WorkerAnnouncement(BaseModel):
+    worker_name: WorkerName
+    pool: Annotated[str, Field(min_length=1, max_length=255, pattern=NAME_PATTERN)]
+    status: Literal["started", "stopped"]
+
+
+@router.post("/workers/announce", status_code=204)
+def announce_worker(store: StoreDep, request: WorkerAnnouncement) -> None:
+    """A worker started or stopped: the event ``legato.worker.started``/``stopped``
+    (automations can watch for it)."""
+    from legato.event_rules.resource_events import worker_event
+
+    store.events.emit_new([worker_event(request.status, request.worker_name, request.pool)])
 
 
 @router.post("/workers/held_states")
