@@ -47,6 +47,7 @@ CHECKED_BEYOND_THE_SCHEMA = {
     "POST /api/webhooks",
     "PATCH /api/webhooks/{name}",
     "POST /hooks/{slug}",
+    "POST /api/notifications",
     "PUT /hooks/{slug}",
 }
 """Bodies whose content legato checks past their JSON Schema (a cron expression's fields,

@@ -190,12 +190,13 @@ def test_bad_automations_are_refused_saying_why(setup: Setup) -> None:
     assert refused.returncode == 1
     assert "not valid YAML" in refused.stderr
     twice = setup.folder / "twice.yaml"
-    twice.write_text(REACTIVE)
+    twice.write_text(PROACTIVE.replace("name: jobs-finish", "name: made-twice"))
+    run_legato("automation", "create", "-f", str(twice), env=setup.env, check=True)
     again = run_legato("automation", "create", "-f", str(twice), env=setup.env)
     assert again.returncode == 1
     assert "exists already" in again.stderr
     listed = run_legato("automation", "ls", env=setup.env, check=True)
-    assert "refunds-reviewed" in listed.stdout
+    assert "made-twice" in listed.stdout
     assert "loop" not in listed.stdout.split()
 
 
