@@ -55,6 +55,7 @@ EVENTS_POSITION = "automations.events"
 STATES_POSITION = "automations.states"
 PASS_EVENTS = 500
 SKIP_EVERY = 2.0
+COALESCE = 0.02
 CLOCK_SKEW = timedelta(seconds=1)
 ACTION_LEASE = 120.0
 STATE_SETTLE = 1.0
@@ -131,6 +132,8 @@ class AutomationService:
                 self._stop.wait(self.config.poll)
             if not busy:
                 generation = log.wait(generation, self.config.poll)
+                # Writes come in bursts (a flow's batches): one pass for a burst.
+                self._stop.wait(COALESCE)
 
     def run_once(self, now: float | None = None) -> bool:
         """One pass: evaluate (if leading), then act. Whether more work is waiting."""
@@ -177,12 +180,20 @@ class AutomationService:
             state = queries.read_position(conn, STATES_POSITION)
         return EventCursor(seq or 0, state or 0)
 
-    def _skip_to(self, cursor: EventCursor, place: EventCursor) -> None:
-        """No automation is enabled: nothing before ``place`` needs evaluating (written
-        every few seconds at most, not on every pass)."""
+    def _skip_ahead(self) -> None:
+        """No automation is enabled: the cursor moves to where the feed is, every few
+        seconds at most (a pass costs one read while there is none to evaluate)."""
         now = time.monotonic()
-        if place != cursor and now - self._last_skip >= SKIP_EVERY:
-            self._last_skip = now
+        if now - self._last_skip < SKIP_EVERY:
+            return
+        self._last_skip = now
+        # Where the feed is before the automations are read again: one made a moment
+        # later still sees everything after this place.
+        place = self.store.events.latest_cursor()
+        if self._automations():
+            return
+        cursor = self._cursor()
+        if place != cursor:
             with self.store.db.writing() as conn:
                 queries.write_position(conn, EVENTS_POSITION, place.seq, time.time())
                 queries.write_position(conn, STATES_POSITION, place.state, time.time())
@@ -204,14 +215,11 @@ class AutomationService:
     def evaluate(self, now: float | None = None) -> bool:
         """Evaluate the events since the cursor and the deadlines due; store it all in one
         transaction. Whether more events are waiting."""
-        # Where the feed is before the automations are read: with none enabled, the
-        # cursor may move up to here (one made a moment later still sees what follows).
-        place = self.store.events.latest_cursor()
         records = self._automations()
-        cursor = self._cursor()
         if not records:
-            self._skip_to(cursor, place)
+            self._skip_ahead()
             return False
+        cursor = self._cursor()
         horizon = self._state_horizon()
         found, reached, more = self.store.events.read(
             EventFilter(after=cursor, names=_interest(records)),
