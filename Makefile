@@ -61,6 +61,7 @@ bench: venv
 	$(BIN)/python bench/cancel_latency.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/notifications.py
+	$(BIN)/python bench/automations.py
 
 format: venv
 	$(BIN)/ruff format $(LINT_DIRS)

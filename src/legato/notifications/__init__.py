@@ -9,14 +9,12 @@ email over SMTP and (an optional extra) apprise.
 - :mod:`~legato.notifications.delivery`: :func:`deliver`, tries recorded, never raising
   on a failed delivery;
 - :mod:`~legato.notifications.messages`: the message an event becomes (pure);
-- :mod:`~legato.notifications.cooldown`: one message per key per N seconds (pure);
 - :mod:`~legato.notifications.service`: :class:`Notifications`, what the API and the
   local orchestrator call.
 
 Below the server and the orchestrators, above the store: it imports neither of them.
 """
 
-from legato.notifications.cooldown import Cooldown, CooldownDecision
 from legato.notifications.delivery import deliver, event_message
 from legato.notifications.messages import message_for_event
 from legato.notifications.retries import DEFAULT_POLICY, RetryPolicy
@@ -24,8 +22,6 @@ from legato.notifications.service import Notifications
 
 __all__ = [
     "DEFAULT_POLICY",
-    "Cooldown",
-    "CooldownDecision",
     "Notifications",
     "RetryPolicy",
     "deliver",
