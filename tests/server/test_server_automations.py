@@ -244,3 +244,41 @@ def test_a_worker_starting_is_an_event_of_its_own(setup: Setup) -> None:
     [started] = [e for e in found if e["resource"]["legato.resource.id"] == "legato.worker.w1"]
     assert started["event"] == "legato.worker.started"
     assert started["related"][0]["legato.resource.id"] == "legato.work-pool.p"
+
+
+def test_a_webhook_call_becomes_an_event_that_runs_a_deployment(setup: Setup) -> None:
+    template = setup.folder / "refund.j2"
+    template.write_text(
+        '{"event": "acme.refund.{{ body.action }}",'
+        ' "resource": {"legato.resource.id": "acme.refund.{{ body.id }}"},'
+        ' "payload": {{ body | tojson }}}'
+    )
+    made = run_legato(
+        "webhook", "create", "refunds", "--template", str(template), env=setup.env, check=True
+    )
+    url = next(line for line in made.stdout.splitlines() if "/hooks/" in line).strip()
+    setup.automation(
+        "name: refund-from-webhook\n"
+        "trigger: {expect: [acme.refund.approved]}\n"
+        "actions:\n"
+        "  - type: run-deployment\n"
+        "    deployment: refunds/auto\n"
+        "    parameters: {amount: '{{ event.payload.amount }}', ids: '{{ event.payload.ids }}',"
+        " note: 'from {{ event.resource[\"legato.resource.id\"] }}'}\n",
+        "from-webhook",
+    )
+    answer = httpx.post(url, json={"action": "approved", "id": 77, "amount": 9.5, "ids": [7]})
+    assert answer.status_code == 200, answer.text
+    firing = wait_until(
+        lambda: [
+            f
+            for f in setup.firings("refund-from-webhook")
+            if f["actions"][0]["status"] == "done"  # type: ignore[index]
+        ],
+        "the webhook's event ran the deployment",
+        timeout=30,
+    )[0]
+    run_id = firing["actions"][0]["result"]["flow_run_id"]  # type: ignore[index]
+    final = wait_final(setup.orchestrator, run_id)
+    assert final.state.type == "COMPLETED"
+    assert final.parameters == {"amount": 9.5, "ids": [7], "note": "from acme.refund.77"}
