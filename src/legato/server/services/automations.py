@@ -22,11 +22,13 @@ every ``poll`` seconds.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,7 @@ STATES_POSITION = "automations.states"
 PASS_EVENTS = 500
 SKIP_EVERY = 2.0
 COALESCE = 0.02
+ACTION_THREADS = 4
 CLOCK_SKEW = timedelta(seconds=1)
 ACTION_LEASE = 120.0
 STATE_SETTLE = 1.0
@@ -89,7 +92,8 @@ class AutomationService:
         self.holder = f"{uuid.uuid4()}"
         self.started = time.time()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._actions: concurrent.futures.ThreadPoolExecutor | None = None
         self._leading = False
         self._lease_until = 0.0
         self._last_skip = 0.0
@@ -103,37 +107,55 @@ class AutomationService:
     # -- running ---------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="legato-automations", daemon=True)
-        self._thread.start()
+        self._actions = concurrent.futures.ThreadPoolExecutor(
+            ACTION_THREADS, thread_name_prefix="legato-action"
+        )
+        # Evaluating and acting on threads of their own: a receiver that takes a minute
+        # to refuse a notification holds up other actions a little, never evaluation.
+        for name, target in (("evaluate", self._evaluate_loop), ("act", self._act_loop)):
+            thread = threading.Thread(target=target, name=f"legato-automations-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
         self.store.events.poke()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads = []
+        if self._actions is not None:
+            self._actions.shutdown(wait=True, cancel_futures=True)
+            self._actions = None
         if self._leading:
             with self.store.db.writing() as conn:
                 queries.drop_lease(conn, LEASE_NAME, self.holder)
             self._leading = False
 
-    def _run(self) -> None:
+    def _loop(self, step: Callable[[], bool], what: str) -> None:
         log = self.store.events
         generation = log.generation()
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                busy = step()
             except Exception:
-                logger.exception("automations: the pass failed; trying again")
+                logger.exception("automations: %s failed; trying again", what)
                 busy = False
                 self._stop.wait(self.config.poll)
             if not busy:
                 generation = log.wait(generation, self.config.poll)
                 # Writes come in bursts (a flow's batches): one pass for a burst.
                 self._stop.wait(COALESCE)
+
+    def _evaluate_loop(self) -> None:
+        self._loop(
+            lambda: self.config.evaluate and self._lead(None) and self.evaluate(), "evaluating"
+        )
+
+    def _act_loop(self) -> None:
+        self._loop(self.act, "acting")
 
     def run_once(self, now: float | None = None) -> bool:
         """One pass: evaluate (if leading), then act. Whether more work is waiting."""
@@ -299,8 +321,11 @@ class AutomationService:
                 return False
         with self.store.db.writing() as conn:
             held = queries.claim_actions(conn, now=now, lease=self.config.action_lease)
-        for action in held:
-            self._do(action)
+        if self._actions is None:  # driven by hand (run_once): one at a time
+            for action in held:
+                self._do(action)
+        else:
+            list(self._actions.map(self._do, held))
         return len(held) == 20
 
     def _do(self, held: queries.HeldAction) -> None:
