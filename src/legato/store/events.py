@@ -268,9 +268,11 @@ def _stored_record(row: Any) -> tuple[float, int, EventRecord]:
     return (
         float(row.occurred),
         int(row.seq),
-        EventRecord(
+        # Rows legato wrote and read back: built without validating them again (a live
+        # stream reads thousands a second).
+        EventRecord.model_construct(
             cursor="",
-            id=row.id,
+            id=uuid.UUID(row.id),
             event=row.event,
             occurred=datetime.fromtimestamp(row.occurred, UTC),
             received=datetime.fromtimestamp(row.received, UTC),
@@ -284,7 +286,7 @@ def _stored_record(row: Any) -> tuple[float, int, EventRecord]:
 def _state_record(state: StoredState) -> tuple[float, int, EventRecord]:
     new = state_event(state)
     moment = datetime.fromtimestamp(new.occurred, UTC)
-    record = EventRecord(
+    record = EventRecord.model_construct(
         cursor="",
         id=uuid.UUID(new.id),
         event=new.event,
