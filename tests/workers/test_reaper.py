@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fixtures.commands import legato_env, run_deployment, run_legato
@@ -152,6 +153,13 @@ def test_a_killed_worker_s_run_is_crashed_retried_and_completed(setup: Setup) ->
     assert states[crashed].message.startswith("worker doomed stopped sending heartbeats")
     row = setup.orchestrator.read_flow_run_row(run_id)
     assert row.worker_name == "rescuer"
+    lost = httpx.get(f"{setup.server.url}/api/events", params={"name": "legato.worker.lost"})
+    [event] = lost.json()
+    assert event["resource"]["legato.resource.id"] == "legato.worker.doomed"
+    assert {
+        "legato.resource.id": f"legato.flow-run.{run_id}",
+        "legato.resource.role": "flow-run",
+    } in event["related"]
 
 
 def test_without_retries_the_run_stays_crashed_naming_the_worker(setup: Setup) -> None:

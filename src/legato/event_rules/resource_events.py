@@ -69,6 +69,25 @@ def worker_event(status: str, name: str, pool: str) -> NewEvent:
     return _event(f"legato.worker.{status}", resource, related, {})
 
 
+def worker_lost_event(name: str, pool: str | None, flow_run_ids: list[str]) -> NewEvent:
+    """``legato.worker.lost``: the reaper found the worker's runs without heartbeats."""
+    resource = {RESOURCE_ID: f"legato.worker.{name}", RESOURCE_NAME: name}
+    related = [
+        {RESOURCE_ID: f"legato.flow-run.{run_id}", "legato.resource.role": "flow-run"}
+        for run_id in flow_run_ids[:50]
+    ]
+    if pool:
+        related.insert(
+            0,
+            {
+                RESOURCE_ID: f"legato.work-pool.{pool}",
+                "legato.resource.role": "work-pool",
+                RESOURCE_NAME: pool,
+            },
+        )
+    return _event("legato.worker.lost", resource, related, {"flow_runs": len(flow_run_ids)})
+
+
 def automation_event(action: str, record: Any) -> NewEvent:
     """``legato.automation.<action>`` about ``legato.automation.<id>`` (an
     AutomationRecord)."""

@@ -57,6 +57,8 @@ class CrashOutcome:
     message: str
     work_pool: str | None = None
     """The run's pool: workers waiting on it have a run to claim when it is rescheduled."""
+    worker_name: str | None = None
+    """The worker that held it when it was crashed."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,13 @@ def crash_locked(
         door.move_flow_run(flow_run_id, old, step.state, step.fields, rerun=step.rerun)
         old = PriorState(step.state.type, step.state.name)
     return CrashOutcome(
-        flow_run_id, plan.outcome, plan.crashes, plan.retries, plan.message, row.work_pool
+        flow_run_id,
+        plan.outcome,
+        plan.crashes,
+        plan.retries,
+        plan.message,
+        row.work_pool,
+        row.worker_name,
     )
 
 

@@ -48,6 +48,7 @@ def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> l
     run of this host whose process is gone; wake the workers of the pools that got a
     run back."""
     outcomes = store.reap_stale_flow_runs(timeout=config.heartbeat_timeout, now=now)
+    _announce_lost_workers(store, outcomes)
     outcomes += store.reap_gone_local_runs(host_name(), process_start_time, now=now)
     for outcome in outcomes:
         logger.warning(
@@ -62,6 +63,22 @@ def reap_once(store: Store, config: ReaperConfig, now: float | None = None) -> l
         for pool in sorted(pools):
             notifier.poke(pool)
     return outcomes
+
+
+def _announce_lost_workers(store: Store, outcomes: list[CrashOutcome]) -> None:
+    """One ``legato.worker.lost`` event per worker whose runs went quiet."""
+    from legato.event_rules.resource_events import worker_lost_event
+
+    runs: dict[tuple[str, str | None], list[str]] = {}
+    for outcome in outcomes:
+        if outcome.worker_name:
+            runs.setdefault((outcome.worker_name, outcome.work_pool), []).append(
+                outcome.flow_run_id
+            )
+    if runs:
+        store.events.emit_new(
+            [worker_lost_event(name, pool, ids) for (name, pool), ids in runs.items()]
+        )
 
 
 class Reaper(PeriodicService):
