@@ -1,4 +1,4 @@
-"""The pure rules of events: wildcard patterns, the projection's cursor over gaps, and
+"""The pure rules of events: wildcard patterns, and
 the event a state change becomes."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from legato.event_rules.patterns import (
     literal_prefix,
     matches,
 )
-from legato.event_rules.projection import advance
 from legato.event_rules.state_events import StoredState, state_event
 
 
@@ -50,23 +49,6 @@ def test_a_hostile_pattern_is_refused_or_matched_in_linear_time() -> None:
     pattern = "a*" * MAX_WILDCARDS + "b"
     assert not matches(pattern, "a" * 100_000)  # str.find per part: no backtracking
     assert literal_prefix("legato.flow-run.*") == "legato.flow-run."
-
-
-def test_the_cursor_moves_over_seen_ids_and_waits_on_a_gap() -> None:
-    gaps: dict[int, float] = {}
-    assert advance(0, [1, 2, 3], gaps, now=100.0, gap_wait=10.0) == 3
-    # 4 is missing: 5 and 6 are made events, but the cursor waits before 4.
-    assert advance(3, [5, 6], gaps, now=100.0, gap_wait=10.0) == 3
-    assert gaps == {4: 100.0}
-    # 4 committed late: read again, the cursor moves past it and forgets the gap.
-    assert advance(3, [4, 5, 6], gaps, now=101.0, gap_wait=10.0) == 6
-    assert gaps == {}
-    # A gap that never fills is passed once it is older than the wait.
-    assert advance(6, [8], gaps, now=200.0, gap_wait=10.0) == 6
-    assert advance(6, [8], gaps, now=211.0, gap_wait=10.0) == 8
-    assert gaps == {}
-    # SQLite (no wait): gaps are deleted rows, passed at once.
-    assert advance(8, [20], {}, now=0.0, gap_wait=0.0) == 20
 
 
 def test_a_task_run_state_becomes_an_event_related_to_its_run_flow_deployment_and_tags() -> None:

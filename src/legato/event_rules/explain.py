@@ -8,7 +8,13 @@ from typing import Any
 
 from legato.event_rules.patterns import matches
 from legato.event_rules.templates import TemplateProblem, render
-from legato.event_rules.triggers import SeenEvent, bucket_key, event_triggers, is_after
+from legato.event_rules.triggers import (
+    SeenEvent,
+    bucket_key,
+    event_triggers,
+    is_after,
+    labels_match,
+)
 from legato.schemas.automations import AutomationSpec, EventTrigger, LabelPatterns
 
 
@@ -33,14 +39,7 @@ def _trigger_report(trigger: EventTrigger, event: SeenEvent) -> tuple[list[str],
     for patterns in related if isinstance(related, list) else [related]:
         if not patterns:
             continue
-        hits = [
-            r
-            for r in event.related
-            if all(
-                key in r and any(matches(p, r[key]) for p in ([v] if isinstance(v, str) else v))
-                for key, v in patterns.items()
-            )
-        ]
+        hits = [r for r in event.related if labels_match(patterns, r)]
         lines.append(
             f"  match_related {dict(patterns)}: "
             + (

@@ -8,7 +8,7 @@ too. The payload says where the run came from and went to (``intended.from`` and
 other.
 
 The event id is derived from the state change itself, so making the same change an
-event twice (a projection pass repeated after a crash) stores it once.
+event twice reads back the same event (its id does not depend on when it is read).
 """
 
 from __future__ import annotations

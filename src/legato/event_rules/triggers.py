@@ -92,7 +92,7 @@ Buckets = dict[tuple[str, str], Bucket]
 # -- matching --------------------------------------------------------------------------
 
 
-def _labels_match(patterns: LabelPatterns, labels: Mapping[str, str]) -> bool:
+def labels_match(patterns: LabelPatterns, labels: Mapping[str, str]) -> bool:
     for key, wanted in patterns.items():
         value = labels.get(key)
         if value is None:
@@ -106,7 +106,7 @@ def _labels_match(patterns: LabelPatterns, labels: Mapping[str, str]) -> bool:
 def _related_match(trigger: EventTrigger, event: SeenEvent) -> bool:
     wanted = trigger.match_related
     for patterns in wanted if isinstance(wanted, list) else [wanted]:
-        if patterns and not any(_labels_match(patterns, one) for one in event.related):
+        if patterns and not any(labels_match(patterns, one) for one in event.related):
             return False
     return True
 
@@ -114,7 +114,7 @@ def _related_match(trigger: EventTrigger, event: SeenEvent) -> bool:
 def about(trigger: EventTrigger, event: SeenEvent) -> bool:
     """Whether the event is about what the trigger watches (``match``,
     ``match_related``), whatever its name."""
-    return _labels_match(trigger.match, event.resource) and _related_match(trigger, event)
+    return labels_match(trigger.match, event.resource) and _related_match(trigger, event)
 
 
 def _named(patterns: Sequence[str], name: str) -> bool:

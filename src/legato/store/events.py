@@ -13,8 +13,8 @@ A cursor is only safe if nothing can appear behind it later, so on PostgreSQL ev
 transaction that stores events takes one advisory lock first and holds it to its
 commit: seqs are then committed in the order they were handed out (SQLite has one
 writer at a time anyway). Keep event writes at the end of a transaction. State ids can
-commit out of order on PostgreSQL; readers that must see every one (automations) go by
-:mod:`legato.event_rules.projection`.
+commit out of order on PostgreSQL; a reader that must see every one reads up to a
+horizon (``state_horizon``: the automation service's, a second behind).
 """
 
 from __future__ import annotations

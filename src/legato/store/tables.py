@@ -294,8 +294,8 @@ event_cursors = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
 )
-"""How far a reader that must not skip anything has read (the projection of state
-changes into events: the last ``state_history.id`` made an event)."""
+"""How far a reader that must not skip anything has read: the automation evaluator's
+place in the event feed (``automations.events``, ``automations.states``)."""
 
 automations = sa.Table(
     "automations",

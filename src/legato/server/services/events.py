@@ -32,7 +32,7 @@ class EventServiceConfig:
 
 
 class EventService:
-    """Runs the projection and the pruning on one daemon thread."""
+    """Runs the pruning on one daemon thread."""
 
     def __init__(self, store: Store, config: EventServiceConfig | None = None):
         self.store = store
