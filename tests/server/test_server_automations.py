@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -240,8 +241,12 @@ def test_deployment_triggers_run_it_and_deploying_again_keeps_their_counts(setup
 
 
 def test_a_worker_starting_is_an_event_of_its_own(setup: Setup) -> None:
-    found = setup.api.get("/api/events", params={"name": "legato.worker.*"}).json()
-    [started] = [e for e in found if e["resource"]["legato.resource.id"] == "legato.worker.w1"]
+    def started_events() -> list[dict[str, Any]]:
+        found = setup.api.get("/api/events", params={"name": "legato.worker.*"}).json()
+        return [e for e in found if e["resource"]["legato.resource.id"] == "legato.worker.w1"]
+
+    # The worker process says it started once it runs: the fixture does not wait for it.
+    [started] = wait_until(started_events, "the worker's start was recorded", timeout=60)
     assert started["event"] == "legato.worker.started"
     assert started["related"][0]["legato.resource.id"] == "legato.work-pool.p"
 
